@@ -1,0 +1,40 @@
+# locality: `make run` sets everything up and shows the bundled real sample; `make test` runs the suite.
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+SAMPLE_DB ?= data/sample.duckdb
+
+.PHONY: run test lint typecheck pytest bench clean venv
+
+venv: $(STAMP)
+
+$(STAMP): pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	touch $(STAMP)
+
+run: $(STAMP)
+	rm -f $(SAMPLE_DB) $(SAMPLE_DB).wal
+	$(BIN)/locality --db $(SAMPLE_DB) ingest data/sample/ocds
+	$(BIN)/locality --db $(SAMPLE_DB) status
+	$(BIN)/locality --db $(SAMPLE_DB) metrics --by buyer --limit 15
+
+lint: $(STAMP)
+	$(BIN)/ruff check src tests bench
+	$(BIN)/ruff format --check src tests bench
+
+typecheck: $(STAMP)
+	$(BIN)/mypy
+
+pytest: $(STAMP)
+	$(BIN)/python -m pytest -q
+
+test: lint typecheck pytest
+
+bench: $(STAMP)
+	$(BIN)/python bench/ingest.py
+
+clean:
+	rm -rf $(VENV) $(SAMPLE_DB) $(SAMPLE_DB).wal .pytest_cache .mypy_cache .ruff_cache

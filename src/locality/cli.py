@@ -1,0 +1,378 @@
+"""The ``locality`` command. Thin: every command calls the library and formats its result."""
+
+from __future__ import annotations
+
+import csv
+import io
+import sys
+from enum import StrEnum
+from pathlib import Path
+from typing import Annotated, Any
+
+import orjson
+import typer
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.table import Table
+
+from locality import __version__
+from locality.ingest.compiler import compile_files
+from locality.ingest.ocds import NotOcdsError
+from locality.ingest.pipeline import IngestSummary, ingest
+from locality.metrics import DIMENSIONS
+from locality.metrics import run as run_metrics
+from locality.store.db import StoreError, connect, default_db_path
+from locality.store.status import store_status
+
+app = typer.Typer(
+    name="locality",
+    help=(
+        "Where a place's public money goes, and whom it reaches.\n\n"
+        "Load OCDS contract data into a local DuckDB store, then ask who wins it.\n\n"
+        "Example:\n\n"
+        "  locality ingest data/sample/ocds\n\n"
+        "  locality metrics --by buyer"
+    ),
+    no_args_is_help=True,
+    add_completion=False,
+    rich_markup_mode=None,
+)
+err = Console(stderr=True)
+# Piped output is not squeezed to 80 columns: tables stay readable in files and CI logs.
+out = Console(width=None if sys.stdout.isatty() else 140)
+
+
+class OutputFormat(StrEnum):
+    table = "table"
+    json = "json"
+
+
+class MetricsFormat(StrEnum):
+    table = "table"
+    json = "json"
+    csv = "csv"
+
+
+class State:
+    db: Path = default_db_path()
+
+
+def _fail(message: str, code: int = 1) -> None:
+    err.print(f"[bold red]Error:[/] {message}", highlight=False)
+    raise typer.Exit(code)
+
+
+def _print_json(data: Any) -> None:
+    sys.stdout.write(
+        orjson.dumps(data, option=orjson.OPT_INDENT_2 | orjson.OPT_NON_STR_KEYS).decode()
+    )
+    sys.stdout.write("\n")
+
+
+def _version(value: bool) -> None:
+    if value:
+        out.print(f"locality {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def main_options(
+    db: Annotated[
+        Path | None,
+        typer.Option(
+            "--db",
+            help="The store file (DuckDB). Default: $LOCALITY_DB, else ./locality.duckdb.",
+            envvar="LOCALITY_DB",
+        ),
+    ] = None,
+    version: Annotated[
+        bool, typer.Option("--version", callback=_version, is_eager=True, help="Print the version.")
+    ] = False,
+) -> None:
+    """Global options."""
+    State.db = db if db is not None else default_db_path()
+
+
+def _ingest_progress(progress: Progress) -> Any:
+    tasks: dict[str, Any] = {}
+
+    def update(stage: str, name: str, done: int, total: int | None) -> None:
+        if stage == "file":
+            return
+        key = f"{stage}:{name}"
+        label = f"{'Reading' if stage == 'read' else 'Compiling'} {name}"
+        if key not in tasks:
+            tasks[key] = progress.add_task(label, total=total)
+        progress.update(tasks[key], completed=done, total=total)
+
+    return update
+
+
+def _summary_table(summary: IngestSummary) -> Table:
+    table = Table(title="Ingest summary", title_justify="left")
+    for name in ("file", "read", "kept", "rejected", "new", "updated", "processes", "s"):
+        table.add_column(name, justify="left" if name == "file" else "right")
+    for f in summary.files:
+        if f.error:
+            table.add_row(Path(f.file).name, "-", "-", "-", "-", "-", "-", "-", style="red")
+        elif f.skipped:
+            table.add_row(
+                Path(f.file).name, "unchanged file, skipped", "", "", "", "", "", f"{f.seconds:.2f}"
+            )
+        else:
+            table.add_row(
+                Path(f.file).name,
+                f"{f.records_read:,}",
+                f"{f.kept:,}",
+                f"{f.rejected:,}",
+                f"{f.new_releases:,}",
+                f"{f.updated_releases:,}",
+                f"{f.processes:,}",
+                f"{f.seconds:.2f}",
+            )
+    return table
+
+
+@app.command("ingest")
+def ingest_command(
+    paths: Annotated[
+        list[Path], typer.Argument(help="OCDS files or directories (.json, .jsonl, .gz).")
+    ],
+    output_format: Annotated[
+        OutputFormat, typer.Option("--format", help="table for people, json for scripts.")
+    ] = OutputFormat.table,
+    strict: Annotated[
+        bool, typer.Option("--strict", help="Exit non-zero if any record is rejected.")
+    ] = False,
+    force: Annotated[
+        bool, typer.Option("--force", help="Re-read files already loaded with the same content.")
+    ] = False,
+) -> None:
+    """Load OCDS releases into the store, compiling them into contracting processes.
+
+    Reads release packages, record packages, JSON Lines, JSON arrays of releases, gzip of
+    any of these, and directories of such files, including the legacy Contracts Finder
+    layouts. Each file is one transaction; invalid records go to the `rejected` table with
+    file, line and reason, and everything valid is kept. Re-ingesting a file changes nothing.
+
+    Example:
+
+      locality --db place.duckdb ingest data/sample/ocds releases-2025.jsonl.gz --format json
+    """
+    try:
+        con = connect(State.db)
+    except StoreError as exc:
+        _fail(str(exc))
+    show_progress = output_format == OutputFormat.table and err.is_terminal
+    try:
+        with Progress(
+            TextColumn("{task.description}"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            TimeElapsedColumn(),
+            console=err,
+            transient=True,
+            disable=not show_progress,
+        ) as progress:
+            summary = ingest(con, paths, force=force, progress=_ingest_progress(progress))
+    except FileNotFoundError as exc:
+        _fail(f"{exc}. Check the path, or run `locality ingest --help` for the formats read.")
+    finally:
+        con.close()
+    failed = [f for f in summary.files if f.error]
+    for f in failed:
+        err.print(f"[bold red]Error:[/] {f.error}", highlight=False)
+    if output_format == OutputFormat.json:
+        _print_json(summary.as_json())
+    else:
+        out.print(_summary_table(summary))
+        t = summary.totals
+        out.print(
+            f"{t['files']} file(s), {t['records_read']:,} records read, {t['kept']:,} kept, "
+            f"{t['rejected']:,} rejected in {t['seconds']:.2f}s. "
+            f"The store ({State.db}) now holds {t['releases']:,} releases, "
+            f"{t['processes']:,} processes, {t['awards']:,} awards, "
+            f"{t['organisations']:,} organisations.",
+            highlight=False,
+        )
+        if t["rejected"]:
+            out.print(
+                "Rejected records are in the `rejected` table; "
+                "`locality status` lists the reasons.",
+                highlight=False,
+            )
+    if failed:
+        raise typer.Exit(1)
+    if strict and summary.totals["rejected"]:
+        err.print(f"--strict: {summary.totals['rejected']} record(s) were rejected.")
+        raise typer.Exit(1)
+
+
+@app.command("compile")
+def compile_command(
+    paths: Annotated[list[Path], typer.Argument(help="OCDS files or directories.")],
+    output: Annotated[
+        Path | None,
+        typer.Option("-o", "--output", help="Write JSON Lines here instead of standard output."),
+    ] = None,
+) -> None:
+    """Write one compiled release per OCID as JSON Lines (the objects `ocdskit compile` makes).
+
+    Merges every release of a contracting process by the OCDS merge rules of the release
+    schema (identifier merge by `id`, `wholeListMerge`, `omitWhenMerged`, null removes a
+    field). Does not touch the store.
+
+    Example:
+
+      locality compile data/sample/ocds/contracts-finder-releases.jsonl -o compiled.jsonl
+    """
+
+    def problem(message: str) -> None:
+        err.print(f"[yellow]Skipped[/] {message}", highlight=False)
+
+    try:
+        if output is None:
+            summary = compile_files(paths, sys.stdout.buffer, on_problem=problem)
+        else:
+            with open(output, "wb") as handle:
+                summary = compile_files(paths, handle, on_problem=problem)
+    except (FileNotFoundError, NotOcdsError) as exc:
+        _fail(str(exc))
+    err.print(
+        f"Compiled {summary.compiled:,} processes from {summary.releases:,} releases "
+        f"({summary.rejected:,} skipped).",
+        highlight=False,
+    )
+
+
+def _fmt_share(value: float | None) -> str:
+    return "-" if value is None else f"{value:.1%}"
+
+
+@app.command("status")
+def status_command(
+    output_format: Annotated[OutputFormat, typer.Option("--format")] = OutputFormat.table,
+) -> None:
+    """What the store holds and how far to trust it.
+
+    Counts (including `rejected`), coverage of supplier scale, VCSE flag, postcode and local
+    authority, the date range, and the publishers.
+
+    Example:
+
+      locality status --format json
+    """
+    try:
+        con = connect(State.db, read_only=True)
+    except StoreError as exc:
+        _fail(str(exc))
+    try:
+        status = store_status(con)
+    finally:
+        con.close()
+    if output_format == OutputFormat.json:
+        _print_json(status)
+        return
+    counts = Table(title=f"Store {State.db}", title_justify="left")
+    counts.add_column("table")
+    counts.add_column("rows", justify="right")
+    for name, value in status["counts"].items():
+        counts.add_row(name, f"{value:,}")
+    out.print(counts)
+    cov = status["coverage"]
+    coverage = Table(title="Coverage (share of organisations)", title_justify="left")
+    coverage.add_column("field")
+    coverage.add_column("share", justify="right")
+    for label, key in (
+        ("supplier size (SME/large)", "supplier_scale"),
+        ("supplier VCSE flag", "supplier_vcse"),
+        ("supplier postcode", "supplier_postcode"),
+        ("supplier local authority", "supplier_local_authority"),
+        ("buyer postcode", "buyer_postcode"),
+        ("buyer local authority", "buyer_local_authority"),
+    ):
+        coverage.add_row(label, _fmt_share(cov[key]))
+    out.print(coverage)
+    dates = status["date_range"]
+    out.print(f"Dates: {dates['first']} to {dates['last']}", highlight=False)
+    publishers = Table(title="Publishers", title_justify="left")
+    for name in ("prefix", "publisher", "processes", "from", "to"):
+        publishers.add_column(name)
+    for p in status["publishers"]:
+        publishers.add_row(
+            p["prefix"], p["name"], f"{p['processes']:,}", p["first_date"], p["last_date"]
+        )
+    out.print(publishers)
+    if status["rejected_reasons"]:
+        reasons = Table(title="Rejected records by reason", title_justify="left")
+        reasons.add_column("reason")
+        reasons.add_column("count", justify="right")
+        for r in status["rejected_reasons"]:
+            reasons.add_row(r["reason"], f"{r['count']:,}")
+        out.print(reasons)
+
+
+@app.command("metrics")
+def metrics_command(
+    by: Annotated[str, typer.Option("--by", help=f"Group by: {', '.join(DIMENSIONS)}.")] = "buyer",
+    output_format: Annotated[MetricsFormat, typer.Option("--format")] = MetricsFormat.table,
+    limit: Annotated[int | None, typer.Option("--limit", help="Show the first N rows.")] = None,
+) -> None:
+    """Spend reach: awarded value, and the shares reaching SMEs and VCSEs, with coverage.
+
+    Values are GBP; an award counts when active or without status; an award's value is split
+    equally among its suppliers. `docs/metrics.md` defines each column.
+
+    Example:
+
+      locality metrics --by buyer --format csv > buyers.csv
+    """
+    if by not in DIMENSIONS:
+        _fail(f"unknown --by {by!r}; choose one of: {', '.join(DIMENSIONS)}", 2)
+    try:
+        con = connect(State.db, read_only=True)
+    except StoreError as exc:
+        _fail(str(exc))
+    try:
+        table = run_metrics(con, "spend_reach", by, limit=limit)
+    finally:
+        con.close()
+    rows = table.to_pylist()
+    if output_format == MetricsFormat.json:
+        _print_json(rows)
+    elif output_format == MetricsFormat.csv:
+        buffer = io.StringIO()
+        writer = csv.DictWriter(buffer, fieldnames=table.column_names, lineterminator="\n")
+        writer.writeheader()
+        writer.writerows(rows)
+        sys.stdout.write(buffer.getvalue())
+    else:
+        view = Table(title=f"Spend reach by {by}", title_justify="left")
+        labels = [name for name, _ in DIMENSIONS[by].keys][:1]
+        columns = [
+            ("awards", "awards"),
+            ("awarded_value", "awarded £"),
+            ("sme_share", "SME share"),
+            ("known_scale_share", "size known"),
+            ("vcse_share", "VCSE share"),
+            ("known_vcse_share", "VCSE known"),
+        ]
+        view.add_column(labels[0], overflow="ellipsis", max_width=60, no_wrap=True)
+        for _, header in columns:
+            view.add_column(header, justify="right")
+        for row in rows:
+            cells = ["" if row[labels[0]] is None else str(row[labels[0]])]
+            for name, _ in columns:
+                value = row[name]
+                if name.endswith("_share"):
+                    cells.append(_fmt_share(value))
+                elif name == "awarded_value":
+                    cells.append(f"{value:,.0f}")
+                else:
+                    cells.append(f"{value:,}")
+            view.add_row(*cells)
+        out.print(view)
+
+
+def main() -> None:
+    app()

@@ -1,0 +1,92 @@
+"""Who is who: one organisation key per real organisation across releases and publishers.
+
+Order of evidence (recorded as ``identity_method``):
+
+1. ``identifier``: the party's ``identifier.scheme`` + ``identifier.id`` (org-id.guide schemes,
+   e.g. ``GB-COH-04142000``);
+2. ``party_id``: a party ``id`` that is itself an org-id (Contracts Finder gives buyers
+   without an identifier ids like ``GB-CFS-12345``);
+3. ``name``: the normalised name, only when nothing better exists (legacy Contracts
+   Finder suppliers, Sell2Wales' release-local ids such as ``org-3``).
+
+Companies House numbers lose leading zeros in some publications (``GB-COH-4142000``);
+they are left-padded to 8 characters so both spellings are one organisation.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from typing import Any, NamedTuple
+
+_ORG_ID = re.compile(r"^([A-Z]{2}-[A-Z0-9]{2,})-(\S.*)$")
+_NON_WORD = re.compile(r"[^\w\s]+")
+_SPACES = re.compile(r"\s+")
+_SUFFIXES = (
+    (re.compile(r"\blimited\b"), "ltd"),
+    (re.compile(r"\bpublic limited company\b"), "plc"),
+    (re.compile(r"\band\b"), "&"),
+    (re.compile(r"\bthe\b"), ""),
+    (re.compile(r"\bco\b"), "company"),
+)
+
+
+class Identity(NamedTuple):
+    org_id: str
+    scheme: str | None
+    identifier: str | None
+    method: str  # identifier | party_id | name
+
+
+def pad_company_number(number: str) -> str:
+    """``4142000`` → ``04142000``: Companies House numbers are 8 characters."""
+    number = number.strip().upper()
+    if number.isdigit() and len(number) < 8:
+        return number.zfill(8)
+    return number
+
+
+def normalise_scheme_id(scheme: str, identifier: str) -> str:
+    scheme = scheme.strip().upper()
+    identifier = identifier.strip()
+    if scheme == "GB-COH":
+        identifier = pad_company_number(identifier)
+    return identifier
+
+
+def normalise_name(name: str) -> str:
+    """A name key for matching: case-folded, &/and and Ltd/Limited unified, no punctuation."""
+    text = name.casefold().replace("&", " and ")
+    text = _NON_WORD.sub(" ", text)
+    for pattern, replacement in _SUFFIXES:
+        text = pattern.sub(replacement, text)
+    return _SPACES.sub(" ", text).strip()
+
+
+def identify(party: Mapping[str, Any]) -> Identity | None:
+    """The organisation key of an OCDS party (or embedded buyer / legacy supplier)."""
+    identifier = party.get("identifier")
+    if isinstance(identifier, dict):
+        scheme = identifier.get("scheme")
+        number = identifier.get("id")
+        if isinstance(scheme, str) and scheme.strip() and number not in (None, ""):
+            scheme = scheme.strip().upper()
+            value = normalise_scheme_id(scheme, str(number))
+            if value:
+                return Identity(f"{scheme}-{value}", scheme, value, "identifier")
+    party_id = party.get("id")
+    if isinstance(party_id, str):
+        match = _ORG_ID.match(party_id.strip())
+        if match:
+            scheme, value = match.group(1), normalise_scheme_id(match.group(1), match.group(2))
+            return Identity(f"{scheme}-{value}", scheme, value, "party_id")
+    name = party.get("name")
+    if not isinstance(name, str) or not name.strip():
+        if isinstance(identifier, dict) and isinstance(identifier.get("legalName"), str):
+            name = identifier["legalName"]
+        else:
+            return None
+    key = normalise_name(name)
+    if not key:
+        return None
+    return Identity(f"name:{key}", None, None, "name")

@@ -1,0 +1,350 @@
+"""``locality ingest``: read files, keep what is valid, compile processes, fill the store.
+
+Each file is loaded in one transaction: an interrupted ingest (even ``kill -9``) leaves the
+store as it was before that file, because DuckDB discards an uncommitted transaction when
+the file is next opened. Files already loaded with the same content are skipped.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import time
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import duckdb
+import orjson
+
+from locality.ingest.merge import RuleTree, compile_releases, default_rules
+from locality.ingest.normalise import (
+    AWARD_COLUMNS,
+    AWARD_SUPPLIER_COLUMNS,
+    PARTY_COLUMNS,
+    PROCESS_COLUMNS,
+    Rows,
+    normalise_process,
+)
+from locality.ingest.ocds import NotOcdsError, expand_paths, read_ocds
+from locality.ingest.validate import RejectedRelease, check_release
+from locality.store import loader, sql
+
+STAGE_BATCH = 50_000
+PROCESS_BATCH = 20_000
+RAW_LIMIT = 100_000  # characters of a rejected record kept for inspection
+
+# progress(stage, file name, done, total or None)
+ProgressCallback = Callable[[str, str, int, int | None], None]
+
+# Rejection reasons that mean "this is not OCDS" rather than "this release is broken".
+_NOT_OCDS_REASONS = ("invalid JSON", "release has no ocid", "not a JSON object")
+
+
+@dataclass
+class FileSummary:
+    file: str
+    kind: str = "ocds"
+    records_read: int = 0
+    kept: int = 0
+    rejected: int = 0
+    new_releases: int = 0
+    updated_releases: int = 0
+    unchanged_releases: int = 0
+    processes: int = 0
+    skipped: bool = False
+    error: str | None = None  # set when the whole file could not be used (e.g. not OCDS)
+    seconds: float = 0.0
+    rejections: list[dict[str, Any]] = field(default_factory=list)
+
+    def as_json(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+@dataclass
+class IngestSummary:
+    files: list[FileSummary]
+    totals: dict[str, Any]
+
+    def as_json(self) -> dict[str, Any]:
+        return {"files": [f.as_json() for f in self.files], "totals": self.totals}
+
+
+def file_hash(path: Path) -> str:
+    digest = hashlib.blake2b(digest_size=20)
+    with open(path, "rb") as handle:
+        while chunk := handle.read(1 << 20):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def _noop(stage: str, name: str, done: int, total: int | None) -> None:
+    return None
+
+
+def _raw_text(raw: bytes | None, release: Any) -> str | None:
+    if raw is None:
+        if release is None:
+            return None
+        try:
+            raw = orjson.dumps(release)
+        except TypeError:
+            raw = repr(release).encode()
+    return raw[:RAW_LIMIT].decode("utf-8", "replace")
+
+
+def _stage_file(
+    con: duckdb.DuckDBPyConnection,
+    path: Path,
+    source: str,
+    summary: FileSummary,
+    progress: ProgressCallback,
+) -> tuple[int, list[tuple[Any, ...]]]:
+    """Read one file into ``releases`` (unsettled); return the first seq and the rejections."""
+    first_seq = seq = loader.next_seq(con)
+    batch: list[tuple[Any, ...]] = []
+    rejected: list[tuple[Any, ...]] = []
+    dumps = orjson.dumps
+    blake = hashlib.blake2b
+    for record in read_ocds(path):
+        summary.records_read += 1
+        release = record.release
+        if record.error is not None:
+            rejected.append(
+                (
+                    source,
+                    record.line,
+                    record.pointer,
+                    None,
+                    record.error,
+                    _raw_text(record.raw, None),
+                )
+            )
+            continue
+        try:
+            ocid = check_release(release)
+        except RejectedRelease as exc:
+            rejected.append(
+                (
+                    source,
+                    record.line,
+                    record.pointer,
+                    exc.ocid,
+                    exc.reason,
+                    _raw_text(record.raw, release),
+                )
+            )
+            continue
+        assert isinstance(release, dict)
+        data = dumps(release)
+        content_hash = blake(data, digest_size=16).hexdigest()
+        release_id = release.get("id")
+        release_id = str(release_id) if release_id not in (None, "") else f"hash:{content_hash}"
+        date = release.get("date")
+        tags = release.get("tag")
+        batch.append(
+            (
+                seq,
+                ocid,
+                release_id,
+                date if isinstance(date, str) else None,
+                [t for t in tags if isinstance(t, str)] if isinstance(tags, list) else None,
+                content_hash,
+                source,
+                record.line,
+                record.pointer,
+                data.decode(),
+            )
+        )
+        seq += 1
+        summary.kept += 1
+        if len(batch) >= STAGE_BATCH:
+            loader.stage_releases(con, batch)
+            batch.clear()
+            progress("read", path.name, summary.records_read, None)
+    loader.stage_releases(con, batch)
+    progress("read", path.name, summary.records_read, None)
+    return first_seq, rejected
+
+
+def compile_touched(
+    con: duckdb.DuckDBPyConnection,
+    rules: RuleTree,
+    progress: ProgressCallback,
+    name: str,
+) -> int:
+    """Recompile every process in ``_touched`` and replace its rows; return how many."""
+    total = loader.touched_count(con)
+    if total == 0:
+        return 0
+    loader.begin_process_replacement(con)
+    rows = Rows()
+    done = 0
+    loads = orjson.loads
+    dumps = orjson.dumps
+
+    def flush() -> None:
+        loader.insert_rows(con, "processes", PROCESS_COLUMNS, rows.processes)
+        loader.insert_rows(con, "awards", AWARD_COLUMNS, rows.awards)
+        loader.insert_rows(con, "award_suppliers", AWARD_SUPPLIER_COLUMNS, rows.award_suppliers)
+        loader.insert_rows(con, "process_parties", PARTY_COLUMNS, rows.parties)
+        rows.clear()
+        progress("compile", name, done, total)
+
+    def finish(ocid: str, texts: list[str]) -> None:
+        releases = [loads(text) for text in texts]
+        compiled = compile_releases(releases, rules)
+        normalise_process(ocid, releases, compiled, dumps(compiled).decode(), rules, rows)
+
+    current: str | None = None
+    texts: list[str] = []
+    for batch in loader.touched_release_batches(con):
+        for ocid, text in batch:
+            if ocid != current:
+                if current is not None:
+                    finish(current, texts)
+                    done += 1
+                    if len(rows) >= PROCESS_BATCH:
+                        flush()
+                current, texts = ocid, []
+            texts.append(text)
+    if current is not None:
+        finish(current, texts)
+        done += 1
+    flush()
+    loader.rebuild_organisations(con)
+    return done
+
+
+def ingest_file(
+    con: duckdb.DuckDBPyConnection,
+    path: Path,
+    *,
+    force: bool = False,
+    progress: ProgressCallback = _noop,
+    rules: RuleTree | None = None,
+) -> FileSummary:
+    """Load one OCDS file in one transaction."""
+    started = time.perf_counter()
+    source = str(path.resolve())
+    summary = FileSummary(file=str(path))
+    content_hash = file_hash(path)
+    if not force and loader.file_already_loaded(con, source, content_hash):
+        summary.skipped = True
+        summary.seconds = time.perf_counter() - started
+        return summary
+    rules = rules if rules is not None else default_rules()
+    con.begin()
+    try:
+        first_seq, rejected = _stage_file(con, path, source, summary, progress)
+        if summary.kept == 0 and summary.records_read > 0:
+            reasons = {r[4].split(":")[0] for r in rejected}
+            if all(reason.startswith(_NOT_OCDS_REASONS) for reason in reasons):
+                raise NotOcdsError(
+                    f"{path}: no OCDS release found ({summary.records_read} records read, "
+                    f"none with an ocid; first problem: {rejected[0][4]})"
+                )
+        counts = loader.settle_releases(con, first_seq)
+        summary.new_releases = counts["new"]
+        summary.updated_releases = counts["updated"]
+        summary.unchanged_releases = counts["unchanged"]
+        summary.processes = compile_touched(con, rules, progress, path.name)
+        summary.rejected = len(rejected)
+        summary.rejections = [
+            {"line": r[1], "pointer": r[2], "ocid": r[3], "reason": r[4]} for r in rejected[:20]
+        ]
+        loader.replace_rejected(con, source, rejected)
+        loader.record_file(
+            con,
+            {
+                "source_file": source,
+                "content_hash": content_hash,
+                "size_bytes": path.stat().st_size,
+                "kind": summary.kind,
+                "records_read": summary.records_read,
+                "kept": summary.kept,
+                "rejected": summary.rejected,
+                "new_releases": summary.new_releases,
+                "updated_releases": summary.updated_releases,
+                "unchanged_releases": summary.unchanged_releases,
+            },
+        )
+        _pause_before_commit_for_tests()
+        con.commit()
+    except BaseException:
+        con.rollback()
+        raise
+    summary.seconds = time.perf_counter() - started
+    return summary
+
+
+def _pause_before_commit_for_tests() -> None:
+    """Let the kill -9 test stop an ingest at its most fragile moment, deterministically.
+
+    When ``LOCALITY_PAUSE_BEFORE_COMMIT`` names a file, the ingest writes that file once all
+    of a file's rows are in the open transaction, then waits, so the test can kill it.
+    """
+    marker = os.environ.get("LOCALITY_PAUSE_BEFORE_COMMIT")
+    if not marker:
+        return
+    Path(marker).write_text(str(os.getpid()))
+    time.sleep(float(os.environ.get("LOCALITY_PAUSE_SECONDS", "60")))
+
+
+def store_totals(con: duckdb.DuckDBPyConnection) -> dict[str, int]:
+    row = sql.one(
+        con,
+        """
+        SELECT (SELECT count(*) FROM releases), (SELECT count(*) FROM processes),
+               (SELECT count(*) FROM awards), (SELECT count(*) FROM organisations),
+               (SELECT count(*) FROM rejected)
+        """,
+    )
+    assert row is not None
+    keys = ("releases", "processes", "awards", "organisations", "rejected")
+    return dict(zip(keys, (int(v) for v in row), strict=True))
+
+
+def ingest(
+    con: duckdb.DuckDBPyConnection,
+    paths: Sequence[str | Path] | Iterable[str | Path],
+    *,
+    force: bool = False,
+    progress: ProgressCallback = _noop,
+) -> IngestSummary:
+    """Ingest files and directories; each file is its own transaction."""
+    started = time.perf_counter()
+    files = expand_paths(paths)
+    if not files:
+        raise FileNotFoundError(
+            "no OCDS files (.json, .jsonl, .ndjson, .gz) found in the paths given"
+        )
+    rules = default_rules()
+    summaries = []
+    for index, path in enumerate(files, 1):
+        progress("file", path.name, index, len(files))
+        try:
+            summaries.append(ingest_file(con, path, force=force, progress=progress, rules=rules))
+        except NotOcdsError as exc:
+            summaries.append(FileSummary(file=str(path), error=str(exc)))
+    store = store_totals(con)
+    totals: dict[str, Any] = {
+        "files": len(summaries),
+        "files_skipped": sum(1 for s in summaries if s.skipped),
+        "files_failed": sum(1 for s in summaries if s.error),
+        "records_read": sum(s.records_read for s in summaries),
+        "kept": sum(s.kept for s in summaries),
+        "rejected": sum(s.rejected for s in summaries),
+        "new_releases": sum(s.new_releases for s in summaries),
+        "updated_releases": sum(s.updated_releases for s in summaries),
+        "processes_compiled": sum(s.processes for s in summaries),
+        "store": store,
+        # The headline counts of the store after this ingest.
+        "releases": store["releases"],
+        "processes": store["processes"],
+        "awards": store["awards"],
+        "organisations": store["organisations"],
+        "seconds": round(time.perf_counter() - started, 3),
+    }
+    return IngestSummary(summaries, totals)

@@ -1,0 +1,171 @@
+"""The store's tables, and the migrations that create them.
+
+One DuckDB file holds everything. Tables carry no primary-key constraints: the loader keeps
+rows unique by construction (it replaces every row of a process it recompiles), which keeps
+bulk loads fast and avoids DuckDB's eager unique checks on delete-then-insert in one
+transaction. ``tests/test_store.py`` checks the uniqueness invariants instead.
+
+Each migration is a list of statements applied once, in order; ``meta.schema_version``
+records how far a store has got, so an older store file is upgraded when opened.
+"""
+
+from __future__ import annotations
+
+MIGRATIONS: list[list[str]] = [
+    # 1: the foundation tables.
+    [
+        """
+        CREATE TABLE releases (
+            seq BIGINT NOT NULL,            -- global reading order: ties on date keep it
+            ocid VARCHAR NOT NULL,
+            release_id VARCHAR NOT NULL,    -- release id, or a content hash when it has none
+            release_date VARCHAR,           -- as published (sorting key of the merge)
+            tags VARCHAR[],
+            content_hash VARCHAR NOT NULL,
+            source_file VARCHAR NOT NULL,
+            source_line BIGINT,
+            source_pointer VARCHAR,
+            data JSON NOT NULL              -- the release as published
+        )
+        """,
+        """
+        CREATE TABLE processes (
+            ocid VARCHAR NOT NULL,
+            publisher_prefix VARCHAR,
+            layout VARCHAR,                 -- ocds | cf-legacy-award | cf-legacy-tender
+            release_count INTEGER,
+            first_date TIMESTAMPTZ,
+            last_date TIMESTAMPTZ,
+            buyer_org_id VARCHAR,
+            buyer_name VARCHAR,
+            title VARCHAR,
+            title_clean VARCHAR,
+            description VARCHAR,
+            description_clean VARCHAR,
+            cpv_code VARCHAR,
+            cpv_division VARCHAR,
+            cpv_description VARCHAR,
+            procurement_method VARCHAR,
+            procurement_method_details VARCHAR,
+            main_procurement_category VARCHAR,
+            tender_status VARCHAR,
+            tender_start TIMESTAMPTZ,
+            tender_end TIMESTAMPTZ,
+            suitable_sme BOOLEAN,
+            suitable_vcse BOOLEAN,
+            tender_value DOUBLE,
+            tender_currency VARCHAR,
+            lot_count INTEGER,
+            award_count INTEGER,
+            notice_url VARCHAR,
+            compiled_release JSON
+        )
+        """,
+        """
+        CREATE TABLE awards (
+            ocid VARCHAR NOT NULL,
+            award_id VARCHAR NOT NULL,
+            award_date TIMESTAMPTZ,
+            status VARCHAR,
+            value DOUBLE,
+            currency VARCHAR,
+            supplier_count INTEGER,
+            title VARCHAR
+        )
+        """,
+        """
+        CREATE TABLE award_suppliers (
+            ocid VARCHAR NOT NULL,
+            award_id VARCHAR NOT NULL,
+            position INTEGER NOT NULL,
+            org_id VARCHAR,
+            supplier_name VARCHAR,
+            value_share DOUBLE,             -- award value / number of the award's suppliers
+            currency VARCHAR
+        )
+        """,
+        """
+        CREATE TABLE process_parties (
+            ocid VARCHAR NOT NULL,
+            org_id VARCHAR NOT NULL,
+            party_id VARCHAR,
+            name VARCHAR,
+            roles VARCHAR[],
+            scheme VARCHAR,
+            identifier VARCHAR,
+            identity_method VARCHAR,
+            postcode VARCHAR,
+            scale VARCHAR,                  -- sme | large | unknown, as this process saw it
+            vcse BOOLEAN,
+            observed_date TIMESTAMPTZ
+        )
+        """,
+        """
+        CREATE TABLE organisations (
+            org_id VARCHAR NOT NULL,
+            scheme VARCHAR,
+            identifier VARCHAR,
+            identity_method VARCHAR,
+            name VARCHAR,
+            postcode VARCHAR,
+            outward_code VARCHAR,
+            scale VARCHAR,
+            vcse BOOLEAN,
+            la_code VARCHAR,
+            la_name VARCHAR,
+            la_registry_code VARCHAR,
+            region_code VARCHAR,
+            region_name VARCHAR,
+            country VARCHAR,
+            buyer_processes INTEGER,
+            supplier_processes INTEGER,
+            supplier_awards INTEGER,
+            first_seen TIMESTAMPTZ,
+            last_seen TIMESTAMPTZ
+        )
+        """,
+        """
+        CREATE TABLE rejected (
+            source_file VARCHAR NOT NULL,
+            source_line BIGINT,
+            source_pointer VARCHAR,
+            ocid VARCHAR,
+            reason VARCHAR NOT NULL,
+            raw VARCHAR
+        )
+        """,
+        """
+        CREATE TABLE ingested_files (
+            source_file VARCHAR NOT NULL,
+            content_hash VARCHAR NOT NULL,
+            size_bytes BIGINT,
+            kind VARCHAR,
+            records_read BIGINT,
+            kept BIGINT,
+            rejected BIGINT,
+            new_releases BIGINT,
+            updated_releases BIGINT,
+            unchanged_releases BIGINT,
+            ingested_at TIMESTAMPTZ
+        )
+        """,
+        """
+        CREATE TABLE ref_districts (
+            outward_code VARCHAR NOT NULL,
+            lad_code VARCHAR,
+            lad_name VARCHAR,
+            la_code VARCHAR,
+            la_name VARCHAR,
+            la_registry_code VARCHAR,
+            region_code VARCHAR,
+            region_name VARCHAR,
+            country VARCHAR
+        )
+        """,
+    ],
+]
+
+SCHEMA_VERSION = len(MIGRATIONS)
+
+# Tables rebuilt for every recompiled contracting process.
+PROCESS_TABLES = ("processes", "awards", "award_suppliers", "process_parties")

@@ -1,0 +1,115 @@
+"""What the store holds and how far to trust it: counts, coverage, dates, publishers."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import duckdb
+
+from locality.store import sql
+
+# OCID prefixes registered with the Open Contracting Partnership.
+PUBLISHERS = {
+    "ocds-b5fd17": "Contracts Finder",
+    "ocds-h6vhtk": "Find a Tender",
+    "ocds-r6ebe6": "Public Contracts Scotland",
+    "ocds-kuma6s": "Sell2Wales",
+}
+
+
+def _one(con: duckdb.DuckDBPyConnection, query: str) -> tuple[Any, ...]:
+    return sql.one(con, query)
+
+
+def _share(part: int, whole: int) -> float | None:
+    return part / whole if whole else None
+
+
+def store_status(con: duckdb.DuckDBPyConnection) -> dict[str, Any]:
+    counts_row = _one(
+        con,
+        """
+        SELECT (SELECT count(*) FROM ingested_files), (SELECT count(*) FROM releases),
+               (SELECT count(*) FROM processes), (SELECT count(*) FROM awards),
+               (SELECT count(*) FROM award_suppliers), (SELECT count(*) FROM organisations),
+               (SELECT count(*) FROM rejected)
+        """,
+    )
+    keys = ("files", "releases", "processes", "awards", "award_suppliers", "organisations")
+    counts = dict(zip((*keys, "rejected"), (int(v) for v in counts_row), strict=True))
+
+    suppliers, scale, vcse, postcode, la = (
+        int(v)
+        for v in _one(
+            con,
+            """
+            SELECT count(*), count(*) FILTER (WHERE scale <> 'unknown'),
+                   count(vcse), count(postcode), count(la_code)
+            FROM organisations WHERE supplier_processes > 0
+            """,
+        )
+    )
+    buyers, buyer_postcode, buyer_la = (
+        int(v)
+        for v in _one(
+            con,
+            """
+            SELECT count(*), count(postcode), count(la_code)
+            FROM organisations WHERE buyer_processes > 0
+            """,
+        )
+    )
+    coverage = {
+        "suppliers": suppliers,
+        "supplier_scale": _share(scale, suppliers),
+        "supplier_vcse": _share(vcse, suppliers),
+        "supplier_postcode": _share(postcode, suppliers),
+        "supplier_local_authority": _share(la, suppliers),
+        "buyers": buyers,
+        "buyer_postcode": _share(buyer_postcode, buyers),
+        "buyer_local_authority": _share(buyer_la, buyers),
+    }
+    identity = dict(
+        sql.rows(
+            con, "SELECT identity_method, count(*) FROM organisations GROUP BY ALL ORDER BY ALL"
+        )
+    )
+    first, last = _one(
+        con,
+        "SELECT min(first_date)::DATE::VARCHAR, max(last_date)::DATE::VARCHAR FROM processes",
+    )
+    publishers = [
+        {
+            "prefix": prefix,
+            "name": PUBLISHERS.get(prefix, "unknown publisher"),
+            "processes": int(n),
+            "first_date": start,
+            "last_date": end,
+        }
+        for prefix, n, start, end in sql.rows(
+            con,
+            """
+            SELECT publisher_prefix, count(*), min(first_date)::DATE::VARCHAR,
+                   max(last_date)::DATE::VARCHAR
+            FROM processes GROUP BY ALL ORDER BY 2 DESC, 1
+            """,
+        )
+    ]
+    rejected_reasons = [
+        {"reason": reason, "count": int(n)}
+        for reason, n in sql.rows(
+            con,
+            """
+            SELECT regexp_replace(reason, ':.*$', '') AS reason, count(*)
+            FROM rejected GROUP BY ALL ORDER BY 2 DESC, 1 LIMIT 10
+            """,
+        )
+    ]
+    return {
+        "counts": counts,
+        "coverage": coverage,
+        "organisation_identity": identity,
+        "date_range": {"first": first, "last": last},
+        "publishers": publishers,
+        "rejected_reasons": rejected_reasons,
+    }
