@@ -17,6 +17,9 @@ without building paths, and is several times faster:
 * ``null`` removes a field; empty objects and arrays add nothing;
 * the result gets ``tag: ["compiled"]``, ``id: "{ocid}-{date}"`` and the latest ``date``.
 
+One deliberate difference: an ``id`` of ``1`` and of ``"1"`` always name one object here;
+ocdsmerge merges the fields both copies share and splits the rest into two objects.
+
 The rules come from the release schema, so extension fields merge by the same defaults
 (objects recursively, arrays of objects by ``id``) as in ocdsmerge.
 """
@@ -157,8 +160,11 @@ def _merge_array(array: _IdArray, items: list[dict[str, Any]], rules: RuleTree) 
             key: Any = str(identifier)
             node = array.get(key)
             if node is not None:
+                first_id = node.get("id")
                 if _merge_object(node, item, rules):
                     wrote = True
+                if "id" in node:
+                    node["id"] = first_id  # an object keeps the id it first appeared with
                 continue
             # The object keeps the ``id`` of its first appearance, before its other fields.
             # (An ``id`` of null is written as a null field, so the object exists even if empty.)

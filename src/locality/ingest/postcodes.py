@@ -62,6 +62,9 @@ _SINGLE_LETTER_AREA_TOWNS: dict[str, tuple[str, ...]] = {
     "W": ("LONDON",),
 }
 
+# Real postcode areas that the ONS district table does not cover.
+_CROWN_DEPENDENCY_AREAS = frozenset({"GY", "IM", "JE"})
+
 _Candidate = tuple[int, str, str]  # (start, outward, inward)
 
 
@@ -112,9 +115,10 @@ def extract_postcode(text: str | None) -> str | None:
     Each step only accepts postcodes in a known district
     (:func:`locality.reference.known_outward_codes`), the last one in the text winning
     (postcodes end addresses). Candidates ending at the same place are rival readings of
-    the same letters (``"NE1 8FA"`` / ``"E1 8FA"``): one with a clean start beats one glued
-    to the letter before it. If no step finds a known district, a well-formed postcode in
-    an unknown one (Jersey, Isle of Man, …) from step 1 or 2 is returned.
+    the same letters (``"NE1 8FA"`` / ``"E1 8FA"``): a real district beats one that does
+    not exist (Jersey, Guernsey and the Isle of Man count as real), then one with a clean
+    start beats one glued to the letter before it. If no step finds a known district, a
+    well-formed postcode in an unknown one (``"JE2 3QS"``) from step 1 or 2 is returned.
 
     The result always satisfies ``normalise_postcode(result) == result``.
     """
@@ -178,14 +182,16 @@ def _reading(
     text: str, longer: _Candidate, shorter: _Candidate, known: frozenset[str]
 ) -> _Candidate:
     """Choose between a two-letter-area candidate and the one-letter one inside it."""
+    longer_real = longer[1] in known or longer[1][:2] in _CROWN_DEPENDENCY_AREAS
+    shorter_real = shorter[1] in known
+    if longer_real != shorter_real:
+        # "BB13 0AA" is B13 (BB13 does not exist); "JE2 3QS" is Jersey, not London E2.
+        return longer if longer_real else shorter
     if not _glued(text, longer[0]):
-        # A clean start: the shorter one is a fragment ("JE2 3QA" is not "E2 3QA").
+        # A clean start: the shorter one is a fragment ("NE1 1LE" is not "E1 1LE").
         return longer
-    longer_known, shorter_known = longer[1] in known, shorter[1] in known
-    if longer_known != shorter_known:
-        return longer if longer_known else shorter
-    # Both plausible: keep the two-letter area unless the one-letter area follows its
-    # main post town ("…LONDONE1 8FA").
+    # Both plausible and glued: keep the two-letter area unless the one-letter area
+    # follows its main post town ("…LONDONE1 8FA").
     towns = _SINGLE_LETTER_AREA_TOWNS.get(shorter[1][0])
     if towns is not None and text[: shorter[0]].upper().endswith(towns):
         return shorter

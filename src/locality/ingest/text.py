@@ -36,11 +36,17 @@ def _mojibake_table() -> tuple[re.Pattern[str], dict[str, str]]:
 
 _MOJIBAKE_HINT = re.compile("[ÂÃâ][\u0080-\u02ff\u2000-\u20ff]")
 
-# Lost escapes: "rn" runs glued between a word or punctuation and a capital, digit or bullet.
-_LOST_CRLF = re.compile(r"(?<=[a-z0-9.,;:!?)\]A-Z])((?:rn)+)(?=[A-Z0-9•*(\-])")
+# Lost escapes. No English word contains "rnrn", starts with "rn", or has "rn" right after
+# punctuation, so those are safe to read as a lost "\r\n"; "rn" at a word's end counts only
+# when a capital, digit, bullet or an indent follows ("Insurancern      The").
+_CRLF_RUN = re.compile(r"(?:rn){2,}")
+_CRLF_AFTER_BREAK = re.compile(r"(?<=[\s.,;:!?)\]])rn")
+_CRLF_AT_WORD_END = re.compile(r"(?<=[A-Za-z0-9])rn(?=\s{2,}|[A-Z0-9•·£(*-])")
 _LOST_LF = re.compile(r"(?<=[a-z.,;:)])n(?=[A-Z])")
-_LOST_TAB = re.compile(r"(?<=[•·])t(?=[A-Z])")
-_DAMAGE_HINT = re.compile(r"[a-z.,;:)](?:rn)+[A-Z]|[•·]t[A-Z]")
+_LOST_TAB = re.compile(r"(?<=[•·])t(?=[A-Z0-9])")
+_DAMAGE_HINT = re.compile(
+    r"(?:rn){2}|[\s.,;:]rn|rn\s{2}|[a-z]rn[A-Z]|[•·]t[A-Z0-9]|[a-z.]n[A-Z][a-z]"
+)
 
 
 def repair_mojibake(text: str) -> str:
@@ -54,11 +60,13 @@ def repair_lost_escapes(text: str) -> str:
     """Put back newlines and tabs whose backslashes were stripped.
 
     Only text with no real line break and a clear sign of damage ("…rnrnLuton", "•tChildren")
-    is touched, so ordinary words such as "Hornby" or "modern" are left alone.
+    is touched, and ordinary words such as "Hornby" or "modern" are left alone.
     """
     if "\n" in text or "\r" in text or not _DAMAGE_HINT.search(text):
         return text
-    text = _LOST_CRLF.sub(lambda m: "\r\n" * (len(m.group(1)) // 2), text)
+    text = _CRLF_RUN.sub(lambda m: "\r\n" * (len(m.group(0)) // 2), text)
+    text = _CRLF_AFTER_BREAK.sub("\r\n", text)
+    text = _CRLF_AT_WORD_END.sub("\r\n", text)
     text = _LOST_TAB.sub("\t", text)
     return _LOST_LF.sub("\n", text)
 

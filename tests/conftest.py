@@ -1,0 +1,68 @@
+"""Shared fixtures: the bundled real sample, and fresh DuckDB stores."""
+
+from __future__ import annotations
+
+import shutil
+from collections.abc import Iterator
+from pathlib import Path
+
+import duckdb
+import pytest
+
+from locality.ingest.pipeline import ingest
+from locality.store.db import connect
+
+ROOT = Path(__file__).resolve().parent.parent
+SAMPLE = ROOT / "data" / "sample" / "ocds"
+FIXTURES = Path(__file__).resolve().parent / "fixtures"
+CF_RELEASES = SAMPLE / "contracts-finder-releases.jsonl"
+CF_LEGACY_AWARDS = SAMPLE / "contracts-finder-legacy-2020-award-releases.jsonl"
+CF_LEGACY_TENDERS = SAMPLE / "contracts-finder-legacy-2014-2015-tender-releases.jsonl"
+SCOTLAND = SAMPLE / "other-publishers" / "public-contracts-scotland-tender-releases.jsonl"
+WALES = SAMPLE / "other-publishers" / "sell2wales-tender-releases.jsonl"
+ESCAPE_STRIPPED = FIXTURES / "clean_escape_stripped_variants.jsonl"
+SAMPLE_FILES = (CF_RELEASES, CF_LEGACY_AWARDS, CF_LEGACY_TENDERS, SCOTLAND, WALES)
+
+
+@pytest.fixture
+def store_path(tmp_path: Path) -> Path:
+    """A path for a new, empty store."""
+    return tmp_path / "store.duckdb"
+
+
+@pytest.fixture
+def store(store_path: Path) -> Iterator[duckdb.DuckDBPyConnection]:
+    """A fresh, migrated, empty store."""
+    con = connect(store_path)
+    yield con
+    con.close()
+
+
+@pytest.fixture(scope="session")
+def sample_store_file(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The whole bundled sample ingested once per test session (copy it before writing)."""
+    path = tmp_path_factory.mktemp("sample") / "sample.duckdb"
+    con = connect(path)
+    ingest(con, [SAMPLE])
+    con.close()
+    return path
+
+
+@pytest.fixture
+def sample_store(sample_store_file: Path) -> Iterator[duckdb.DuckDBPyConnection]:
+    """A read-only connection to the ingested sample."""
+    con = connect(sample_store_file, read_only=True)
+    yield con
+    con.close()
+
+
+@pytest.fixture
+def writable_sample_store(
+    sample_store_file: Path, tmp_path: Path
+) -> Iterator[duckdb.DuckDBPyConnection]:
+    """A private, writable copy of the ingested sample."""
+    copy = tmp_path / "sample-copy.duckdb"
+    shutil.copy(sample_store_file, copy)
+    con = connect(copy)
+    yield con
+    con.close()
