@@ -15,6 +15,7 @@ from locality.reference import (
     ReferenceDataError,
     cpv,
     district,
+    district_table,
     known_outward_codes,
     local_authorities,
     local_authority,
@@ -184,6 +185,12 @@ def test_known_outward_codes() -> None:
     assert len(codes) == 2951 + 2
     assert {"LS1", "KT22", "E20", "BT78", "ZE1", "CA15"} <= codes
     assert all(code == code.upper().strip() and " " not in code for code in codes)
+
+
+def test_district_table_has_one_row_per_known_district() -> None:
+    rows = district_table()
+    assert sorted(row.outward for row in rows) == sorted(known_outward_codes())
+    assert all(district(row.outward) == row for row in rows)
 
 
 def test_every_district_points_at_a_current_council() -> None:

@@ -35,6 +35,7 @@ __all__ = [
     "ReferenceDataError",
     "cpv",
     "district",
+    "district_table",
     "known_outward_codes",
     "local_authorities",
     "local_authority",
