@@ -584,6 +584,10 @@ def print_report(r: dict[str, Any]) -> None:
             return f"  {label:<34} {'not run':>10}"
         wall = f"{run['wall_seconds']:.2f} s"
         status = "" if run["returncode"] == 0 else f"  (exit {run['returncode']})"
+        if run.get("killed"):
+            status += f"  (killed: {run['killed']})"
+        if run.get("repeats", 1) > 1:
+            status += f"  best of {run['repeats']}"
         return (
             f"  {label:<34} {count:>10,} {wall:>10} {_fmt(rate):>12} "
             f"{_fmt(run['peak_rss_mib']):>10}{status}"

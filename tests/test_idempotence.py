@@ -93,9 +93,7 @@ def _split_by_version(tmp_path: Path) -> tuple[Path, Path, set[str]]:
     for position, line in enumerate(lines):
         release = json.loads(line)
         groups[release["ocid"]].append((release.get("date") or "", position))
-    later = {
-        position for versions in groups.values() for _, position in sorted(versions)[1:]
-    }
+    later = {position for versions in groups.values() for _, position in sorted(versions)[1:]}
     first = tmp_path / "part-1.jsonl"
     second = tmp_path / "part-2.jsonl"
     first.write_bytes(b"".join(ln + b"\n" for i, ln in enumerate(lines) if i not in later))
@@ -106,9 +104,7 @@ def _split_by_version(tmp_path: Path) -> tuple[Path, Path, set[str]]:
 
 def test_incremental_ingest_equals_ingest_at_once(tmp_path: Path) -> None:
     first, second, updated = _split_by_version(tmp_path)
-    tags = {
-        tag for r in _releases(second) for tag in r.get("tag", []) if isinstance(tag, str)
-    }
+    tags = {tag for r in _releases(second) for tag in r.get("tag", []) if isinstance(tag, str)}
     assert {"tenderAmendment", "awardUpdate"} <= tags
     assert len(updated) == 18
     assert len(_releases(first)) == 186
@@ -149,7 +145,7 @@ def _repeated_awards() -> dict[tuple[str, str], float]:
     seen: dict[tuple[str, str], list[tuple[str, int, float]]] = defaultdict(list)
     for position, release in enumerate(_releases(CF_RELEASES)):
         for award in release.get("awards") or []:
-            amount = (award.get("value") or {}).get("amount")
+            amount = float((award.get("value") or {})["amount"])
             seen[(release["ocid"], award["id"])].append((release["date"], position, amount))
     return {key: max(versions)[2] for key, versions in seen.items() if len(versions) > 1}
 
@@ -168,10 +164,16 @@ def test_award_values_are_never_double_counted(sample_store: duckdb.DuckDBPyConn
     got = {(ocid, award_id): (n, value) for ocid, award_id, n, value in rows}
     assert got == {key: (1, value) for key, value in repeated.items()}
     # One award changed its value in the update (1,350 then 4,050): the latest counts.
-    assert sorted(v for v in repeated.values()) != sorted(
-        v for r in _releases(CF_RELEASES) for a in r.get("awards") or [] for v in [None]
-    )
     assert 4050 in repeated.values()
+    naive = sum(
+        (a.get("value") or {}).get("amount") or 0
+        for r in _releases(CF_RELEASES)
+        for a in r.get("awards") or []
+        if (r["ocid"], a["id"]) in repeated
+    )
+    stored = sum(value for _, value in got.values())
+    assert stored == pytest.approx(sum(repeated.values()))
+    assert naive > stored * 1.5  # summing every release would double count
     total, distinct = sql.one(
         sample_store, "SELECT count(*), count(DISTINCT (ocid, award_id)) FROM awards"
     )

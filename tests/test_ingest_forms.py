@@ -18,6 +18,7 @@ import orjson
 import pytest
 
 import locality.ingest.ocds as ocds
+from locality.ingest.identity import identify
 from locality.ingest.merge import compile_releases
 from locality.ingest.pipeline import ingest
 from locality.store import sql
@@ -120,9 +121,7 @@ def form_array(tmp: Path) -> Path:
 
 
 def form_record_package_releases(tmp: Path) -> Path:
-    records = [
-        {"ocid": ocid, "releases": group} for ocid, group in _by_ocid(_releases()).items()
-    ]
+    records = [{"ocid": ocid, "releases": group} for ocid, group in _by_ocid(_releases()).items()]
     return _write_json(tmp / "records.json", _record_package(records))
 
 
@@ -317,23 +316,36 @@ def test_legacy_awards_one_row_per_award(legacy_award_store: Path) -> None:
     ]
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason=(
-        "decision: the store folds repeated listings of one supplier within an award "
-        "(same normalised name, e.g. one firm on several lots): 975 rows for 1,191 raw "
-        "suppliers, and value_share is value / distinct suppliers"
-    ),
-)
-def test_legacy_award_suppliers_one_row_per_raw_supplier(legacy_award_store: Path) -> None:
-    raw = _legacy_suppliers()
-    counts = dict(
-        ((ocid, award_id), n)
+def _distinct_org_suppliers() -> dict[tuple[str, str], dict[str, dict[str, Any]]]:
+    """(ocid, award id) -> {org_id: raw supplier}: one entry per organisation per award.
+
+    Legacy awards list one firm many times (once per lot: 76 listings of 33 firms in one
+    framework); the store keeps one supplier row per organisation, identified as
+    ``identify`` does (placeholder company numbers such as "0" fall back to the name).
+    """
+    out: dict[tuple[str, str], dict[str, dict[str, Any]]] = {}
+    for key, suppliers in _legacy_suppliers().items():
+        orgs: dict[str, dict[str, Any]] = {}
+        for supplier in suppliers:
+            who = identify(supplier)
+            assert who is not None
+            orgs[who.org_id] = supplier  # the latest listing wins, as in the merge
+        out[key] = orgs
+    return out
+
+
+def test_legacy_award_suppliers_one_row_per_organisation(legacy_award_store: Path) -> None:
+    expected = {key: len(orgs) for key, orgs in _distinct_org_suppliers().items()}
+    counts = {
+        (ocid, award_id): n
         for ocid, award_id, n in _legacy_rows(
             legacy_award_store, "SELECT ocid, award_id, count(*) FROM award_suppliers GROUP BY ALL"
         )
-    )
-    assert counts == {key: len(suppliers) for key, suppliers in raw.items()}
+    }
+    assert counts == expected
+    raw_listings = sum(len(s) for s in _legacy_suppliers().values())
+    assert raw_listings == 1191
+    assert sum(expected.values()) < raw_listings  # repeated listings were folded
 
 
 def _flags(sme: Any, vco: Any) -> tuple[str, bool | None]:
@@ -342,17 +354,16 @@ def _flags(sme: Any, vco: Any) -> tuple[str, bool | None]:
     )
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="decision: follows from folding repeated suppliers within an award (see above)",
-)
-def test_legacy_supplier_flags_match_raw_counts(legacy_award_store: Path) -> None:
-    raw = _legacy_suppliers()
-    want = Counter(_flags(s.get("sme"), s.get("vco")) for ss in raw.values() for s in ss)
-    # The sample's README gives these for the 1,191 raw suppliers (no OCID repeats here).
-    assert sum(want.values()) == 1191
-    assert want == Counter(
+def test_legacy_supplier_flags_match_raw_flags(legacy_award_store: Path) -> None:
+    raw = [s for ss in _legacy_suppliers().values() for s in ss]
+    # The shared data README's counts for the 1,191 raw listings.
+    assert Counter(_flags(s.get("sme"), s.get("vco")) for s in raw) == Counter(
         {("large", False): 776, ("sme", False): 389, ("sme", True): 23, ("large", True): 3}
+    )
+    want = Counter(
+        _flags(s.get("sme"), s.get("vco"))
+        for orgs in _distinct_org_suppliers().values()
+        for s in orgs.values()
     )
     got = _legacy_rows(
         legacy_award_store,
@@ -378,10 +389,10 @@ def test_legacy_supplier_rows_carry_their_own_flags(legacy_award_store: Path) ->
         JOIN process_parties p USING (ocid, org_id)
         """,
     )
-    assert len(rows) == _legacy_rows(legacy_award_store, "SELECT count(*) FROM award_suppliers")[
-        0
-    ][0]
-    seen = Counter()
+    assert (
+        len(rows) == _legacy_rows(legacy_award_store, "SELECT count(*) FROM award_suppliers")[0][0]
+    )
+    seen: Counter[str] = Counter()
     for ocid, award_id, name, scale, vcse in rows:
         flags = by_name.get((ocid, award_id, name))
         assert flags, f"{name!r} is not a supplier of {ocid} award {award_id}"
@@ -451,6 +462,4 @@ def test_legacy_tenders(tmp_path: Path) -> None:
 
 def _is_cpv_parent(parent: str, code: str) -> bool:
     """``60110000`` is a parent of ``60112000``: the same leading digits, then zeros."""
-    return any(
-        parent == code[:keep] + "0" * (8 - keep) and parent != code for keep in range(2, 8)
-    )
+    return any(parent == code[:keep] + "0" * (8 - keep) and parent != code for keep in range(2, 8))

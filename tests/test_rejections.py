@@ -198,13 +198,6 @@ def test_cli_strict_exits_non_zero_on_rejections(
     assert clean.exit_code == 0, clean.output
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason=(
-        "decision: a re-run of `ingest --strict` on a file already loaded (skipped as "
-        "unchanged) exits 0, although the store holds that file's rejected records"
-    ),
-)
 def test_cli_strict_on_rerun_still_reports_rejections(
     tmp_path: Path, bad_file: tuple[Path, dict[int, tuple[str, bytes]]]
 ) -> None:

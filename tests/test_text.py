@@ -81,7 +81,7 @@ def test_mojibake(garbled: str, fixed: str) -> None:
 
 @given(st.text(alphabet=st.characters(codec="ascii", exclude_characters="\r\n\t"), max_size=200))
 def test_cleaning_never_removes_letters_other_than_escape_marks(text: str) -> None:
-    """Cleaning only turns lost-escape letters into whitespace: other characters survive in order."""
+    """Cleaning only turns lost-escape letters into whitespace; the rest survives in order."""
     cleaned = clean_text(text)
     assert cleaned is not None
     kept = [c for c in cleaned if c not in "\r\n\t"]

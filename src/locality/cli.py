@@ -203,8 +203,12 @@ def ingest_command(
             )
     if failed:
         raise typer.Exit(1)
-    if strict and summary.totals["rejected"]:
-        err.print(f"--strict: {summary.totals['rejected']} record(s) were rejected.")
+    held = summary.totals["rejected_in_store_for_these_files"]
+    if strict and held:
+        err.print(
+            f"--strict: {held} record(s) of these files are rejected "
+            "(see the `rejected` table, or `locality status`)."
+        )
         raise typer.Exit(1)
 
 

@@ -9,6 +9,9 @@ Order of evidence (recorded as ``identity_method``):
 3. ``name``: the normalised name, only when nothing better exists (legacy Contracts
    Finder suppliers, Sell2Wales' release-local ids such as ``org-3``).
 
+Placeholder numbers (``GB-COH`` ``"0"``, ``"N/A"``) are not identifiers: two different
+firms both given company number 0 must stay two organisations.
+
 Companies House numbers lose leading zeros in some publications (``GB-COH-4142000``);
 they are left-padded to 8 characters so both spellings are one organisation.
 """
@@ -29,6 +32,15 @@ _SUFFIXES = (
     (re.compile(r"\bthe\b"), ""),
     (re.compile(r"\bco\b"), "company"),
 )
+
+
+# Placeholders publishers put where they have no number: not identifiers at all.
+_PLACEHOLDER = re.compile(r"^(?:0+|n/?a|none|null|nil|unknown|not applicable|exempt|-+|\.+)$", re.I)
+
+
+def is_placeholder(value: str) -> bool:
+    """``"0"``, ``"N/A"``, ``"EXEMPT"``…: a field filled in with no real identifier."""
+    return bool(_PLACEHOLDER.match(value.strip()))
 
 
 class Identity(NamedTuple):
@@ -69,7 +81,12 @@ def identify(party: Mapping[str, Any]) -> Identity | None:
     if isinstance(identifier, dict):
         scheme = identifier.get("scheme")
         number = identifier.get("id")
-        if isinstance(scheme, str) and scheme.strip() and number not in (None, ""):
+        if (
+            isinstance(scheme, str)
+            and scheme.strip()
+            and number not in (None, "")
+            and not is_placeholder(str(number))
+        ):
             scheme = scheme.strip().upper()
             value = normalise_scheme_id(scheme, str(number))
             if value:
@@ -77,7 +94,7 @@ def identify(party: Mapping[str, Any]) -> Identity | None:
     party_id = party.get("id")
     if isinstance(party_id, str):
         match = _ORG_ID.match(party_id.strip())
-        if match:
+        if match and not is_placeholder(match.group(2)):
             scheme, value = match.group(1), normalise_scheme_id(match.group(1), match.group(2))
             return Identity(f"{scheme}-{value}", scheme, value, "party_id")
     name = party.get("name")

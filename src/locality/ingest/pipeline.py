@@ -31,8 +31,8 @@ from locality.ingest.ocds import NotOcdsError, expand_paths, read_ocds
 from locality.ingest.validate import RejectedRelease, check_release
 from locality.store import loader, sql
 
-STAGE_BATCH = 50_000
-PROCESS_BATCH = 20_000
+STAGE_BATCH = 10_000
+PROCESS_BATCH = 5_000
 RAW_LIMIT = 100_000  # characters of a rejected record kept for inspection
 
 # progress(stage, file name, done, total or None)
@@ -54,6 +54,7 @@ class FileSummary:
     unchanged_releases: int = 0
     processes: int = 0
     skipped: bool = False
+    rejected_in_store: int = 0  # this file's rows in `rejected` after the ingest
     error: str | None = None  # set when the whole file could not be used (e.g. not OCDS)
     seconds: float = 0.0
     rejections: list[dict[str, Any]] = field(default_factory=list)
@@ -230,8 +231,12 @@ def ingest_file(
     source = str(path.resolve())
     summary = FileSummary(file=str(path))
     content_hash = file_hash(path)
-    if not force and loader.file_already_loaded(con, source, content_hash):
+    loaded = None if force else loader.loaded_file_counts(con, source, content_hash)
+    if loaded is not None:
+        # Nothing is read this time, but the file's rejected records are still in the store,
+        # so --strict fails on a re-run just as it did on the first.
         summary.skipped = True
+        summary.rejected_in_store = loaded[2]
         summary.seconds = time.perf_counter() - started
         return summary
     rules = rules if rules is not None else default_rules()
@@ -250,7 +255,7 @@ def ingest_file(
         summary.updated_releases = counts["updated"]
         summary.unchanged_releases = counts["unchanged"]
         summary.processes = compile_touched(con, rules, progress, path.name)
-        summary.rejected = len(rejected)
+        summary.rejected = summary.rejected_in_store = len(rejected)
         summary.rejections = [
             {"line": r[1], "pointer": r[2], "ocid": r[3], "reason": r[4]} for r in rejected[:20]
         ]
@@ -336,6 +341,7 @@ def ingest(
         "records_read": sum(s.records_read for s in summaries),
         "kept": sum(s.kept for s in summaries),
         "rejected": sum(s.rejected for s in summaries),
+        "rejected_in_store_for_these_files": sum(s.rejected_in_store for s in summaries),
         "new_releases": sum(s.new_releases for s in summaries),
         "updated_releases": sum(s.updated_releases for s in summaries),
         "processes_compiled": sum(s.processes for s in summaries),

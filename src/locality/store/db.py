@@ -103,6 +103,7 @@ def connect(
             ) from exc
         raise StoreError(f"cannot open the store {db}: {message}") from exc
     sql.run(con, "SET TimeZone = 'UTC'")
+    sql.run(con, f"SET memory_limit = '{os.environ.get('LOCALITY_MEMORY_LIMIT', '1GB')}'")
     if read_only:
         version = _schema_version(con)
         if version != SCHEMA_VERSION:

@@ -181,7 +181,7 @@ def touched_count(con: duckdb.DuckDBPyConnection) -> int:
 
 
 def touched_release_batches(
-    con: duckdb.DuckDBPyConnection, processes_per_batch: int = 20_000
+    con: duckdb.DuckDBPyConnection, processes_per_batch: int = 5_000
 ) -> Iterator[list[tuple[str, str]]]:
     """(ocid, release JSON) of every touched process, grouped by ocid, in reading order.
 
@@ -294,15 +294,22 @@ def replace_rejected(
     )
 
 
-def file_already_loaded(
+def loaded_file_counts(
     con: duckdb.DuckDBPyConnection, source_file: str, content_hash: str
-) -> bool:
-    row = sql.one(
+) -> tuple[int, int, int] | None:
+    """(records read, kept, rejected) if this exact file content is already loaded."""
+    found = sql.rows(
         con,
-        "SELECT count(*) FROM ingested_files WHERE source_file = ? AND content_hash = ?",
+        """
+        SELECT records_read, kept, rejected FROM ingested_files
+        WHERE source_file = ? AND content_hash = ?
+        """,
         [source_file, content_hash],
     )
-    return bool(row and row[0])
+    if not found:
+        return None
+    read, kept, rejected = found[0]
+    return int(read), int(kept), int(rejected)
 
 
 def record_file(con: duckdb.DuckDBPyConnection, values: dict[str, Any]) -> None:

@@ -1,0 +1,180 @@
+"""The ``locality`` command: help with examples, documented commands, machine-readable output."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import warnings
+from collections import defaultdict
+from pathlib import Path
+from typing import Any
+
+import ocdsmerge
+import pytest
+import typer.main
+from typer.testing import CliRunner
+
+from locality.cli import app
+from locality.reference import release_schema
+from tests.conftest import CF_RELEASES, ROOT
+
+COMMANDS = ("ingest", "compile", "status", "metrics")
+
+
+def _cli(*args: str) -> Any:
+    return CliRunner().invoke(app, list(args))
+
+
+def _command_names() -> list[str]:
+    group = typer.main.get_command(app)
+    return sorted(group.commands)  # type: ignore[attr-defined]
+
+
+def test_the_app_has_the_documented_commands() -> None:
+    assert set(COMMANDS) <= set(_command_names())
+
+
+@pytest.mark.parametrize("name", _command_names())
+def test_every_command_has_help_with_an_example(name: str) -> None:
+    result = _cli(name, "--help")
+    assert result.exit_code == 0, result.output
+    assert "Example" in result.stdout
+    assert f"locality {name}" in result.stdout or "locality --db" in result.stdout
+
+
+@pytest.mark.parametrize("name", _command_names())
+def test_every_command_is_in_the_docs(name: str) -> None:
+    docs = [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md"))]
+    text = "\n".join(path.read_text(encoding="utf-8") for path in docs if path.exists())
+    assert f"locality {name}" in text, f"`locality {name}` is not mentioned in README/docs"
+
+
+# --- ingest ----------------------------------------------------------------------------------
+
+
+def test_ingest_json_output(tmp_path: Path) -> None:
+    result = _cli(
+        "--db", str(tmp_path / "s.duckdb"), "ingest", str(CF_RELEASES), "--format", "json"
+    )
+    assert result.exit_code == 0, result.output
+    data = json.loads(result.stdout)  # stdout is the JSON object and nothing else
+    assert set(data) >= {"files", "totals"}
+    [file] = data["files"]
+    assert {"file", "kind", "records_read", "kept", "rejected"} <= set(file)
+    assert file["file"] == str(CF_RELEASES)
+    assert (file["records_read"], file["kept"], file["rejected"]) == (206, 206, 0)
+    totals = data["totals"]
+    assert {"releases", "processes", "awards", "organisations", "rejected", "seconds"} <= set(
+        totals
+    )
+    assert (totals["releases"], totals["processes"], totals["rejected"]) == (206, 186, 0)
+    assert totals["awards"] > 100 and totals["organisations"] > 100
+    assert isinstance(totals["seconds"], int | float) and totals["seconds"] >= 0
+
+
+# --- status and metrics on the ingested sample -----------------------------------------------
+
+
+def test_status_json(sample_store_file: Path) -> None:
+    result = _cli("--db", str(sample_store_file), "status", "--format", "json")
+    assert result.exit_code == 0, result.output
+    data = json.loads(result.stdout)
+    counts = data["counts"]
+    assert counts["rejected"] == 0
+    assert counts["releases"] == 604
+    coverage = data["coverage"]
+    for key in (
+        "supplier_scale",
+        "supplier_vcse",
+        "supplier_postcode",
+        "supplier_local_authority",
+    ):
+        assert key in coverage
+        assert coverage[key] is not None and 0 < coverage[key] <= 1, key
+
+
+@pytest.fixture(scope="module")
+def metrics_json(sample_store_file: Path) -> list[dict[str, Any]]:
+    result = _cli("--db", str(sample_store_file), "metrics", "--by", "buyer", "--format", "json")
+    assert result.exit_code == 0, result.output
+    rows = json.loads(result.stdout)
+    assert isinstance(rows, list) and len(rows) > 10
+    return rows
+
+
+METRIC_KEYS = (
+    "buyer_name",
+    "buyer_id",
+    "awards",
+    "awarded_value",
+    "sme_share",
+    "vcse_share",
+    "known_scale_share",
+)
+SHARES = ("sme_share", "vcse_share", "known_scale_share")
+
+
+def test_metrics_json(metrics_json: list[dict[str, Any]]) -> None:
+    for row in metrics_json:
+        assert set(METRIC_KEYS) <= set(row), row
+        for share in SHARES:
+            value = row[share]
+            assert value is None or 0 <= value <= 1 + 1e-9, (share, row)
+        assert row["awards"] >= 1
+    assert any(row["sme_share"] is not None for row in metrics_json)
+
+
+def test_metrics_csv_matches_json(
+    sample_store_file: Path, metrics_json: list[dict[str, Any]]
+) -> None:
+    result = _cli("--db", str(sample_store_file), "metrics", "--by", "buyer", "--format", "csv")
+    assert result.exit_code == 0, result.output
+    reader = csv.DictReader(io.StringIO(result.stdout))
+    rows = list(reader)
+    assert reader.fieldnames == list(metrics_json[0])
+    assert len(rows) == len(metrics_json)
+    for got, want in zip(rows, metrics_json, strict=True):
+        assert got["buyer_id"] == ("" if want["buyer_id"] is None else want["buyer_id"])
+        assert int(got["awards"]) == want["awards"]
+        assert float(got["awarded_value"]) == pytest.approx(want["awarded_value"])
+        for share in SHARES:
+            if want[share] is None:
+                assert got[share] == ""
+            else:
+                assert 0 <= float(got[share]) <= 1 + 1e-9
+                assert float(got[share]) == pytest.approx(want[share])
+
+
+@pytest.mark.parametrize("command", ["status", "metrics"])
+def test_missing_store_gives_a_clear_error(tmp_path: Path, command: str) -> None:
+    missing = tmp_path / "nowhere.duckdb"
+    result = _cli("--db", str(missing), command)
+    assert result.exit_code != 0
+    message = " ".join(result.stderr.split())
+    assert "locality ingest" in message
+    assert "Traceback" not in result.output
+    assert not missing.exists()  # asking does not create an empty store
+
+
+# --- compile ---------------------------------------------------------------------------------
+
+
+def test_compile_matches_ocdsmerge(tmp_path: Path) -> None:
+    out = tmp_path / "compiled.jsonl"
+    result = _cli("compile", str(CF_RELEASES), "-o", str(out))
+    assert result.exit_code == 0, result.output
+    groups: dict[str, list[dict[str, Any]]] = defaultdict(list)
+    for line in CF_RELEASES.read_bytes().splitlines():
+        release = json.loads(line)
+        groups[release["ocid"]].append(release)
+    lines = out.read_bytes().splitlines()
+    assert len(lines) == 186
+    compiled = [json.loads(line) for line in lines]
+    # One line per OCID, in order of first appearance.
+    assert [c["ocid"] for c in compiled] == list(groups)
+    merger = ocdsmerge.Merger(release_schema())
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ocdsmerge.exceptions.DuplicateIdValueWarning)
+        for item in compiled:
+            assert item == merger.create_compiled_release(groups[item["ocid"]]), item["ocid"]
