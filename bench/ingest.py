@@ -229,8 +229,9 @@ def run_measured(
         "returncode": proc.returncode,
         "killed": sampler.killed,
         "wall_seconds": round(wall, 4),
-        "user_seconds": round(usage.ru_utime, 3),
-        "system_seconds": round(usage.ru_stime, 3),
+        # A killed GNU time wrapper cannot collect its child's CPU time.
+        "user_seconds": None if sampler.killed else round(usage.ru_utime, 3),
+        "system_seconds": None if sampler.killed else round(usage.ru_stime, 3),
         "peak_rss_mib": round(peak_kib / 1024, 1),
         "gnu_time_maxrss_mib": None if time_kib is None else round(time_kib / 1024, 1),
         "sampled_largest_vmhwm_mib": round(sampler.hwm_peak_kib / 1024, 1),
