@@ -100,7 +100,9 @@ def _ingest_progress(progress: Progress) -> Any:
         if stage == "file":
             return
         key = f"{stage}:{name}"
-        label = f"{'Reading' if stage == 'read' else 'Compiling'} {name}"
+        label = {"read": "Reading", "compile": "Compiling", "apply": "Saving"}.get(
+            stage, stage
+        ) + f" {name}"
         if key not in tasks:
             tasks[key] = progress.add_task(label, total=total)
         progress.update(tasks[key], completed=done, total=total)

@@ -8,9 +8,12 @@ the file is next opened. Files already loaded with the same content are skipped.
 from __future__ import annotations
 
 import hashlib
+import multiprocessing
 import os
 import time
+from collections import deque
 from collections.abc import Callable, Iterable, Sequence
+from concurrent.futures import Future, ProcessPoolExecutor
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -18,7 +21,7 @@ from typing import Any
 import duckdb
 import orjson
 
-from locality.ingest.merge import RuleTree, compile_releases, default_rules
+from locality.ingest.merge import compile_releases, default_rules
 from locality.ingest.normalise import (
     AWARD_COLUMNS,
     AWARD_SUPPLIER_COLUMNS,
@@ -101,9 +104,9 @@ def _stage_file(
     source: str,
     summary: FileSummary,
     progress: ProgressCallback,
-) -> tuple[int, list[tuple[Any, ...]]]:
-    """Read one file into ``releases`` (unsettled); return the first seq and the rejections."""
-    first_seq = seq = loader.next_seq(con)
+) -> list[tuple[Any, ...]]:
+    """Read one file into the staging table ``incoming``; return the rejected records."""
+    seq = loader.next_seq(con)
     batch: list[tuple[Any, ...]] = []
     rejected: list[tuple[Any, ...]] = []
     dumps = orjson.dumps
@@ -166,55 +169,80 @@ def _stage_file(
             progress("read", path.name, summary.records_read, None)
     loader.stage_releases(con, batch)
     progress("read", path.name, summary.records_read, None)
-    return first_seq, rejected
+    return rejected
+
+
+def compile_batch(batch: list[tuple[str, str]]) -> Rows:
+    """Compile and normalise a batch of processes given as (ocid, release JSON) in order.
+
+    A top-level function so worker processes can run it.
+    """
+    rules = default_rules()
+    rows = Rows()
+    loads = orjson.loads
+    dumps = orjson.dumps
+    index = 0
+    while index < len(batch):
+        ocid = batch[index][0]
+        end = index
+        while end < len(batch) and batch[end][0] == ocid:
+            end += 1
+        releases = [loads(text) for _, text in batch[index:end]]
+        compiled = compile_releases(releases, rules)
+        normalise_process(ocid, releases, compiled, dumps(compiled).decode(), rules, rows)
+        index = end
+    return rows
+
+
+# Below this many processes a worker pool costs more (start-up, pickling) than it saves.
+PARALLEL_MIN_PROCESSES = 20_000
+
+
+def _stage_process_rows(con: duckdb.DuckDBPyConnection, rows: Rows) -> None:
+    loader.stage_rows(con, "processes", PROCESS_COLUMNS, rows.processes)
+    loader.stage_rows(con, "awards", AWARD_COLUMNS, rows.awards)
+    loader.stage_rows(con, "award_suppliers", AWARD_SUPPLIER_COLUMNS, rows.award_suppliers)
+    loader.stage_rows(con, "process_parties", PARTY_COLUMNS, rows.parties)
 
 
 def compile_touched(
     con: duckdb.DuckDBPyConnection,
-    rules: RuleTree,
     progress: ProgressCallback,
     name: str,
+    jobs: int = 1,
 ) -> int:
-    """Recompile every process in ``_touched`` and replace its rows; return how many."""
+    """Recompile every touched process into the staging tables; return how many.
+
+    With ``jobs`` > 1 and enough processes, batches are compiled in worker processes while
+    this one fetches the next batch and stages finished rows.
+    """
     total = loader.touched_count(con)
     if total == 0:
         return 0
-    loader.begin_process_replacement(con)
-    rows = Rows()
     done = 0
-    loads = orjson.loads
-    dumps = orjson.dumps
-
-    def flush() -> None:
-        loader.insert_rows(con, "processes", PROCESS_COLUMNS, rows.processes)
-        loader.insert_rows(con, "awards", AWARD_COLUMNS, rows.awards)
-        loader.insert_rows(con, "award_suppliers", AWARD_SUPPLIER_COLUMNS, rows.award_suppliers)
-        loader.insert_rows(con, "process_parties", PARTY_COLUMNS, rows.parties)
-        rows.clear()
-        progress("compile", name, done, total)
-
-    def finish(ocid: str, texts: list[str]) -> None:
-        releases = [loads(text) for text in texts]
-        compiled = compile_releases(releases, rules)
-        normalise_process(ocid, releases, compiled, dumps(compiled).decode(), rules, rows)
-
-    current: str | None = None
-    texts: list[str] = []
-    for batch in loader.touched_release_batches(con):
-        for ocid, text in batch:
-            if ocid != current:
-                if current is not None:
-                    finish(current, texts)
-                    done += 1
-                    if len(rows) >= PROCESS_BATCH:
-                        flush()
-                current, texts = ocid, []
-            texts.append(text)
-    if current is not None:
-        finish(current, texts)
-        done += 1
-    flush()
-    loader.rebuild_organisations(con)
+    batches = loader.touched_release_batches(con, PROCESS_BATCH)
+    if jobs <= 1 or total < PARALLEL_MIN_PROCESSES:
+        for batch in batches:
+            rows = compile_batch(batch)
+            _stage_process_rows(con, rows)
+            done += len(rows)
+            progress("compile", name, done, total)
+        return done
+    context = multiprocessing.get_context("forkserver")
+    with ProcessPoolExecutor(max_workers=jobs, mp_context=context) as pool:
+        pending: deque[Future[Rows]] = deque()
+        for batch in batches:
+            pending.append(pool.submit(compile_batch, batch))
+            if len(pending) > jobs:
+                rows = pending.popleft().result()
+                _stage_process_rows(con, rows)
+                done += len(rows)
+                progress("compile", name, done, total)
+        while pending:
+            rows = pending.popleft().result()
+            _stage_process_rows(con, rows)
+            done += len(rows)
+            progress("compile", name, done, total)
     return done
 
 
@@ -224,9 +252,9 @@ def ingest_file(
     *,
     force: bool = False,
     progress: ProgressCallback = _noop,
-    rules: RuleTree | None = None,
+    jobs: int = 1,
 ) -> FileSummary:
-    """Load one OCDS file in one transaction."""
+    """Load one OCDS file: staged and compiled outside the store, applied in one transaction."""
     started = time.perf_counter()
     source = str(path.resolve())
     summary = FileSummary(file=str(path))
@@ -239,10 +267,9 @@ def ingest_file(
         summary.rejected_in_store = loaded[2]
         summary.seconds = time.perf_counter() - started
         return summary
-    rules = rules if rules is not None else default_rules()
-    con.begin()
+    loader.open_staging(con)
     try:
-        first_seq, rejected = _stage_file(con, path, source, summary, progress)
+        rejected = _stage_file(con, path, source, summary, progress)
         if summary.kept == 0 and summary.records_read > 0:
             reasons = {r[4].split(":")[0] for r in rejected}
             if all(reason.startswith(_NOT_OCDS_REASONS) for reason in reasons):
@@ -250,36 +277,42 @@ def ingest_file(
                     f"{path}: no OCDS release found ({summary.records_read} records read, "
                     f"none with an ocid; first problem: {rejected[0][4]})"
                 )
-        counts = loader.settle_releases(con, first_seq)
+        counts = loader.plan_releases(con)
         summary.new_releases = counts["new"]
         summary.updated_releases = counts["updated"]
         summary.unchanged_releases = counts["unchanged"]
-        summary.processes = compile_touched(con, rules, progress, path.name)
+        summary.processes = compile_touched(con, progress, path.name, jobs)
         summary.rejected = summary.rejected_in_store = len(rejected)
         summary.rejections = [
             {"line": r[1], "pointer": r[2], "ocid": r[3], "reason": r[4]} for r in rejected[:20]
         ]
-        loader.replace_rejected(con, source, rejected)
-        loader.record_file(
-            con,
-            {
-                "source_file": source,
-                "content_hash": content_hash,
-                "size_bytes": path.stat().st_size,
-                "kind": summary.kind,
-                "records_read": summary.records_read,
-                "kept": summary.kept,
-                "rejected": summary.rejected,
-                "new_releases": summary.new_releases,
-                "updated_releases": summary.updated_releases,
-                "unchanged_releases": summary.unchanged_releases,
-            },
-        )
-        _pause_before_commit_for_tests()
-        con.commit()
-    except BaseException:
-        con.rollback()
-        raise
+        progress("apply", path.name, 0, None)
+        con.begin()
+        try:
+            loader.apply_staged(con)
+            loader.replace_rejected(con, source, rejected)
+            loader.record_file(
+                con,
+                {
+                    "source_file": source,
+                    "content_hash": content_hash,
+                    "size_bytes": path.stat().st_size,
+                    "kind": summary.kind,
+                    "records_read": summary.records_read,
+                    "kept": summary.kept,
+                    "rejected": summary.rejected,
+                    "new_releases": summary.new_releases,
+                    "updated_releases": summary.updated_releases,
+                    "unchanged_releases": summary.unchanged_releases,
+                },
+            )
+            _pause_before_commit_for_tests()
+            con.commit()
+        except BaseException:
+            con.rollback()
+            raise
+    finally:
+        loader.close_staging(con)
     summary.seconds = time.perf_counter() - started
     return summary
 
@@ -317,6 +350,7 @@ def ingest(
     *,
     force: bool = False,
     progress: ProgressCallback = _noop,
+    jobs: int | None = None,
 ) -> IngestSummary:
     """Ingest files and directories; each file is its own transaction."""
     started = time.perf_counter()
@@ -325,12 +359,12 @@ def ingest(
         raise FileNotFoundError(
             "no OCDS files (.json, .jsonl, .ndjson, .gz) found in the paths given"
         )
-    rules = default_rules()
+    jobs = jobs if jobs is not None else (os.cpu_count() or 1)
     summaries = []
     for index, path in enumerate(files, 1):
         progress("file", path.name, index, len(files))
         try:
-            summaries.append(ingest_file(con, path, force=force, progress=progress, rules=rules))
+            summaries.append(ingest_file(con, path, force=force, progress=progress, jobs=jobs))
         except NotOcdsError as exc:
             summaries.append(FileSummary(file=str(path), error=str(exc)))
     store = store_totals(con)

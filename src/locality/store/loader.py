@@ -1,15 +1,20 @@
-"""SQL that moves one file's releases into the store, inside the caller's transaction.
+"""SQL that moves one file into the store.
 
-Flow for a file (see docs/architecture.md):
+A file is first read, checked and compiled into a *staging* database (an in-memory DuckDB
+database attached as ``stg``, which spills to disk), committing as it goes so memory stays
+bounded however big the file is. Only then does one short transaction on the store apply it:
 
-1. :func:`stage_releases` appends every valid release read, tagged with this load's
-   sequence range;
-2. :func:`settle_releases` keeps one row per (ocid, release id): an identical re-read is
-   dropped (unchanged), a changed one replaces the old row, and the touched OCIDs are listed
-   in ``_touched``;
-3. the caller recompiles each touched process (:func:`touched_release_batches`) and
-   :func:`replace_process_rows` swaps its rows;
-4. :func:`rebuild_organisations` re-aggregates the organisations those processes mention.
+1. :func:`stage_releases` appends each batch of valid releases to ``stg.incoming``;
+2. :func:`plan_releases` keeps the last copy of each (ocid, release id) and compares it
+   with the store: identical means unchanged, different means it replaces the stored one.
+   OCIDs with new or changed releases go to ``stg.touched``;
+3. :func:`touched_release_batches` gives every release of each touched process (stored
+   ones and new ones), so the caller recompiles it and :func:`stage_rows` stages its rows;
+4. :func:`apply_staged` (inside the caller's transaction) swaps releases and process rows
+   in bulk and re-aggregates the organisations the touched processes mention.
+
+A ``kill -9`` before the final commit leaves the store untouched: the staging database is
+only scratch.
 """
 
 from __future__ import annotations
@@ -64,10 +69,11 @@ _ARROW_TYPES: dict[str, pa.DataType] = {
     "vcse": pa.bool_(),
 }
 
+STAGING = "stg"
+
 
 def next_seq(con: duckdb.DuckDBPyConnection) -> int:
-    row = sql.one(con, "SELECT coalesce(max(seq), 0) FROM releases")
-    return int(row[0]) + 1 if row else 1
+    return int(sql.one(con, "SELECT coalesce(max(seq), 0) FROM releases")[0]) + 1
 
 
 def _arrow(columns: Sequence[str], rows: Sequence[tuple[Any, ...]]) -> pa.Table:
@@ -101,83 +107,81 @@ def insert_rows(
         con.unregister("_batch")
 
 
-def stage_releases(con: duckdb.DuckDBPyConnection, rows: Sequence[tuple[Any, ...]]) -> None:
-    insert_rows(con, "releases", RELEASE_COLUMNS, rows)
+def open_staging(con: duckdb.DuckDBPyConnection) -> None:
+    """Attach a fresh in-memory staging database.
 
-
-def settle_releases(con: duckdb.DuckDBPyConnection, first_seq: int) -> dict[str, int]:
-    """Deduplicate the releases staged from ``first_seq`` on against the store.
-
-    Returns counts of new, updated and unchanged releases, and fills ``_touched`` with the
-    OCIDs whose releases changed.
+    It lives outside the store's transaction, so each batch is committed as it comes and
+    DuckDB spills it to its temporary directory under the memory limit: memory stays
+    bounded however large the file. A killed ingest leaves nothing behind in the store.
     """
+    main = sql.one(con, "SELECT current_database()")[0]
+    sql.run(con, f"ATTACH ':memory:' AS {STAGING}")
+    for table in ("releases", *PROCESS_TABLES):
+        name = "incoming" if table == "releases" else table
+        sql.run(con, f'CREATE TABLE {STAGING}.{name} AS SELECT * FROM "{main}".{table} LIMIT 0')
+
+
+def close_staging(con: duckdb.DuckDBPyConnection) -> None:
+    sql.run(con, f"DETACH DATABASE IF EXISTS {STAGING}")
+
+
+def stage_releases(con: duckdb.DuckDBPyConnection, rows: Sequence[tuple[Any, ...]]) -> None:
+    insert_rows(con, f"{STAGING}.incoming", RELEASE_COLUMNS, rows)
+
+
+def stage_rows(
+    con: duckdb.DuckDBPyConnection,
+    table: str,
+    columns: Sequence[str],
+    rows: Sequence[tuple[Any, ...]],
+) -> None:
+    insert_rows(con, f"{STAGING}.{table}", columns, rows)
+
+
+def plan_releases(con: duckdb.DuckDBPyConnection) -> dict[str, int]:
+    """Compare the staged releases with the store; list touched OCIDs in ``stg.touched``.
+
+    Returns the counts of new, updated and unchanged releases.
+    """
+    # The last copy read of each release, and what the store holds for it.
     sql.run(
         con,
         f"""
-        CREATE OR REPLACE TEMP TABLE _staged AS
-        SELECT ocid, release_id, seq, content_hash,
-               row_number() OVER (PARTITION BY ocid, release_id ORDER BY seq DESC) AS rank_in_load
-        FROM releases WHERE seq >= {first_seq}
+        CREATE TABLE {STAGING}.latest AS
+        SELECT i.ocid, i.release_id, i.seq, i.content_hash, r.content_hash AS old_hash
+        FROM (
+            SELECT ocid, release_id, seq, content_hash FROM {STAGING}.incoming
+            QUALIFY row_number() OVER (PARTITION BY ocid, release_id ORDER BY seq DESC) = 1
+        ) i
+        LEFT JOIN releases r USING (ocid, release_id)
         """,
     )
-    # The last copy read of each release in this load.
-    sql.run(
-        con,
-        """
-        CREATE OR REPLACE TEMP TABLE _latest AS
-        SELECT s.ocid, s.release_id, s.seq, s.content_hash, old.content_hash AS old_hash
-        FROM _staged s
-        LEFT JOIN (SELECT ocid, release_id, content_hash FROM releases WHERE seq < ?) old
-          USING (ocid, release_id)
-        WHERE s.rank_in_load = 1
-        """,
-        [first_seq],
-    )
-    counts_row = sql.one(
-        con,
-        """
-        SELECT count(*) FILTER (WHERE old_hash IS NULL),
-               count(*) FILTER (WHERE old_hash IS NOT NULL AND old_hash <> content_hash),
-               count(*) FILTER (WHERE old_hash = content_hash)
-        FROM _latest
-        """,
-    )
-    assert counts_row is not None
-    new, updated, unchanged = (int(x) for x in counts_row)
-    # Drop earlier copies within this load, and rows identical to what the store holds.
-    sql.run(
-        con,
-        f"""
-        DELETE FROM releases WHERE seq >= {first_seq} AND seq NOT IN (
-            SELECT seq FROM _latest WHERE old_hash IS NULL OR old_hash <> content_hash
+    new, updated, unchanged = (
+        int(x)
+        for x in sql.one(
+            con,
+            f"""
+            SELECT count(*) FILTER (WHERE old_hash IS NULL),
+                   count(*) FILTER (WHERE old_hash IS NOT NULL AND old_hash <> content_hash),
+                   count(*) FILTER (WHERE old_hash = content_hash)
+            FROM {STAGING}.latest
+            """,
         )
-        """,
     )
-    # A changed release replaces the stored one.
     sql.run(
         con,
         f"""
-        DELETE FROM releases WHERE seq < {first_seq} AND (ocid, release_id) IN (
-            SELECT (ocid, release_id) FROM _latest
-            WHERE old_hash IS NOT NULL AND old_hash <> content_hash
-        )
+        CREATE TABLE {STAGING}.changed AS
+        SELECT ocid, release_id, seq FROM {STAGING}.latest
+        WHERE old_hash IS NULL OR old_hash <> content_hash
         """,
     )
-    sql.run(
-        con,
-        """
-        CREATE OR REPLACE TEMP TABLE _touched AS
-        SELECT DISTINCT ocid FROM _latest WHERE old_hash IS NULL OR old_hash <> content_hash
-        """,
-    )
-    sql.run(con, "DROP TABLE _staged")
-    sql.run(con, "DROP TABLE _latest")
+    sql.run(con, f"CREATE TABLE {STAGING}.touched AS SELECT DISTINCT ocid FROM {STAGING}.changed")
     return {"new": new, "updated": updated, "unchanged": unchanged}
 
 
 def touched_count(con: duckdb.DuckDBPyConnection) -> int:
-    row = sql.one(con, "SELECT count(*) FROM _touched")
-    return int(row[0]) if row else 0
+    return int(sql.one(con, f"SELECT count(*) FROM {STAGING}.touched")[0])
 
 
 def touched_release_batches(
@@ -185,56 +189,82 @@ def touched_release_batches(
 ) -> Iterator[list[tuple[str, str]]]:
     """(ocid, release JSON) of every touched process, grouped by ocid, in reading order.
 
-    Yields one fully fetched batch of processes at a time (DuckDB allows no other statement
-    on the connection while a result is open, and the caller inserts between batches).
+    A process's releases are those the store keeps (less any this file replaces) and the
+    new or changed ones from this file. They are streamed in one ordered scan on a second
+    cursor, so the caller can stage rows on ``con`` between batches; a batch never splits a
+    process.
     """
+    reader = con.cursor()
+    try:
+        reader.execute(
+            f"""
+            SELECT r.ocid, r.seq, r.data FROM releases r
+            SEMI JOIN {STAGING}.touched USING (ocid)
+            ANTI JOIN {STAGING}.changed c USING (ocid, release_id)
+            UNION ALL
+            SELECT i.ocid, i.seq, i.data FROM {STAGING}.incoming i
+            SEMI JOIN {STAGING}.changed c USING (seq)
+            ORDER BY 1, 2
+            """
+        )
+        batch: list[tuple[str, str]] = []
+        processes = 0
+        previous: str | None = None
+        while chunk := reader.fetchmany(10_000):
+            for ocid, _, data in chunk:
+                if ocid != previous:
+                    if processes >= processes_per_batch:
+                        yield batch
+                        batch, processes = [], 0
+                    processes += 1
+                    previous = ocid
+                batch.append((ocid, data))
+        if batch:
+            yield batch
+    finally:
+        reader.close()
+
+
+def apply_staged(con: duckdb.DuckDBPyConnection) -> None:
+    """Swap the staged releases and process rows into the store (caller holds a transaction)."""
+    # Organisations the touched processes mentioned before this file, to re-aggregate.
     sql.run(
         con,
         f"""
-        CREATE OR REPLACE TEMP TABLE _touched_batches AS
-        SELECT ocid, (row_number() OVER (ORDER BY ocid) - 1) // {int(processes_per_batch)} AS batch
-        FROM _touched
+        CREATE OR REPLACE TEMP TABLE _touched_orgs AS
+        SELECT org_id FROM process_parties SEMI JOIN {STAGING}.touched USING (ocid)
+        UNION
+        SELECT org_id FROM award_suppliers SEMI JOIN {STAGING}.touched USING (ocid)
+        WHERE org_id IS NOT NULL
+        UNION
+        SELECT org_id FROM {STAGING}.process_parties
         """,
     )
-    batches = int(sql.one(con, "SELECT coalesce(max(batch) + 1, 0) FROM _touched_batches")[0])
-    for batch in range(batches):
-        yield sql.rows(
-            con,
-            """
-            SELECT r.ocid, r.data FROM releases r
-            SEMI JOIN (SELECT ocid FROM _touched_batches WHERE batch = ?) t ON r.ocid = t.ocid
-            ORDER BY r.ocid, r.seq
-            """,
-            [batch],
-        )
-    sql.run(con, "DROP TABLE _touched_batches")
-
-
-def begin_process_replacement(con: duckdb.DuckDBPyConnection) -> None:
-    """Remember which organisations the touched processes mentioned, then clear their rows."""
     sql.run(
         con,
-        """
-        CREATE OR REPLACE TEMP TABLE _touched_orgs AS
-        SELECT DISTINCT org_id FROM process_parties SEMI JOIN _touched USING (ocid)
-        UNION
-        SELECT DISTINCT org_id FROM award_suppliers SEMI JOIN _touched USING (ocid)
-        WHERE org_id IS NOT NULL
+        f"""
+        DELETE FROM releases WHERE (ocid, release_id) IN (
+            SELECT (ocid, release_id) FROM {STAGING}.latest
+            WHERE old_hash IS NOT NULL AND old_hash <> content_hash
+        )
+        """,
+    )
+    columns = ", ".join(RELEASE_COLUMNS)
+    sql.run(
+        con,
+        f"""
+        INSERT INTO releases ({columns})
+        SELECT {columns} FROM {STAGING}.incoming SEMI JOIN {STAGING}.changed USING (seq)
         """,
     )
     for table in PROCESS_TABLES:
-        sql.run(con, f"DELETE FROM {table} WHERE ocid IN (SELECT ocid FROM _touched)")
+        sql.run(con, f"DELETE FROM {table} WHERE ocid IN (SELECT ocid FROM {STAGING}.touched)")
+        sql.run(con, f"INSERT INTO {table} SELECT * FROM {STAGING}.{table}")
+    rebuild_organisations(con)
 
 
 def rebuild_organisations(con: duckdb.DuckDBPyConnection) -> None:
-    """Re-aggregate every organisation the touched processes mention (before or after)."""
-    sql.run(
-        con,
-        """
-        INSERT INTO _touched_orgs
-        SELECT DISTINCT org_id FROM process_parties SEMI JOIN _touched USING (ocid)
-        """,
-    )
+    """Re-aggregate every organisation listed in ``_touched_orgs`` from ``process_parties``."""
     sql.run(con, "DELETE FROM organisations WHERE org_id IN (SELECT org_id FROM _touched_orgs)")
     # Attributes: the latest observation that knows them (a firm's size can change; the
     # most recent notice is the best guess of what it is now).
