@@ -7,11 +7,15 @@ as ocdskit writes it.
 
 from __future__ import annotations
 
+import multiprocessing
+import os
 import tempfile
-from collections.abc import Callable, Iterable
+from collections import deque
+from collections.abc import Callable, Iterable, Iterator
+from concurrent.futures import Future, ProcessPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import IO, Any
+from typing import IO
 
 import duckdb
 import orjson
@@ -22,7 +26,10 @@ from locality.ingest.ocds import expand_paths, read_ocds
 from locality.ingest.validate import RejectedRelease, check_release
 from locality.store import sql
 
-BATCH = 50_000
+BATCH = 10_000
+PROCESSES_PER_BATCH = 5_000
+# Below this many releases a worker pool costs more (start-up) than it saves.
+PARALLEL_MIN_RELEASES = 20_000
 
 
 @dataclass
@@ -34,19 +41,62 @@ class CompileSummary:
     problems: list[str] = field(default_factory=list)
 
 
+def compile_to_lines(batch: list[tuple[str, str]]) -> tuple[bytes, int]:
+    """Compile a batch of (ocid, release JSON), grouped by ocid; JSON Lines and a count.
+
+    A top-level function so worker processes can run it.
+    """
+    rules = default_rules()
+    loads = orjson.loads
+    dumps = orjson.dumps
+    out: list[bytes] = []
+    index = 0
+    while index < len(batch):
+        ocid = batch[index][0]
+        end = index
+        while end < len(batch) and batch[end][0] == ocid:
+            end += 1
+        out.append(dumps(compile_releases([loads(t) for _, t in batch[index:end]], rules)))
+        index = end
+    return b"\n".join(out) + b"\n" if out else b"", len(out)
+
+
+def _batches(
+    cursor: duckdb.DuckDBPyConnection, processes_per_batch: int
+) -> Iterator[list[tuple[str, str]]]:
+    batch: list[tuple[str, str]] = []
+    processes = 0
+    previous: str | None = None
+    while rows := cursor.fetchmany(BATCH):
+        for ocid, data in rows:
+            if ocid != previous:
+                if processes >= processes_per_batch:
+                    yield batch
+                    batch, processes = [], 0
+                processes += 1
+                previous = ocid
+            batch.append((ocid, data))
+    if batch:
+        yield batch
+
+
 def compile_files(
     paths: Iterable[str | Path],
     out: IO[bytes],
     *,
     on_problem: Callable[[str], None] | None = None,
+    jobs: int | None = None,
 ) -> CompileSummary:
     """Write the compiled release of every OCID found in ``paths`` to ``out``."""
     summary = CompileSummary()
     files = expand_paths(paths)
     summary.files = len(files)
-    rules = default_rules()
+    jobs = jobs if jobs is not None else (os.cpu_count() or 1)
     with tempfile.TemporaryDirectory(prefix="locality-compile-") as scratch:
-        con = duckdb.connect(str(Path(scratch) / "group.duckdb"))
+        # In memory, spilling to the scratch folder past the limit: bounded memory.
+        con = duckdb.connect()
+        sql.run(con, f"SET memory_limit = '{os.environ.get('LOCALITY_MEMORY_LIMIT', '1GB')}'")
+        sql.run(con, f"SET temp_directory = '{scratch}'")
         sql.run(con, "SET preserve_insertion_order = false")
         sql.run(con, "CREATE TABLE r (seq BIGINT, ocid VARCHAR, data VARCHAR)")
         seqs: list[int] = []
@@ -96,28 +146,34 @@ def compile_files(
                     flush()
         flush()
         summary.releases = seq
-        cursor = con.execute(
+        # Processes in order of first appearance (as ocdskit writes them), releases in
+        # reading order within each (the merge then sorts them by date, stably).
+        con.execute(
             """
             SELECT ocid, data FROM (
                 SELECT ocid, data, seq, min(seq) OVER (PARTITION BY ocid) AS first_seq FROM r
             ) ORDER BY first_seq, seq
             """
         )
-        current: str | None = None
-        group: list[Any] = []
-        write = out.write
-        dumps = orjson.dumps
-        loads = orjson.loads
-        while rows := cursor.fetchmany(BATCH):
-            for ocid, data in rows:
-                if ocid != current:
-                    if group:
-                        write(dumps(compile_releases(group, rules)) + b"\n")
-                        summary.compiled += 1
-                    current, group = ocid, []
-                group.append(loads(data))
-        if group:
-            write(dumps(compile_releases(group, rules)) + b"\n")
-            summary.compiled += 1
+        batches = _batches(con, PROCESSES_PER_BATCH)
+        if jobs <= 1 or seq < PARALLEL_MIN_RELEASES:
+            for batch in batches:
+                text, count = compile_to_lines(batch)
+                out.write(text)
+                summary.compiled += count
+        else:
+            context = multiprocessing.get_context("forkserver")
+            with ProcessPoolExecutor(max_workers=jobs, mp_context=context) as pool:
+                pending: deque[Future[tuple[bytes, int]]] = deque()
+                for batch in batches:
+                    pending.append(pool.submit(compile_to_lines, batch))
+                    if len(pending) > jobs:
+                        text, count = pending.popleft().result()
+                        out.write(text)
+                        summary.compiled += count
+                while pending:
+                    text, count = pending.popleft().result()
+                    out.write(text)
+                    summary.compiled += count
         con.close()
     return summary
