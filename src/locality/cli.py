@@ -30,7 +30,8 @@ app = typer.Typer(
         "Where a place's public money goes, and whom it reaches.\n\n"
         "Load OCDS contract data into a local DuckDB store, then ask who wins it.\n\n"
         "Example:\n\n"
-        "  locality ingest data/sample/ocds\n\n"
+        "\b\n"
+        "  locality ingest data/sample/ocds\n"
         "  locality metrics --by buyer"
     ),
     no_args_is_help=True,
@@ -149,6 +150,12 @@ def ingest_command(
     force: Annotated[
         bool, typer.Option("--force", help="Re-read files already loaded with the same content.")
     ] = False,
+    jobs: Annotated[
+        int | None,
+        typer.Option(
+            "--jobs", min=1, help="Worker processes for compiling (default: one per core)."
+        ),
+    ] = None,
 ) -> None:
     """Load OCDS releases into the store, compiling them into contracting processes.
 
@@ -159,6 +166,7 @@ def ingest_command(
 
     Example:
 
+    \b
       locality --db place.duckdb ingest data/sample/ocds releases-2025.jsonl.gz --format json
     """
     try:
@@ -176,7 +184,9 @@ def ingest_command(
             transient=True,
             disable=not show_progress,
         ) as progress:
-            summary = ingest(con, paths, force=force, progress=_ingest_progress(progress))
+            summary = ingest(
+                con, paths, force=force, progress=_ingest_progress(progress), jobs=jobs
+            )
     except FileNotFoundError as exc:
         _fail(f"{exc}. Check the path, or run `locality ingest --help` for the formats read.")
     finally:
@@ -221,6 +231,10 @@ def compile_command(
         Path | None,
         typer.Option("-o", "--output", help="Write JSON Lines here instead of standard output."),
     ] = None,
+    jobs: Annotated[
+        int | None,
+        typer.Option("--jobs", min=1, help="Worker processes (default: one per core)."),
+    ] = None,
 ) -> None:
     """Write one compiled release per OCID as JSON Lines (the objects `ocdskit compile` makes).
 
@@ -230,6 +244,7 @@ def compile_command(
 
     Example:
 
+    \b
       locality compile data/sample/ocds/contracts-finder-releases.jsonl -o compiled.jsonl
     """
 
@@ -238,10 +253,10 @@ def compile_command(
 
     try:
         if output is None:
-            summary = compile_files(paths, sys.stdout.buffer, on_problem=problem)
+            summary = compile_files(paths, sys.stdout.buffer, on_problem=problem, jobs=jobs)
         else:
             with open(output, "wb") as handle:
-                summary = compile_files(paths, handle, on_problem=problem)
+                summary = compile_files(paths, handle, on_problem=problem, jobs=jobs)
     except (FileNotFoundError, NotOcdsError) as exc:
         _fail(str(exc))
     err.print(
@@ -266,6 +281,7 @@ def status_command(
 
     Example:
 
+    \b
       locality status --format json
     """
     try:
@@ -331,6 +347,7 @@ def metrics_command(
 
     Example:
 
+    \b
       locality metrics --by buyer --format csv > buyers.csv
     """
     if by not in DIMENSIONS:
