@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import csv
 import io
+import os
 import sys
 from enum import StrEnum
 from pathlib import Path
 from typing import Annotated, Any
 
+import duckdb
 import orjson
 import typer
 from rich.console import Console
@@ -68,6 +70,14 @@ def _print_json(data: Any) -> None:
         orjson.dumps(data, option=orjson.OPT_INDENT_2 | orjson.OPT_NON_STR_KEYS).decode()
     )
     sys.stdout.write("\n")
+
+
+def _out_of_memory(exc: Exception) -> str:
+    limit = os.environ.get("LOCALITY_MEMORY_LIMIT", "1GB")
+    return (
+        f"DuckDB ran out of memory within its limit of {limit} ({str(exc).splitlines()[0]}). "
+        "The store is unchanged. Run again with a higher limit, e.g. LOCALITY_MEMORY_LIMIT=4GB."
+    )
 
 
 def _version(value: bool) -> None:
@@ -189,6 +199,8 @@ def ingest_command(
             )
     except FileNotFoundError as exc:
         _fail(f"{exc}. Check the path, or run `locality ingest --help` for the formats read.")
+    except duckdb.OutOfMemoryException as exc:
+        _fail(_out_of_memory(exc))
     finally:
         con.close()
     failed = [f for f in summary.files if f.error]
@@ -259,6 +271,8 @@ def compile_command(
                 summary = compile_files(paths, handle, on_problem=problem, jobs=jobs)
     except (FileNotFoundError, NotOcdsError) as exc:
         _fail(str(exc))
+    except duckdb.OutOfMemoryException as exc:
+        _fail(_out_of_memory(exc))
     err.print(
         f"Compiled {summary.compiled:,} processes from {summary.releases:,} releases "
         f"({summary.rejected:,} skipped).",
