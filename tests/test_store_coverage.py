@@ -85,3 +85,12 @@ def test_status_reports_counts_and_coverage(sample_store: duckdb.DuckDBPyConnect
         "Sell2Wales",
     }
     assert status["date_range"] == {"first": "2014-12-17", "last": "2025-02-24"}
+
+
+def test_status_shows_postcode_coverage_where_addresses_have_one(
+    sample_store: duckdb.DuckDBPyConnection,
+) -> None:
+    coverage = store_status(sample_store)["coverage"]
+    assert coverage["supplier_postcode_where_address_has_one"] >= 0.95
+    # …which is higher than over all suppliers, many of which publish no postcode at all.
+    assert coverage["supplier_postcode"] < coverage["supplier_postcode_where_address_has_one"]

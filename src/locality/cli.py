@@ -323,6 +323,7 @@ def status_command(
         ("supplier size (SME/large)", "supplier_scale"),
         ("supplier VCSE flag", "supplier_vcse"),
         ("supplier postcode", "supplier_postcode"),
+        ("  where the address has one", "supplier_postcode_where_address_has_one"),
         ("supplier local authority", "supplier_local_authority"),
         ("buyer postcode", "buyer_postcode"),
         ("buyer local authority", "buyer_local_authority"),

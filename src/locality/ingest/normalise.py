@@ -15,6 +15,7 @@ keyed by name, so no supplier is lost.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -91,6 +92,7 @@ PARTY_COLUMNS = (
     "scale",
     "vcse",
     "observed_date",
+    "address_has_postcode",
 )
 
 
@@ -197,6 +199,19 @@ def _vcse(party: Mapping[str, Any]) -> bool | None:
     return legacy if isinstance(legacy, bool) else None
 
 
+# Loose on purpose: "does this address hold anything postcode-shaped at all?", the
+# denominator of the postcode coverage figure in `locality status`.
+_POSTCODE_SHAPED = re.compile(r"[A-Za-z]{1,2}[0-9][A-Za-z0-9]?\s*[0-9][A-Za-z]{2}")
+
+
+def _address_has_postcode(party: Mapping[str, Any]) -> bool:
+    address = _dict(party.get("address"))
+    return any(
+        isinstance(text := address.get(key), str) and _POSTCODE_SHAPED.search(text) is not None
+        for key in ("postalCode", "streetAddress", "locality")
+    )
+
+
 def _postcode(party: Mapping[str, Any]) -> str | None:
     address = _dict(party.get("address"))
     for key in ("postalCode", "streetAddress", "locality"):
@@ -269,6 +284,7 @@ class _PartyIndex:
                 _scale(party),
                 _vcse(party),
                 self.observed,
+                _address_has_postcode(party),
             ]
         else:
             row[4] = list(dict.fromkeys([*row[4], *roles]))
@@ -279,6 +295,8 @@ class _PartyIndex:
                 row[9] = _scale(party)
             if row[10] is None:
                 row[10] = _vcse(party)
+            if not row[12]:
+                row[12] = _address_has_postcode(party)
         return who.org_id
 
     def org_for_reference(self, reference: Mapping[str, Any], role: str) -> str | None:

@@ -67,6 +67,7 @@ _ARROW_TYPES: dict[str, pa.DataType] = {
     "suitable_sme": pa.bool_(),
     "suitable_vcse": pa.bool_(),
     "vcse": pa.bool_(),
+    "address_has_postcode": pa.bool_(),
 }
 
 STAGING = "stg"
@@ -292,7 +293,8 @@ def rebuild_organisations(con: duckdb.DuckDBPyConnection) -> None:
                    count(DISTINCT ocid) FILTER (WHERE list_contains(roles, 'supplier'))
                        AS supplier_processes,
                    min(observed_date) AS first_seen,
-                   max(observed_date) AS last_seen
+                   max(observed_date) AS last_seen,
+                   bool_or(address_has_postcode) AS address_has_postcode
             FROM seen GROUP BY org_id
         ),
         supplied AS (
@@ -303,7 +305,8 @@ def rebuild_organisations(con: duckdb.DuckDBPyConnection) -> None:
                split_part(a.postcode, ' ', 1) AS outward_code, a.scale, a.vcse,
                d.la_code, d.la_name, d.la_registry_code, d.region_code, d.region_name,
                d.country, a.buyer_processes, a.supplier_processes,
-               coalesce(s.supplier_awards, 0), a.first_seen, a.last_seen
+               coalesce(s.supplier_awards, 0), a.first_seen, a.last_seen,
+               a.address_has_postcode
         FROM agg a
         LEFT JOIN supplied s USING (org_id)
         LEFT JOIN ref_districts d ON d.outward_code = split_part(a.postcode, ' ', 1)

@@ -165,6 +165,15 @@ MIGRATIONS: list[list[str]] = [
     ],
 ]
 
+MIGRATIONS.append(
+    # 2: whether a party's published address holds anything postcode-shaped, so status can
+    # report postcode coverage over the addresses that have one.
+    [
+        "ALTER TABLE process_parties ADD COLUMN address_has_postcode BOOLEAN",
+        "ALTER TABLE organisations ADD COLUMN address_has_postcode BOOLEAN",
+    ]
+)
+
 SCHEMA_VERSION = len(MIGRATIONS)
 
 # Tables rebuilt for every recompiled contracting process.

@@ -38,13 +38,15 @@ def store_status(con: duckdb.DuckDBPyConnection) -> dict[str, Any]:
     keys = ("files", "releases", "processes", "awards", "award_suppliers", "organisations")
     counts = dict(zip((*keys, "rejected"), (int(v) for v in counts_row), strict=True))
 
-    suppliers, scale, vcse, postcode, la = (
+    suppliers, scale, vcse, postcode, la, with_address, found = (
         int(v)
         for v in _one(
             con,
             """
             SELECT count(*), count(*) FILTER (WHERE scale <> 'unknown'),
-                   count(vcse), count(postcode), count(la_code)
+                   count(vcse), count(postcode), count(la_code),
+                   count(*) FILTER (WHERE address_has_postcode),
+                   count(postcode) FILTER (WHERE address_has_postcode)
             FROM organisations WHERE supplier_processes > 0
             """,
         )
@@ -64,6 +66,9 @@ def store_status(con: duckdb.DuckDBPyConnection) -> dict[str, Any]:
         "supplier_scale": _share(scale, suppliers),
         "supplier_vcse": _share(vcse, suppliers),
         "supplier_postcode": _share(postcode, suppliers),
+        # Of the suppliers whose published address holds something postcode-shaped, the
+        # share for which a valid postcode was found (the extraction's own success rate).
+        "supplier_postcode_where_address_has_one": _share(found, with_address),
         "supplier_local_authority": _share(la, suppliers),
         "buyers": buyers,
         "buyer_postcode": _share(buyer_postcode, buyers),

@@ -1,0 +1,52 @@
+"""An older store is upgraded in place when opened for writing, and keeps its data."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import duckdb
+import pytest
+
+from locality.ingest.pipeline import ingest
+from locality.store import sql
+from locality.store.db import StoreError, connect
+from locality.store.schema import MIGRATIONS, SCHEMA_VERSION
+from tests.conftest import CF_RELEASES
+
+
+def _make_version_1_store(path: Path) -> None:
+    con = duckdb.connect(str(path))
+    sql.run(con, "CREATE TABLE meta (key VARCHAR, value VARCHAR)")
+    for statement in MIGRATIONS[0]:
+        sql.run(con, statement)
+    sql.run(con, "INSERT INTO meta VALUES ('schema_version', '1')")
+    con.close()
+
+
+def test_version_1_store_is_migrated(tmp_path: Path) -> None:
+    path = tmp_path / "old.duckdb"
+    _make_version_1_store(path)
+    with pytest.raises(StoreError, match="schema version 1"):
+        connect(path, read_only=True)
+    con = connect(path)
+    try:
+        assert sql.one(con, "SELECT value FROM meta WHERE key = 'schema_version'")[0] == str(
+            SCHEMA_VERSION
+        )
+        columns = {c for (c,) in sql.rows(con, "SELECT column_name FROM (DESCRIBE organisations)")}
+        assert "address_has_postcode" in columns
+        # The migrated store loads data like a new one.
+        ingest(con, [CF_RELEASES])
+        assert sql.one(con, "SELECT count(*) FROM processes")[0] == 186
+    finally:
+        con.close()
+
+
+def test_newer_store_is_refused(tmp_path: Path) -> None:
+    path = tmp_path / "new.duckdb"
+    connect(path).close()
+    con = duckdb.connect(str(path))
+    sql.run(con, "UPDATE meta SET value = '999' WHERE key = 'schema_version'")
+    con.close()
+    with pytest.raises(StoreError, match="newer locality"):
+        connect(path)
