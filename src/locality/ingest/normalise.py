@@ -79,6 +79,7 @@ AWARD_SUPPLIER_COLUMNS = (
     "value_share",
     "currency",
 )
+AWARD_VERSION_COLUMNS = ("ocid", "award_id", "release_id", "release_date", "value", "currency")
 PARTY_COLUMNS = (
     "ocid",
     "org_id",
@@ -104,6 +105,7 @@ class Rows:
     awards: list[tuple[Any, ...]] = field(default_factory=list)
     award_suppliers: list[tuple[Any, ...]] = field(default_factory=list)
     parties: list[tuple[Any, ...]] = field(default_factory=list)
+    award_versions: list[tuple[Any, ...]] = field(default_factory=list)
 
     def __len__(self) -> int:
         return len(self.processes)
@@ -113,6 +115,7 @@ class Rows:
         self.awards.clear()
         self.award_suppliers.clear()
         self.parties.clear()
+        self.award_versions.clear()
 
 
 def _str(value: Any) -> str | None:
@@ -439,3 +442,13 @@ def normalise_process(
         )
     )
     rows.parties.extend(tuple(row) for row in parties.rows.values())
+    # Each published version of each award's value, for the value-growth red flag.
+    for release in releases:
+        release_id = _str(release.get("id"))
+        release_date = _str(release.get("date"))
+        for award in _list(release.get("awards")):
+            if isinstance(award, dict) and "value" in award:
+                value, currency = _amount(award.get("value"))
+                rows.award_versions.append(
+                    (ocid, _str(award.get("id")) or "", release_id, release_date, value, currency)
+                )

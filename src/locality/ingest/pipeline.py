@@ -25,6 +25,7 @@ from locality.ingest.merge import compile_releases, default_rules
 from locality.ingest.normalise import (
     AWARD_COLUMNS,
     AWARD_SUPPLIER_COLUMNS,
+    AWARD_VERSION_COLUMNS,
     PARTY_COLUMNS,
     PROCESS_COLUMNS,
     Rows,
@@ -203,6 +204,7 @@ def _stage_process_rows(con: duckdb.DuckDBPyConnection, rows: Rows) -> None:
     loader.stage_rows(con, "awards", AWARD_COLUMNS, rows.awards)
     loader.stage_rows(con, "award_suppliers", AWARD_SUPPLIER_COLUMNS, rows.award_suppliers)
     loader.stage_rows(con, "process_parties", PARTY_COLUMNS, rows.parties)
+    loader.stage_rows(con, "award_versions", AWARD_VERSION_COLUMNS, rows.award_versions)
 
 
 def compile_touched(

@@ -30,10 +30,12 @@ from typing import Any
 
 __all__ = [
     "CpvEntry",
+    "CpvTheme",
     "District",
     "LocalAuthority",
     "ReferenceDataError",
     "cpv",
+    "cpv_themes",
     "district",
     "district_table",
     "known_outward_codes",
@@ -391,3 +393,19 @@ def local_authority_code_for_name(name: str) -> str | None:
 def district_table() -> list[District]:
     """Every postcode district with its local authority, one row each (loaded into the store)."""
     return list(_districts().values())
+
+
+@dataclass(frozen=True)
+class CpvTheme:
+    division: str
+    theme: str
+    why: str
+
+
+@lru_cache(maxsize=1)
+def cpv_themes() -> dict[str, CpvTheme]:
+    """CPV division (2 digits) → theme, from ``cpv-themes.csv`` (documented in docs/metrics.md)."""
+    return {
+        row["division"]: CpvTheme(row["division"], row["theme"], row["why"])
+        for row in _read_csv("cpv-themes.csv")
+    }

@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
+from typing import Any
 
 import duckdb
 import pyarrow as pa
 
-from locality.reference import district_table
+from locality.reference import cpv_themes, district_table, local_authorities
 from locality.store import sql
 from locality.store.schema import MIGRATIONS, SCHEMA_VERSION
 
@@ -33,13 +34,27 @@ def _schema_version(con: duckdb.DuckDBPyConnection) -> int:
     return int(found[0][0]) if found else 0
 
 
+def _replace_table(con: duckdb.DuckDBPyConnection, table: str, data: pa.Table) -> None:
+    con.register("_reference_in", data)
+    try:
+        sql.run(con, f"DELETE FROM {table}")
+        sql.run(con, f"INSERT INTO {table} SELECT * FROM _reference_in")
+    finally:
+        con.unregister("_reference_in")
+
+
+def _columns(rows: list[Any], fields: list[tuple[str, str]]) -> pa.Table:
+    return pa.table({name: [getattr(r, attr) for r in rows] for name, attr in fields})
+
+
 def _load_reference(con: duckdb.DuckDBPyConnection) -> None:
-    """Copy the postcode-district → local authority table into the store, for joins."""
-    rows = district_table()
-    table = pa.table(
-        {
-            name: [getattr(d, attr) for d in rows]
-            for name, attr in (
+    """Copy the package's reference tables into the store, for joins in SQL and metrics."""
+    _replace_table(
+        con,
+        "ref_districts",
+        _columns(
+            district_table(),
+            [
                 ("outward_code", "outward"),
                 ("lad_code", "lad_code"),
                 ("lad_name", "lad_name"),
@@ -49,13 +64,45 @@ def _load_reference(con: duckdb.DuckDBPyConnection) -> None:
                 ("region_code", "region_code"),
                 ("region_name", "region_name"),
                 ("country", "country"),
-            )
-        }
+            ],
+        ),
     )
-    con.register("_ref_districts_in", table)
-    sql.run(con, "DELETE FROM ref_districts")
-    sql.run(con, "INSERT INTO ref_districts SELECT * FROM _ref_districts_in")
-    con.unregister("_ref_districts_in")
+    if _has_table(con, "ref_local_authorities"):
+        _replace_table(
+            con,
+            "ref_local_authorities",
+            _columns(
+                local_authorities(),
+                [
+                    ("la_registry_code", "code"),
+                    ("official_name", "official_name"),
+                    ("nice_name", "nice_name"),
+                    ("gss_code", "gss_code"),
+                    ("nation", "nation"),
+                    ("region", "region"),
+                    ("la_type", "type"),
+                    ("combined_authority", "combined_authority"),
+                    ("is_current", "current"),
+                ],
+            ),
+        )
+    if _has_table(con, "ref_cpv_themes"):
+        themes = list(cpv_themes().values())
+        _replace_table(
+            con,
+            "ref_cpv_themes",
+            _columns(themes, [("cpv_division", "division"), ("theme", "theme")]),
+        )
+
+
+def _has_table(con: duckdb.DuckDBPyConnection, table: str) -> bool:
+    return bool(
+        sql.one(
+            con,
+            "SELECT count(*) FROM information_schema.tables WHERE table_name = ?",
+            [table],
+        )[0]
+    )
 
 
 def migrate(con: duckdb.DuckDBPyConnection) -> None:

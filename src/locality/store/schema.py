@@ -174,7 +174,43 @@ MIGRATIONS.append(
     ]
 )
 
+MIGRATIONS.append(
+    # 3: every published version of each award's value (for the value-growth red flag), and
+    # reference tables the metrics join: councils with their combined authority, CPV themes.
+    [
+        """
+        CREATE TABLE award_versions (
+            ocid VARCHAR NOT NULL,
+            award_id VARCHAR NOT NULL,
+            release_id VARCHAR,
+            release_date VARCHAR,           -- the release's date as published
+            value DOUBLE,
+            currency VARCHAR
+        )
+        """,
+        """
+        CREATE TABLE ref_local_authorities (
+            la_registry_code VARCHAR NOT NULL,
+            official_name VARCHAR,
+            nice_name VARCHAR,
+            gss_code VARCHAR,
+            nation VARCHAR,
+            region VARCHAR,
+            la_type VARCHAR,
+            combined_authority VARCHAR,     -- mySociety registry code, e.g. WYCA, GMCA
+            is_current BOOLEAN
+        )
+        """,
+        """
+        CREATE TABLE ref_cpv_themes (
+            cpv_division VARCHAR NOT NULL,
+            theme VARCHAR NOT NULL
+        )
+        """,
+    ]
+)
+
 SCHEMA_VERSION = len(MIGRATIONS)
 
 # Tables rebuilt for every recompiled contracting process.
-PROCESS_TABLES = ("processes", "awards", "award_suppliers", "process_parties")
+PROCESS_TABLES = ("processes", "awards", "award_suppliers", "process_parties", "award_versions")
