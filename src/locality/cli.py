@@ -21,7 +21,7 @@ from locality import __version__
 from locality.ingest.compiler import compile_files
 from locality.ingest.ocds import NotOcdsError
 from locality.ingest.pipeline import IngestSummary, ingest
-from locality.metrics import DIMENSIONS
+from locality.metrics import DIMENSIONS, FILTERABLE
 from locality.metrics import run as run_metrics
 from locality.store.db import StoreError, connect, default_db_path
 from locality.store.status import store_status
@@ -349,30 +349,83 @@ def status_command(
         out.print(reasons)
 
 
+# Columns shown in the table view (every column is in --format json and csv).
+TABLE_COLUMNS = (
+    ("awards", "awards"),
+    ("awarded_value", "awarded £"),
+    ("sme_share", "SME"),
+    ("known_scale_share", "size known"),
+    ("vcse_share", "VCSE"),
+    ("local_share", "local"),
+    ("known_location_share", "place known"),
+    ("hhi", "HHI"),
+    ("top3_share", "top 3"),
+    ("median_award_value", "median £"),
+)
+
+
+def _parse_where(where: list[str]) -> dict[str, list[str]]:
+    filters: dict[str, list[str]] = {}
+    for item in where:
+        column, sep, value = item.partition("=")
+        if not sep or not column.strip():
+            _fail(f"--where {item!r}: write COLUMN=VALUE, e.g. --where region=London", 2)
+        filters.setdefault(column.strip().replace("-", "_"), []).append(value.strip())
+    return filters
+
+
+def _cell(name: str, value: Any) -> str:
+    if value is None:
+        return "-"
+    if name.endswith("_share"):
+        return f"{value:.1%}"
+    if name.endswith("_value"):
+        return f"{value:,.0f}"
+    if name == "hhi":
+        return f"{value:,.0f}"
+    if isinstance(value, int):
+        return f"{value:,}"
+    return str(value)
+
+
 @app.command("metrics")
 def metrics_command(
     by: Annotated[str, typer.Option("--by", help=f"Group by: {', '.join(DIMENSIONS)}.")] = "buyer",
+    where: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--where",
+            help="Keep only rows where COLUMN=VALUE (repeat to combine; same column twice "
+            f"means either). Columns: {', '.join(FILTERABLE)}.",
+        ),
+    ] = None,
     output_format: Annotated[MetricsFormat, typer.Option("--format")] = MetricsFormat.table,
     limit: Annotated[int | None, typer.Option("--limit", help="Show the first N rows.")] = None,
 ) -> None:
-    """Spend reach: awarded value, and the shares reaching SMEs and VCSEs, with coverage.
+    """Who public money reaches: SME, VCSE and local shares, concentration, contract shape.
 
-    Values are GBP; an award counts when active or without status; an award's value is split
-    equally among its suppliers. `docs/metrics.md` defines each column.
+    One row per group, largest awarded value first. Values are GBP; an award counts when
+    active or without status; an award's value is split equally among its suppliers; every
+    share comes with the share of value it could be computed on (`known_*_share`).
+    `docs/metrics.md` defines each column.
 
     Example:
 
     \b
-      locality metrics --by buyer --format csv > buyers.csv
+      locality metrics --by locality --where region=London --format csv > london.csv
+      locality metrics --by theme --where buyer_name="Leeds City Council"
     """
     if by not in DIMENSIONS:
         _fail(f"unknown --by {by!r}; choose one of: {', '.join(DIMENSIONS)}", 2)
+    filters = _parse_where(where or [])
     try:
         con = connect(State.db, read_only=True)
     except StoreError as exc:
         _fail(str(exc))
     try:
-        table = run_metrics(con, "spend_reach", by, limit=limit)
+        table = run_metrics(con, None, by, where=filters, limit=limit)
+    except KeyError as exc:
+        _fail(str(exc.args[0]), 2)
     finally:
         con.close()
     rows = table.to_pylist()
@@ -385,31 +438,23 @@ def metrics_command(
         writer.writerows(rows)
         sys.stdout.write(buffer.getvalue())
     else:
-        view = Table(title=f"Spend reach by {by}", title_justify="left")
-        labels = [name for name, _ in DIMENSIONS[by].keys][:1]
-        columns = [
-            ("awards", "awards"),
-            ("awarded_value", "awarded £"),
-            ("sme_share", "SME share"),
-            ("known_scale_share", "size known"),
-            ("vcse_share", "VCSE share"),
-            ("known_vcse_share", "VCSE known"),
-        ]
-        view.add_column(labels[0], overflow="ellipsis", max_width=60, no_wrap=True)
-        for _, header in columns:
+        keys = list(DIMENSIONS[by].keys)
+        view = Table(title=f"Locality metrics by {by}", title_justify="left")
+        label = keys[0] if keys else None
+        if label:
+            view.add_column(label, overflow="ellipsis", max_width=48, no_wrap=True)
+        for _, header in TABLE_COLUMNS:
             view.add_column(header, justify="right")
         for row in rows:
-            cells = ["" if row[labels[0]] is None else str(row[labels[0]])]
-            for name, _ in columns:
-                value = row[name]
-                if name.endswith("_share"):
-                    cells.append(_fmt_share(value))
-                elif name == "awarded_value":
-                    cells.append(f"{value:,.0f}")
-                else:
-                    cells.append(f"{value:,}")
+            cells = [str(row[label])] if label else []
+            cells += [_cell(name, row.get(name)) for name, _ in TABLE_COLUMNS]
             view.add_row(*cells)
         out.print(view)
+        out.print(
+            "Shares are of value where the supplier's size, VCSE status or place is known; "
+            "`--format json` has every column.",
+            highlight=False,
+        )
 
 
 def main() -> None:

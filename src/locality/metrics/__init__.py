@@ -1,90 +1,192 @@
-"""Locality metrics: one module per family, composed through a registry.
+"""Locality metrics: written once with Ibis, run on DuckDB (the store) or on Spark.
 
-A *dimension* says how rows are grouped (buyer, locality, region, ...); a *family* turns a
-dimension into a table of measures. ``docs/metrics.md`` defines every measure.
+A *dimension* names the columns of ``award_facts`` that rows are grouped by (buyer,
+locality, region, ...). A *family* (one module each) turns grouped facts into measures.
+``run`` composes every family for a dimension and a filter into one table.
+``docs/metrics.md`` defines every measure.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import duckdb
+import ibis
+import ibis.expr.types as ir
 import pyarrow as pa
+
+from locality.metrics.facts import Tables, award_facts
 
 
 @dataclass(frozen=True)
 class Dimension:
-    """A grouping: SQL expressions over the ``award_facts`` columns, and their output names."""
-
     name: str
-    keys: tuple[tuple[str, str], ...]  # (output column, SQL expression)
+    keys: tuple[str, ...]  # columns of award_facts, cast to text, nulls shown as "unknown"
     help: str
 
 
 DIMENSIONS: dict[str, Dimension] = {}
-FAMILIES: dict[str, Callable[..., pa.Table]] = {}
+# A family: (grouped facts, key columns) -> one row per key with its measures.
+Family = Callable[[ir.Table, Sequence[str]], ir.Table]
+FAMILIES: dict[str, Family] = {}
+# Output order: the headline family first.
+FAMILY_ORDER = ("spend_reach", "concentration", "contract_shape")
 
 
-def dimension(dim: Dimension) -> Dimension:
-    DIMENSIONS[dim.name] = dim
-    return dim
+def dimension(name: str, keys: tuple[str, ...], help: str) -> None:
+    DIMENSIONS[name] = Dimension(name, keys, help)
 
 
-def family(name: str) -> Callable[[Callable[..., pa.Table]], Callable[..., pa.Table]]:
-    def register(func: Callable[..., pa.Table]) -> Callable[..., pa.Table]:
+def family(name: str) -> Callable[[Family], Family]:
+    def register(func: Family) -> Family:
         FAMILIES[name] = func
         return func
 
     return register
 
 
-dimension(
-    Dimension(
-        "buyer",
-        (("buyer_name", "buyer_name"), ("buyer_id", "buyer_org_id")),
-        "each buyer organisation",
-    )
+dimension("buyer", ("buyer_name", "buyer_id"), "each buyer organisation")
+dimension("locality", ("locality", "la_code"), "the buyer's local authority (current councils)")
+dimension("region", ("region",), "the buyer's region or nation")
+dimension("combined-authority", ("combined_authority",), "the buyer's combined authority")
+dimension("cpv-division", ("cpv_division",), "CPV division (2 digits) of the main classification")
+dimension("theme", ("theme",), "theme of the CPV division (reference/cpv-themes.csv)")
+dimension("year", ("year",), "calendar year of the award date")
+dimension("financial-year", ("financial_year",), "UK financial year (April-March) of the award")
+dimension("method", ("method",), "procurement method (open, selective, limited, direct)")
+dimension("publisher", ("publisher_prefix",), "OCID prefix of the publishing system")
+dimension("all", (), "everything in the store (or the filter) as one row")
+
+# Columns a --where filter may name.
+FILTERABLE = (
+    "buyer_id",
+    "buyer_name",
+    "locality",
+    "la_code",
+    "region",
+    "combined_authority",
+    "cpv_division",
+    "theme",
+    "year",
+    "financial_year",
+    "method",
+    "publisher_prefix",
 )
-dimension(
-    Dimension(
-        "locality",
-        (("locality", "coalesce(buyer_la_name, 'unknown')"), ("la_code", "buyer_la_code")),
-        "the buyer's local authority (from the buyer's postcode)",
+
+
+def keyed_facts(facts: ir.Table, keys: Sequence[str]) -> ir.Table:
+    """Facts with the key columns as text, ``unknown`` for nulls (so groups join cleanly)."""
+    return facts.mutate(**{k: facts[k].cast("string").fill_null("unknown") for k in keys})
+
+
+def apply_filters(facts: ir.Table, where: Mapping[str, Sequence[str]] | None) -> ir.Table:
+    """Keep rows whose column equals one of the given values (case-insensitive text)."""
+    for column, values in (where or {}).items():
+        if column not in FILTERABLE:
+            raise KeyError(f"cannot filter on {column!r}; choose from: {', '.join(FILTERABLE)}")
+        text = facts[column].cast("string").lower()
+        facts = facts.filter(text.isin([v.lower() for v in values]))
+    return facts
+
+
+def share(numerator: ir.NumericValue, denominator: ir.NumericValue) -> ir.FloatingValue:
+    """numerator / denominator, or null when the denominator is zero or null."""
+    return ibis.ifelse(
+        denominator.isnull() | (denominator == 0),
+        ibis.null().cast("float64"),
+        numerator.cast("float64") / denominator.cast("float64"),
     )
-)
-dimension(
-    Dimension(
-        "region",
-        (("region", "coalesce(buyer_region_name, 'unknown')"),),
-        "the buyer's region",
-    )
-)
-dimension(
-    Dimension(
-        "publisher",
-        (("publisher_prefix", "publisher_prefix"),),
-        "the OCID prefix of the publishing system",
-    )
-)
-dimension(
-    Dimension(
-        "year",
-        (("year", "year(award_date)"),),
-        "calendar year of the award date",
-    )
-)
+
+
+def join_on_keys(left: ir.Table, right: ir.Table, keys: Sequence[str]) -> ir.Table:
+    """Left join on the key columns, keeping one copy of each key."""
+    if not keys:
+        return left.cross_join(right)
+    return left.left_join(right, list(keys)).drop(*(f"{k}_right" for k in keys))
+
+
+def groups(facts: ir.Table, keys: Sequence[str]) -> ir.Table:
+    """Every group present in the facts (the frame each family's measures are joined to)."""
+    if not keys:
+        return ibis.memtable({"_all": [1]}).select()
+    return facts.select(*keys).distinct()
+
+
+def metrics_expr(
+    tables: Tables,
+    by: str,
+    where: Mapping[str, Sequence[str]] | None = None,
+    families: Sequence[str] | None = None,
+) -> ir.Table:
+    """The Ibis expression of every family's measures for dimension ``by``."""
+    if by not in DIMENSIONS:
+        raise KeyError(f"unknown dimension {by!r}; choose one of: {', '.join(DIMENSIONS)}")
+    keys = list(DIMENSIONS[by].keys)
+    facts = keyed_facts(apply_filters(award_facts(tables), where), keys)
+    names = list(families or [n for n in FAMILY_ORDER if n in FAMILIES])
+    if not keys:
+        parts = [FAMILIES[name](facts, keys) for name in names]
+        result = parts[0]
+        for part in parts[1:]:
+            result = result.cross_join(part)
+        return result
+    result = groups(facts, keys)
+    for name in names:
+        result = join_on_keys(result, FAMILIES[name](facts, keys), keys)
+    return result
+
+
+def duckdb_backend(con: duckdb.DuckDBPyConnection) -> ibis.BaseBackend:
+    return ibis.duckdb.from_connection(con)
 
 
 def run(
-    con: duckdb.DuckDBPyConnection, family_name: str, by: str, limit: int | None = None
+    con: duckdb.DuckDBPyConnection | ibis.BaseBackend,
+    family_name: str | None = None,
+    by: str = "buyer",
+    *,
+    where: Mapping[str, Sequence[str]] | None = None,
+    limit: int | None = None,
+    order_by: str = "awarded_value",
 ) -> pa.Table:
-    if family_name not in FAMILIES:
+    """Measures by ``by`` as a pyarrow Table (``.to_pandas()`` for pandas).
+
+    ``family_name`` limits the result to one family (plus the keys); ``None`` gives all.
+    """
+    backend = duckdb_backend(con) if isinstance(con, duckdb.DuckDBPyConnection) else con
+    tables = Tables.from_backend(backend)
+    families = [family_name] if family_name else None
+    if family_name is not None and family_name not in FAMILIES:
         raise KeyError(f"unknown metric family {family_name!r}; known: {', '.join(FAMILIES)}")
-    if by not in DIMENSIONS:
-        raise KeyError(f"unknown dimension {by!r}; choose one of: {', '.join(DIMENSIONS)}")
-    return FAMILIES[family_name](con, DIMENSIONS[by], limit=limit)
+    expr = metrics_expr(tables, by, where, families)
+    keys = list(DIMENSIONS[by].keys)
+    if order_by in expr.columns:
+        expr = expr.order_by([ibis.desc(expr[order_by]), *keys])
+    elif keys:
+        expr = expr.order_by(keys)
+    if limit:
+        expr = expr.limit(limit)
+    result: pa.Table = expr.to_pyarrow()
+    return result
 
 
-# Register the families.
-from locality.metrics import spend_reach as _spend_reach  # noqa: E402,F401
+def rows(table: pa.Table) -> list[dict[str, Any]]:
+    return table.to_pylist()
+
+
+# Register the families (each module registers itself on import).
+from locality.metrics import concentration, contract_shape, spend_reach  # noqa: E402, F401
+
+__all__ = [
+    "DIMENSIONS",
+    "FAMILIES",
+    "Dimension",
+    "Tables",
+    "apply_filters",
+    "keyed_facts",
+    "metrics_expr",
+    "run",
+    "share",
+]

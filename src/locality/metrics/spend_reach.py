@@ -1,4 +1,4 @@
-"""Spend reach: how much awarded value reaches SMEs and VCSEs, and how far the data says so.
+"""Spend reach: how much awarded value reaches SMEs, VCSEs and local suppliers.
 
 Definitions (``docs/metrics.md`` has the full text and edge cases):
 
@@ -6,81 +6,80 @@ Definitions (``docs/metrics.md`` has the full text and edge cases):
   only, and awards in other currencies are counted apart (``other_currency_awards``);
 * value to a supplier = award value / number of the award's suppliers;
 * SME: ``details.scale`` in {sme, micro} (legacy Contracts Finder: ``sme`` true), as the
-  process itself published it, else the organisation's latest known scale;
-  large: ``large`` (legacy ``sme`` false); otherwise unknown. Missing is never "large":
-  the UK government's SME target (PPN 001/25) is measured over suppliers whose size is known;
-* ``sme_share`` = value to SMEs / value to suppliers of known scale;
-  ``known_scale_share`` = value to suppliers of known scale / all awarded value;
-  ``vcse_share`` and ``known_vcse_share`` likewise with ``details.vcse`` (legacy ``vco``).
+  process itself published it, else the organisation's latest known scale; large: ``large``
+  (legacy ``sme`` false); otherwise unknown. Missing is never "large": the UK's SME spend
+  target (PPN 001/25) is measured over suppliers whose size is known;
+* ``sme_share`` = value to SMEs / value to suppliers of known scale, with
+  ``known_scale_share`` = value to suppliers of known scale / awarded value; the ``_count``
+  variants count (award, supplier) pairs instead of value; VCSE likewise;
+* ``local_share`` = value to suppliers in the buyer's own local authority / value where both
+  ends' local authorities are known (``known_location_share`` of awarded value);
+  ``combined_authority_share`` (over value whose buyer is in a combined authority) and
+  ``region_share`` widen "local" to the buyer's combined authority and region (CLES's
+  local-spend analysis uses these circles).
 
 Shares are null where their denominator is zero.
 """
 
 from __future__ import annotations
 
-import duckdb
-import pyarrow as pa
+from collections.abc import Sequence
 
-from locality.metrics import Dimension, family
+import ibis.expr.types as ir
 
-# One row per counted award and supplier (an award without suppliers gives one row with a
-# null supplier), with what the measures and dimensions need.
-AWARD_FACTS = """
-    SELECT a.ocid, a.award_id, a.award_date, a.value AS award_value, a.currency,
-           p.buyer_org_id, coalesce(bo.name, p.buyer_name) AS buyer_name,
-           bo.la_name AS buyer_la_name, bo.la_code AS buyer_la_code,
-           bo.region_name AS buyer_region_name, p.publisher_prefix,
-           s.org_id AS supplier_org_id, s.value_share,
-           coalesce(nullif(pp.scale, 'unknown'), so.scale, 'unknown') AS scale,
-           coalesce(pp.vcse, so.vcse) AS vcse
-    FROM awards a
-    JOIN processes p USING (ocid)
-    LEFT JOIN organisations bo ON bo.org_id = p.buyer_org_id
-    LEFT JOIN award_suppliers s ON s.ocid = a.ocid AND s.award_id = a.award_id
-    LEFT JOIN process_parties pp ON pp.ocid = s.ocid AND pp.org_id = s.org_id
-    LEFT JOIN organisations so ON so.org_id = s.org_id
-    WHERE coalesce(a.status, 'active') = 'active'
-"""
+from locality.metrics import family, share
 
 
 @family("spend_reach")
-def spend_reach(
-    con: duckdb.DuckDBPyConnection, by: Dimension, limit: int | None = None
-) -> pa.Table:
-    keys = ", ".join(f"{expr} AS {name}" for name, expr in by.keys)
-    names = ", ".join(name for name, _ in by.keys)
-    limit_sql = f"LIMIT {int(limit)}" if limit else ""
-    # One pass: a supplier row carries its share of the award; an award without suppliers
-    # carries its whole value (so awarded value is kept, with its scale unknown).
-    sql = f"""
-        WITH facts AS ({AWARD_FACTS}),
-        keyed AS (
-            SELECT {keys}, *, coalesce(value_share, award_value) AS part FROM facts
-        ),
-        totals AS (
-            SELECT {names},
-                   count(DISTINCT (ocid, award_id)) FILTER (WHERE currency = 'GBP') AS awards,
-                   coalesce(sum(part) FILTER (WHERE currency = 'GBP'), 0) AS awarded_value,
-                   coalesce(sum(part) FILTER (WHERE currency = 'GBP' AND scale = 'sme'), 0)
-                       AS sme_value,
-                   coalesce(sum(part) FILTER (WHERE currency = 'GBP' AND scale <> 'unknown'), 0)
-                       AS known_scale_value,
-                   coalesce(sum(part) FILTER (WHERE currency = 'GBP' AND vcse), 0) AS vcse_value,
-                   coalesce(sum(part) FILTER (WHERE currency = 'GBP' AND vcse IS NOT NULL), 0)
-                       AS known_vcse_value,
-                   count(DISTINCT (ocid, award_id)) FILTER (WHERE currency IS DISTINCT FROM 'GBP')
-                       AS other_currency_awards
-            FROM keyed GROUP BY ALL
-        )
-        SELECT {names}, awards, awarded_value,
-               sme_value / nullif(known_scale_value, 0) AS sme_share,
-               vcse_value / nullif(known_vcse_value, 0) AS vcse_share,
-               known_scale_value / nullif(awarded_value, 0) AS known_scale_share,
-               known_vcse_value / nullif(awarded_value, 0) AS known_vcse_share,
-               sme_value, known_scale_value, vcse_value, known_vcse_value,
-               other_currency_awards
-        FROM totals
-        ORDER BY awarded_value DESC, {names}
-        {limit_sql}
-    """
-    return con.sql(sql).to_arrow_table()
+def spend_reach(facts: ir.Table, keys: Sequence[str]) -> ir.Table:
+    gbp = facts.currency == "GBP"
+    part = facts.part
+    pair = facts.supplier_id.notnull() & gbp
+    known_scale = facts.scale != "unknown"
+    known_vcse = facts.vcse.notnull()
+    grouped = facts.group_by(list(keys)) if keys else facts
+    agg = grouped.aggregate(
+        awards=facts.award_key.nunique(where=gbp),
+        awarded_value=part.sum(where=gbp).fill_null(0),
+        sme_value=part.sum(where=gbp & (facts.scale == "sme")).fill_null(0),
+        known_scale_value=part.sum(where=gbp & known_scale).fill_null(0),
+        vcse_value=part.sum(where=gbp & facts.vcse.fill_null(False)).fill_null(0),
+        known_vcse_value=part.sum(where=gbp & known_vcse).fill_null(0),
+        local_value=part.sum(where=gbp & facts.same_locality).fill_null(0),
+        combined_authority_value=part.sum(where=gbp & facts.same_combined_authority).fill_null(0),
+        region_value=part.sum(where=gbp & facts.same_region).fill_null(0),
+        known_location_value=part.sum(where=gbp & facts.location_known).fill_null(0),
+        known_ca_location_value=part.sum(
+            where=gbp & facts.combined_authority_location_known
+        ).fill_null(0),
+        supplier_pairs=pair.sum(),
+        sme_pairs=(pair & (facts.scale == "sme")).sum(),
+        known_scale_pairs=(pair & known_scale).sum(),
+        vcse_pairs=(pair & facts.vcse.fill_null(False)).sum(),
+        known_vcse_pairs=(pair & known_vcse).sum(),
+        other_currency_awards=facts.award_key.nunique(where=~gbp | facts.currency.isnull()),
+    )
+    return agg.select(
+        *keys,
+        "awards",
+        "awarded_value",
+        sme_share=share(agg.sme_value, agg.known_scale_value),
+        vcse_share=share(agg.vcse_value, agg.known_vcse_value),
+        known_scale_share=share(agg.known_scale_value, agg.awarded_value),
+        known_vcse_share=share(agg.known_vcse_value, agg.awarded_value),
+        sme_share_count=share(agg.sme_pairs, agg.known_scale_pairs),
+        known_scale_share_count=share(agg.known_scale_pairs, agg.supplier_pairs),
+        vcse_share_count=share(agg.vcse_pairs, agg.known_vcse_pairs),
+        known_vcse_share_count=share(agg.known_vcse_pairs, agg.supplier_pairs),
+        local_share=share(agg.local_value, agg.known_location_value),
+        combined_authority_share=share(agg.combined_authority_value, agg.known_ca_location_value),
+        region_share=share(agg.region_value, agg.known_location_value),
+        known_location_share=share(agg.known_location_value, agg.awarded_value),
+        sme_value=agg.sme_value,
+        known_scale_value=agg.known_scale_value,
+        vcse_value=agg.vcse_value,
+        known_vcse_value=agg.known_vcse_value,
+        local_value=agg.local_value,
+        known_location_value=agg.known_location_value,
+        other_currency_awards=agg.other_currency_awards,
+    )
