@@ -23,6 +23,10 @@ from locality.ingest.ocds import NotOcdsError
 from locality.ingest.pipeline import IngestSummary, ingest
 from locality.metrics import DIMENSIONS, FILTERABLE
 from locality.metrics import run as run_metrics
+from locality.metrics.compare import HEADLINE
+from locality.metrics.compare import compare as compare_places
+from locality.metrics.places import PlaceError, load_places
+from locality.metrics.places import resolve as resolve_place
 from locality.store.db import StoreError, connect, default_db_path
 from locality.store.status import store_status
 
@@ -377,7 +381,7 @@ def _parse_where(where: list[str]) -> dict[str, list[str]]:
 def _cell(name: str, value: Any) -> str:
     if value is None:
         return "-"
-    if name.endswith("_share"):
+    if name.endswith("_share") or name.startswith("suitability_gap"):
         return f"{value:.1%}"
     if name.endswith("_value"):
         return f"{value:,.0f}"
@@ -396,11 +400,19 @@ def metrics_command(
         typer.Option(
             "--where",
             help="Keep only rows where COLUMN=VALUE (repeat to combine; same column twice "
-            f"means either). Columns: {', '.join(FILTERABLE)}.",
+            f"means either). Columns: place, {', '.join(FILTERABLE)}.",
         ),
     ] = None,
     output_format: Annotated[MetricsFormat, typer.Option("--format")] = MetricsFormat.table,
     limit: Annotated[int | None, typer.Option("--limit", help="Show the first N rows.")] = None,
+    places_file: Annotated[
+        Path | None,
+        typer.Option(
+            "--places",
+            help="TOML file of named places (sets of councils) for --by place and "
+            "--where place=NAME; combined authorities are built in.",
+        ),
+    ] = None,
 ) -> None:
     """Who public money reaches: SME, VCSE and local shares, concentration, contract shape.
 
@@ -413,17 +425,26 @@ def metrics_command(
 
     \b
       locality metrics --by locality --where region=London --format csv > london.csv
-      locality metrics --by theme --where buyer_name="Leeds City Council"
+      locality metrics --by theme --where place="West Yorkshire"
+      locality metrics --by place --places my-places.toml
     """
     if by not in DIMENSIONS:
         _fail(f"unknown --by {by!r}; choose one of: {', '.join(DIMENSIONS)}", 2)
     filters = _parse_where(where or [])
     try:
+        known = load_places(places_file)
+        within = [resolve_place(name, known) for name in filters.pop("place", [])]
+        groups = list(known.values()) if by == "place" else None
+    except PlaceError as exc:
+        _fail(str(exc), 2)
+    try:
         con = connect(State.db, read_only=True)
     except StoreError as exc:
         _fail(str(exc))
     try:
-        table = run_metrics(con, None, by, where=filters, limit=limit)
+        table = run_metrics(
+            con, None, by, where=filters, limit=limit, places=groups, within=within or None
+        )
     except KeyError as exc:
         _fail(str(exc.args[0]), 2)
     finally:
@@ -455,6 +476,71 @@ def metrics_command(
             "`--format json` has every column.",
             highlight=False,
         )
+
+
+@app.command("compare")
+def compare_command(
+    names: Annotated[
+        list[str], typer.Argument(help="Two or more councils or places (combined authorities).")
+    ],
+    output_format: Annotated[MetricsFormat, typer.Option("--format")] = MetricsFormat.table,
+    places_file: Annotated[
+        Path | None, typer.Option("--places", help="TOML file of named places.")
+    ] = None,
+    where: Annotated[
+        list[str] | None,
+        typer.Option("--where", help="Compare within COLUMN=VALUE only, e.g. year=2024."),
+    ] = None,
+) -> None:
+    """Headline measures of councils or places side by side.
+
+    Names resolve through the council name lookup (alternative names such as "City of York
+    Council" work) and the places: combined authorities by their usual name ("West
+    Yorkshire") or code (WYCA), and those of a --places file. A buyer belongs to a council
+    by its postcode.
+
+    Example:
+
+    \b
+      locality compare York Swindon Bristol
+      locality compare "West Yorkshire" "Greater Manchester" --format csv
+    """
+    filters = _parse_where(where or [])
+    try:
+        con = connect(State.db, read_only=True)
+    except StoreError as exc:
+        _fail(str(exc))
+    try:
+        table = compare_places(con, names, places_file=places_file, where=filters)
+    except PlaceError as exc:
+        _fail(str(exc), 2)
+    except KeyError as exc:
+        _fail(str(exc.args[0]), 2)
+    finally:
+        con.close()
+    rows = table.to_pylist()
+    if output_format == MetricsFormat.json:
+        _print_json(rows)
+        return
+    if output_format == MetricsFormat.csv:
+        buffer = io.StringIO()
+        writer = csv.DictWriter(buffer, fieldnames=table.column_names, lineterminator="\n")
+        writer.writeheader()
+        writer.writerows(rows)
+        sys.stdout.write(buffer.getvalue())
+        return
+    view = Table(title="Compared", title_justify="left")
+    view.add_column("measure")
+    for row in rows:
+        view.add_column(str(row["place"]), justify="right")
+    for measure in HEADLINE:
+        view.add_row(measure, *[_cell(measure, row.get(measure)) for row in rows])
+    out.print(view)
+    out.print(
+        "Shares are of value where the supplier's size, VCSE status or place is known; "
+        "`--format json` has every measure.",
+        highlight=False,
+    )
 
 
 def main() -> None:

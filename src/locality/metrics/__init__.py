@@ -18,6 +18,7 @@ import ibis.expr.types as ir
 import pyarrow as pa
 
 from locality.metrics.facts import Tables, award_facts
+from locality.metrics.places import Place, builtin_places
 
 
 @dataclass(frozen=True)
@@ -57,6 +58,7 @@ dimension("year", ("year",), "calendar year of the award date")
 dimension("financial-year", ("financial_year",), "UK financial year (April-March) of the award")
 dimension("method", ("method",), "procurement method (open, selective, limited, direct)")
 dimension("publisher", ("publisher_prefix",), "OCID prefix of the publishing system")
+dimension("place", ("place",), "named places: combined authorities, or a --places TOML file")
 dimension("all", (), "everything in the store (or the filter) as one row")
 
 # Columns a --where filter may name.
@@ -65,6 +67,7 @@ FILTERABLE = (
     "buyer_name",
     "locality",
     "la_code",
+    "la_registry_code",
     "region",
     "combined_authority",
     "cpv_division",
@@ -114,17 +117,46 @@ def groups(facts: ir.Table, keys: Sequence[str]) -> ir.Table:
     return facts.select(*keys).distinct()
 
 
+def in_places(facts: ir.Table, places: Sequence[Place]) -> ir.Table:
+    """Facts of buyers in any of the places, each row once (a filter, not a grouping)."""
+    codes = sorted({code for place in places for code in place.councils})
+    return facts.filter(facts.la_registry_code.isin(codes))
+
+
+def by_place(facts: ir.Table, places: Sequence[Place]) -> ir.Table:
+    """Facts labelled with each place their buyer is in (a buyer in two places counts in both)."""
+    labelled = [
+        facts.filter(facts.la_registry_code.isin(sorted(place.councils))).mutate(
+            place=ibis.literal(place.name)
+        )
+        for place in places
+    ]
+    return ibis.union(*labelled, distinct=False)
+
+
 def metrics_expr(
     tables: Tables,
     by: str,
     where: Mapping[str, Sequence[str]] | None = None,
     families: Sequence[str] | None = None,
+    *,
+    places: Sequence[Place] | None = None,
+    within: Sequence[Place] | None = None,
 ) -> ir.Table:
-    """The Ibis expression of every family's measures for dimension ``by``."""
+    """The Ibis expression of every family's measures for dimension ``by``.
+
+    ``places`` are the groups of ``by="place"`` (default: every combined authority);
+    ``within`` keeps only buyers in those places.
+    """
     if by not in DIMENSIONS:
         raise KeyError(f"unknown dimension {by!r}; choose one of: {', '.join(DIMENSIONS)}")
     keys = list(DIMENSIONS[by].keys)
-    facts = keyed_facts(apply_filters(award_facts(tables), where), keys)
+    facts = apply_filters(award_facts(tables), where)
+    if within:
+        facts = in_places(facts, within)
+    if by == "place":
+        facts = by_place(facts, places or list(builtin_places().values()))
+    facts = keyed_facts(facts, keys)
     names = list(families or [n for n in FAMILY_ORDER if n in FAMILIES])
     if not keys:
         parts = [FAMILIES[name](facts, keys) for name in names]
@@ -150,6 +182,8 @@ def run(
     where: Mapping[str, Sequence[str]] | None = None,
     limit: int | None = None,
     order_by: str = "awarded_value",
+    places: Sequence[Place] | None = None,
+    within: Sequence[Place] | None = None,
 ) -> pa.Table:
     """Measures by ``by`` as a pyarrow Table (``.to_pandas()`` for pandas).
 
@@ -160,7 +194,7 @@ def run(
     families = [family_name] if family_name else None
     if family_name is not None and family_name not in FAMILIES:
         raise KeyError(f"unknown metric family {family_name!r}; known: {', '.join(FAMILIES)}")
-    expr = metrics_expr(tables, by, where, families)
+    expr = metrics_expr(tables, by, where, families, places=places, within=within)
     keys = list(DIMENSIONS[by].keys)
     if order_by in expr.columns:
         expr = expr.order_by([ibis.desc(expr[order_by]), *keys])

@@ -1,0 +1,126 @@
+"""Places: named sets of councils that metrics can be grouped or filtered by.
+
+Built in: every combined authority in mySociety's register (its ``combined-authority``
+column), under its usual name ("West Yorkshire" = Bradford, Calderdale, Kirklees, Leeds,
+Wakefield), and every council on its own. A TOML file adds more, e.g.::
+
+    [places."Leeds City Region"]
+    councils = ["Leeds", "Bradford", "Calderdale", "Kirklees", "Wakefield", "York", "Harrogate"]
+
+Council names go through the same name lookup as buyer names (alternative names such as
+"City of York Council" work); a name that matches nothing is an error naming the file.
+A buyer is in a place when its postcode's local authority is one of the place's councils.
+"""
+
+from __future__ import annotations
+
+import difflib
+import tomllib
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from functools import lru_cache
+from pathlib import Path
+
+from locality.reference import local_authorities, local_authority, local_authority_code_for_name
+
+# mySociety registry code -> the name people use for the combined authority's area.
+COMBINED_AUTHORITY_NAMES = {
+    "CPCA": "Cambridgeshire and Peterborough",
+    "EMCA": "East Midlands",
+    "GLA": "Greater London",
+    "GLCA": "Greater Lincolnshire",
+    "GMCA": "Greater Manchester",
+    "HYCA": "Hull and East Yorkshire",
+    "LCR": "Liverpool City Region",
+    "NECA": "North East",
+    "NTCA": "North of Tyne",
+    "SCR": "South Yorkshire",
+    "TVCA": "Tees Valley",
+    "WECA": "West of England",
+    "WMCA": "West Midlands",
+    "WYCA": "West Yorkshire",
+    "YNYC": "York and North Yorkshire",
+}
+
+
+class PlaceError(ValueError):
+    """A place or council name that cannot be resolved; the message suggests near names."""
+
+
+@dataclass(frozen=True)
+class Place:
+    name: str
+    councils: frozenset[str]  # registry codes, e.g. {"LDS", "BRD"}
+    source: str  # "combined authority", "council", or the TOML file it came from
+
+
+@lru_cache(maxsize=1)
+def builtin_places() -> dict[str, Place]:
+    members: dict[str, set[str]] = {}
+    for council in local_authorities():
+        if council.current and council.combined_authority:
+            members.setdefault(council.combined_authority, set()).add(council.code)
+    return {
+        COMBINED_AUTHORITY_NAMES.get(code, code): Place(
+            COMBINED_AUTHORITY_NAMES.get(code, code), frozenset(codes), "combined authority"
+        )
+        for code, codes in sorted(members.items())
+    }
+
+
+def load_places(path: Path | None) -> dict[str, Place]:
+    """Built-in places plus those of a TOML file (which win on equal names)."""
+    places = dict(builtin_places())
+    if path is None:
+        return places
+    try:
+        data = tomllib.loads(Path(path).read_text(encoding="utf-8"))
+    except (OSError, tomllib.TOMLDecodeError) as exc:
+        raise PlaceError(f"{path}: cannot read places ({exc})") from exc
+    table = data.get("places")
+    if not isinstance(table, dict):
+        raise PlaceError(f'{path}: expected [places."Name"] tables with a councils list')
+    for name, spec in table.items():
+        councils = spec.get("councils") if isinstance(spec, dict) else None
+        if not isinstance(councils, list) or not councils:
+            raise PlaceError(f"{path}: place {name!r} needs a non-empty councils list")
+        codes = {_council_code(str(c), f"{path}: place {name!r}") for c in councils}
+        places[name] = Place(name, frozenset(codes), str(path))
+    return places
+
+
+def _council_code(name: str, where: str) -> str:
+    code = local_authority_code_for_name(name)
+    if code is None and local_authority(name.upper()) is not None:
+        code = name.upper()
+    if code is None:
+        raise PlaceError(f"{where}: no council called {name!r}{_suggest(name, _council_names())}")
+    return code
+
+
+@lru_cache(maxsize=1)
+def _council_names() -> tuple[str, ...]:
+    return tuple(sorted({c.nice_name for c in local_authorities() if c.current}))
+
+
+def _suggest(name: str, candidates: Iterable[str]) -> str:
+    close = difflib.get_close_matches(name, list(candidates), n=3, cutoff=0.6)
+    return f"; did you mean {', '.join(repr(c) for c in close)}?" if close else ""
+
+
+def resolve(name: str, places: Mapping[str, Place]) -> Place:
+    """A place by name (case-insensitive), a combined authority code, or a single council."""
+    folded = name.casefold().strip()
+    for place_name, place in places.items():
+        if place_name.casefold() == folded:
+            return place
+    if name.upper() in COMBINED_AUTHORITY_NAMES:
+        return places[COMBINED_AUTHORITY_NAMES[name.upper()]]
+    code = local_authority_code_for_name(name)
+    if code is not None:
+        council = local_authority(code)
+        label = council.nice_name if council else name
+        return Place(label, frozenset({code}), "council")
+    raise PlaceError(
+        f"no place or council called {name!r}{_suggest(name, [*places, *_council_names()])}"
+    )
