@@ -154,3 +154,63 @@ def test_where_place_filters_buyers(cf_store: Path) -> None:
     result = CliRunner().invoke(app, ["--db", str(cf_store), "compare", "Yrok", "York"])
     assert result.exit_code == 2
     assert "did you mean 'York'" in result.output
+
+
+@pytest.fixture(scope="module")
+def by_locality(cf_store: Path) -> dict[str, dict[str, Any]]:
+    con = connect(cf_store, read_only=True)
+    try:
+        return {row["locality"]: row for row in run(con, None, "locality").to_pylist()}
+    finally:
+        con.close()
+
+
+def test_manchester_locality(by_locality: dict[str, dict[str, Any]]) -> None:
+    """Buyers in Manchester: Transport for Greater Manchester, two bus awards of four
+    suppliers each (all large, all in Greater Manchester, North West).
+
+    Award 1: £2,564,782 / 4 = £641,195.50 each: First Manchester (Oldham), Go North West
+    (Manchester), Stagecoach Manchester (Manchester), Stotts Tours (Oldham).
+    Award 2: £1,983,706 / 4 = £495,926.50 each: Diamond Bus (Bolton), Nexus Move (Tameside),
+    Stagecoach Manchester (Manchester), Stotts Tours (Oldham).
+    """
+    row = by_locality["Manchester"]
+    total = 2_564_782 + 1_983_706  # 4,548,488
+    local = 2 * 641_195.5 + 495_926.5  # 1,778,317.50 to suppliers in Manchester itself
+    assert row["awards"] == 2
+    assert row["awarded_value"] == pytest.approx(total)
+    assert row["local_share"] == pytest.approx(local / total)  # 0.3910
+    assert row["combined_authority_share"] == pytest.approx(1.0)  # all in GMCA
+    assert row["region_share"] == pytest.approx(1.0)
+    assert row["sme_share"] == pytest.approx(0.0)
+    by_supplier = [
+        641_195.5 + 495_926.5,  # Stagecoach Manchester
+        641_195.5 + 495_926.5,  # Stotts Tours
+        641_195.5,  # First Manchester
+        641_195.5,  # Go North West
+        495_926.5,  # Diamond Bus
+        495_926.5,  # Nexus Move
+    ]
+    assert row["hhi"] == pytest.approx(sum((100 * v / total) ** 2 for v in by_supplier))
+    assert row["top1_share"] == pytest.approx(1_137_122 / total)
+    assert row["top3_share"] == pytest.approx((2 * 1_137_122 + 641_195.5) / total)
+    assert row["distinct_suppliers"] == 6
+
+
+def test_rutland_locality(by_locality: dict[str, dict[str, Any]]) -> None:
+    """Welland Procurement Unit (Rutland, East Midlands, no combined authority).
+
+    A taxi framework of £776,888.48 over 12 SME suppliers (£64,740.71 each): one in Rutland,
+    nine in the East Midlands; £24,125.75 to Lexis Nexis (Westminster); £134,326 to a
+    software firm (West Berkshire). All suppliers are SMEs.
+    """
+    row = by_locality["Rutland"]
+    total = 776_888.48 + 24_125.75 + 134_326  # 935,340.23
+    each = 776_888.48 / 12
+    assert row["awards"] == 3
+    assert row["awarded_value"] == pytest.approx(total)
+    assert row["local_share"] == pytest.approx(each / total)  # 0.0692
+    assert row["region_share"] == pytest.approx(9 * each / total)  # 0.6229
+    assert row["combined_authority_share"] is None  # Rutland is in no combined authority
+    assert row["sme_share"] == pytest.approx(1.0)
+    assert row["median_award_value"] == pytest.approx(134_326)
