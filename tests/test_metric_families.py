@@ -214,3 +214,15 @@ def test_rutland_locality(by_locality: dict[str, dict[str, Any]]) -> None:
     assert row["combined_authority_share"] is None  # Rutland is in no combined authority
     assert row["sme_share"] == pytest.approx(1.0)
     assert row["median_award_value"] == pytest.approx(134_326)
+
+
+def test_quality_coverage(by_buyer: dict[str, dict[str, Any]]) -> None:
+    """University Of Worcester: 4 awards, values and suppliers published, no sizes."""
+    row = by_buyer["GB-CFS-44290"]
+    assert row["counted_awards"] == 4
+    assert row["coverage_value"] == pytest.approx(1.0)
+    assert row["coverage_supplier"] == pytest.approx(1.0)
+    assert row["coverage_supplier_size"] == pytest.approx(0.0)
+    merton = by_buyer["GB-CFS-18525"]
+    assert merton["coverage_supplier_size"] == pytest.approx(1.0)
+    assert merton["coverage_supplier_place"] == pytest.approx(1.0)

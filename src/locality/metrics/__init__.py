@@ -33,7 +33,7 @@ DIMENSIONS: dict[str, Dimension] = {}
 Family = Callable[[ir.Table, Sequence[str]], ir.Table]
 FAMILIES: dict[str, Family] = {}
 # Output order: the headline family first.
-FAMILY_ORDER = ("spend_reach", "concentration", "contract_shape")
+FAMILY_ORDER = ("spend_reach", "concentration", "contract_shape", "quality")
 
 
 def dimension(name: str, keys: tuple[str, ...], help: str) -> None:
@@ -211,7 +211,12 @@ def rows(table: pa.Table) -> list[dict[str, Any]]:
 
 
 # Register the families (each module registers itself on import).
-from locality.metrics import concentration, contract_shape, spend_reach  # noqa: E402, F401
+from locality.metrics import (  # noqa: E402, F401
+    concentration,
+    contract_shape,
+    quality,
+    spend_reach,
+)
 
 __all__ = [
     "DIMENSIONS",

@@ -1,0 +1,63 @@
+"""Data quality for the same scope as the measures: how far to trust a figure.
+
+Each ``coverage_*`` column is the share of counted awards (any currency) in the group for
+which the field a measure needs is published:
+
+* ``coverage_value``: ``awards[].value.amount``;
+* ``coverage_award_date``: ``awards[].date`` (years, financial years);
+* ``coverage_supplier``: at least one named supplier (shares, concentration);
+* ``coverage_supplier_size``: every supplier's size known (SME share);
+* ``coverage_supplier_place``: every supplier's local authority known (local shares);
+* ``coverage_buyer_place``: the buyer's local authority known (locality, places);
+* ``coverage_cpv``: a CPV code (themes, CPV divisions, innovation);
+* ``coverage_method``: ``tender.procurementMethod`` (direct-award share).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import ibis.expr.types as ir
+
+from locality.metrics import family, share
+
+
+@family("quality")
+def quality(facts: ir.Table, keys: Sequence[str]) -> ir.Table:
+    per_award = facts.group_by([*keys, "award_key"]).aggregate(
+        has_value=facts.award_value.notnull().max(),
+        has_date=facts.award_date_known.max(),
+        has_supplier=facts.supplier_id.notnull().max(),
+        all_sizes=(facts.supplier_id.notnull() & (facts.scale != "unknown")).min(),
+        all_places=(facts.supplier_id.notnull() & facts.supplier_locality.notnull()).min(),
+        buyer_place=facts.buyer_place_known.max(),
+        has_cpv=facts.cpv_known.max(),
+        has_method=facts.method_known.max(),
+    )
+    grouped = per_award.group_by(list(keys)) if keys else per_award
+    counts = grouped.aggregate(
+        counted_awards=per_award.count(),
+        n_value=per_award.has_value.sum(),
+        n_award_date=per_award.has_date.sum(),
+        n_supplier=per_award.has_supplier.sum(),
+        n_supplier_size=per_award.all_sizes.sum(),
+        n_supplier_place=per_award.all_places.sum(),
+        n_buyer_place=per_award.buyer_place.sum(),
+        n_cpv=per_award.has_cpv.sum(),
+        n_method=per_award.has_method.sum(),
+    )
+    fields = (
+        "value",
+        "award_date",
+        "supplier",
+        "supplier_size",
+        "supplier_place",
+        "buyer_place",
+        "cpv",
+        "method",
+    )
+    return counts.select(
+        *keys,
+        "counted_awards",
+        **{f"coverage_{f}": share(counts[f"n_{f}"], counts.counted_awards) for f in fields},
+    )
