@@ -58,6 +58,7 @@ dimension("year", ("year",), "calendar year of the award date")
 dimension("financial-year", ("financial_year",), "UK financial year (April-March) of the award")
 dimension("method", ("method",), "procurement method (open, selective, limited, direct)")
 dimension("publisher", ("publisher_prefix",), "OCID prefix of the publishing system")
+dimension("supplier", ("supplier_name", "supplier_id"), "each supplier organisation")
 dimension("place", ("place",), "named places: combined authorities, or a --places TOML file")
 dimension("all", (), "everything in the store (or the filter) as one row")
 
@@ -76,6 +77,11 @@ FILTERABLE = (
     "financial_year",
     "method",
     "publisher_prefix",
+    "supplier_id",
+    "supplier_name",
+    "is_innovation",
+    "is_framework",
+    "is_direct",
 )
 
 

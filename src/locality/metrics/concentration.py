@@ -25,8 +25,9 @@ from locality.metrics import family, share
 
 @family("concentration")
 def concentration(facts: ir.Table, keys: Sequence[str]) -> ir.Table:
-    named = facts.filter((facts.currency == "GBP") & facts.supplier_id.notnull())
-    per_supplier = named.group_by([*keys, "supplier_id"]).aggregate(value=named.part.sum())
+    named = facts.filter((facts.currency == "GBP") & facts.named_supplier)
+    by_supplier = list(dict.fromkeys([*keys, "supplier_id"]))
+    per_supplier = named.group_by(by_supplier).aggregate(value=named.part.sum())
     per_supplier = per_supplier.filter(per_supplier.value > 0)
     window = ibis.window(group_by=list(keys), order_by=ibis.desc(per_supplier.value))
     ranked = per_supplier.mutate(

@@ -166,6 +166,7 @@ def award_facts(t: Tables) -> ir.Table:
         scale=scale,
         vcse=vcse,
         award_date_known=j.award_date.notnull(),
+        named_supplier=j.supplier_id.notnull(),
         buyer_place_known=j.la_code.notnull(),
         cpv_known=j.cpv_division.notnull(),
         location_known=both_la,

@@ -27,9 +27,9 @@ def quality(facts: ir.Table, keys: Sequence[str]) -> ir.Table:
     per_award = facts.group_by([*keys, "award_key"]).aggregate(
         has_value=facts.award_value.notnull().max(),
         has_date=facts.award_date_known.max(),
-        has_supplier=facts.supplier_id.notnull().max(),
-        all_sizes=(facts.supplier_id.notnull() & (facts.scale != "unknown")).min(),
-        all_places=(facts.supplier_id.notnull() & facts.supplier_locality.notnull()).min(),
+        has_supplier=facts.named_supplier.max(),
+        all_sizes=(facts.named_supplier & (facts.scale != "unknown")).min(),
+        all_places=(facts.named_supplier & facts.supplier_locality.notnull()).min(),
         buyer_place=facts.buyer_place_known.max(),
         has_cpv=facts.cpv_known.max(),
         has_method=facts.method_known.max(),

@@ -34,7 +34,7 @@ from locality.metrics import family, share
 def spend_reach(facts: ir.Table, keys: Sequence[str]) -> ir.Table:
     gbp = facts.currency == "GBP"
     part = facts.part
-    pair = facts.supplier_id.notnull() & gbp
+    pair = facts.named_supplier & gbp
     known_scale = facts.scale != "unknown"
     known_vcse = facts.vcse.notnull()
     grouped = facts.group_by(list(keys)) if keys else facts
