@@ -543,5 +543,88 @@ def compare_command(
     )
 
 
+@app.command("flags")
+def flags_command(
+    buyer: Annotated[
+        str | None, typer.Option("--buyer", help="Only this buyer: its name or id.")
+    ] = None,
+    locality: Annotated[
+        str | None,
+        typer.Option("--locality", help="Only buyers in this local authority: name or code."),
+    ] = None,
+    thresholds: Annotated[
+        Path | None,
+        typer.Option(
+            "--thresholds",
+            help="A TOML file whose keys replace the default thresholds (see flags.toml).",
+        ),
+    ] = None,
+    output_format: Annotated[MetricsFormat, typer.Option("--format")] = MetricsFormat.table,
+    limit: Annotated[
+        int | None, typer.Option("--limit", min=1, help="Show the first N processes.")
+    ] = None,
+) -> None:
+    """Contracting processes with integrity red flags and their reasons, most severe first.
+
+    Flags: direct award above a value threshold, advertisement shorter than the legal
+    minimum, decision period outside the usual range, value just under a threshold, award
+    value growth, single bidder (not computable without bid counts) and missing key fields.
+    risk = share of the computable flags raised, with how many were computable. A flag is a
+    reason to look closer, not a finding. `docs/metrics.md` ("Red flags") defines each one.
+
+    Example:
+
+    \b
+      locality flags --locality Leeds --limit 20
+      locality flags --buyer "Cabinet Office" --thresholds strict.toml --format csv > flags.csv
+    """
+    from rich.markup import escape
+
+    from locality.metrics.flags import flags_table
+
+    if thresholds is not None and not thresholds.is_file():
+        _fail(f"--thresholds {thresholds}: no such file", 2)
+    try:
+        con = connect(State.db, read_only=True)
+    except StoreError as exc:
+        _fail(str(exc))
+    try:
+        table = flags_table(con, buyer=buyer, locality=locality, thresholds=thresholds, limit=limit)
+    except ValueError as exc:
+        _fail(escape(str(exc)), 2)
+    finally:
+        con.close()
+    rows = table.to_pylist()
+    if output_format == MetricsFormat.json:
+        _print_json(rows)
+    elif output_format == MetricsFormat.csv:
+        buffer = io.StringIO()
+        writer = csv.DictWriter(buffer, fieldnames=table.column_names, lineterminator="\n")
+        writer.writeheader()
+        writer.writerows(rows)
+        sys.stdout.write(buffer.getvalue())
+    else:
+        view = Table(title="Red flags, most severe first", title_justify="left")
+        view.add_column("ocid", no_wrap=True)
+        view.add_column("buyer", overflow="ellipsis", max_width=32, no_wrap=True)
+        view.add_column("value £", justify="right")
+        view.add_column("risk", justify="right")
+        view.add_column("reasons", ratio=1)
+        for row in rows:
+            view.add_row(
+                row["ocid"],
+                str(row["buyer_name"] or "-"),
+                _cell("awarded_value", row["value"]),
+                f"{row['risk_index']:.2f} ({row['flags_raised']}/{row['flags_used']})",
+                row["reasons"],
+            )
+        out.print(view)
+        out.print(
+            f"{len(rows):,} flagged process(es). risk = flags raised / flags computable; "
+            "`--format json` has every flag, the fields behind it and why any is not computable.",
+            highlight=False,
+        )
+
+
 def main() -> None:
     app()
