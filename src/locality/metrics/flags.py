@@ -583,8 +583,8 @@ def flags_table(
     One row per process: ``ocid``, buyer, ``locality``, ``title``, ``value`` (awarded GBP,
     else tender GBP), each flag (true / false / null = not computable), ``reasons``,
     ``risk_index``, ``flags_used``, ``not_computable``, then the fields behind the flags.
-    Sorted by flags raised, then risk index, then value, descending. ``buyer`` matches a buyer id or name,
-    ``locality`` a local authority name or code (both case-insensitive); the filters only
+    Sorted by flags raised, then risk index, then value, descending. ``buyer`` matches a
+    buyer id or name, ``locality`` a local authority name or code (case-insensitive); filters only
     select rows: the decision-period fences are always taken over the whole store.
     ``thresholds`` is a TOML file or mapping overriding ``flags.toml``.
     """
