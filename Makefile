@@ -12,7 +12,7 @@ venv: $(STAMP)
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	$(BIN)/python -m pip install --quiet -e '.[dev,spark]'
 	touch $(STAMP)
 
 run: $(STAMP)
@@ -20,6 +20,7 @@ run: $(STAMP)
 	$(BIN)/locality --db $(SAMPLE_DB) ingest data/sample/ocds
 	$(BIN)/locality --db $(SAMPLE_DB) status
 	$(BIN)/locality --db $(SAMPLE_DB) metrics --by buyer --limit 15
+	$(BIN)/locality --db $(SAMPLE_DB) serve
 
 lint: $(STAMP)
 	$(BIN)/ruff check src tests bench

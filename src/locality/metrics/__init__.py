@@ -130,14 +130,18 @@ def in_places(facts: ir.Table, places: Sequence[Place]) -> ir.Table:
 
 
 def by_place(facts: ir.Table, places: Sequence[Place]) -> ir.Table:
-    """Facts labelled with each place their buyer is in (a buyer in two places counts in both)."""
-    labelled = [
-        facts.filter(facts.la_registry_code.isin(sorted(place.councils))).mutate(
-            place=ibis.literal(place.name)
-        )
-        for place in places
-    ]
-    return ibis.union(*labelled, distinct=False)
+    """Facts labelled with each place their buyer is in (a buyer in two places counts in both).
+
+    A join with a small (place, council) table rather than a union of filtered copies: one
+    plan, which Spark in particular needs (15 unions took it a minute).
+    """
+    pairs = [(place.name, code) for place in places for code in sorted(place.councils)]
+    mapping = ibis.memtable(
+        {"place": [p for p, _ in pairs], "place_council": [c for _, c in pairs]},
+        schema={"place": "string", "place_council": "string"},
+    )
+    joined = facts.inner_join(mapping, facts.la_registry_code == mapping.place_council)
+    return joined.drop("place_council")
 
 
 def metrics_expr(
