@@ -626,5 +626,38 @@ def flags_command(
         )
 
 
+@app.command("serve")
+def serve_command(
+    host: Annotated[
+        str, typer.Option("--host", help="Address to listen on (127.0.0.1: this machine only).")
+    ] = "127.0.0.1",
+    port: Annotated[int, typer.Option("--port", min=1, max=65535, help="Port.")] = 8000,
+) -> None:
+    """Serve the dashboard: a place's picture in a browser, and its figures as a JSON API.
+
+    Pages for each council or place (headline figures in plain words, shares by year,
+    value by theme, top suppliers, red flags), side-by-side comparison, buyers, suppliers
+    and contracting processes, with every chart's data as CSV; the API is under /api/
+    (schema at /openapi.json). The store is only read, never written; nothing is loaded
+    from outside this server. Stop with Ctrl+C.
+
+    Example:
+
+    \b
+      locality --db data/sample.duckdb serve --port 8765
+    """
+    import uvicorn
+
+    from locality.web.app import create_app
+
+    try:
+        connect(State.db, read_only=True).close()
+    except StoreError as exc:
+        _fail(str(exc))
+    shown = f"[{host}]" if ":" in host else host
+    out.print(f"locality dashboard: http://{shown}:{port}/", highlight=False)
+    uvicorn.run(create_app(State.db), host=host, port=port, log_level="warning")
+
+
 def main() -> None:
     app()

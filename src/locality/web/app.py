@@ -1,0 +1,468 @@
+"""The dashboard: server-rendered pages and a JSON API over one store, read-only.
+
+``create_app(db_path)`` builds the FastAPI application; ``locality serve`` runs it with
+uvicorn. Routes only parse parameters, call ``locality.web.queries`` (which calls the
+library) and render: no SQL here. Every response carries a strict Content-Security-Policy
+(scripts and everything else from this server only); charts are Vega-Lite specs in JSON
+script tags, drawn by the vendored vega, vega-lite and vega-embed in ``static/vendor/``.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import os
+from collections.abc import Iterator, Mapping, Sequence
+from pathlib import Path as FilePath
+from typing import Annotated, Any, Literal
+from urllib.parse import quote, urlencode
+
+import orjson
+from fastapi import Depends, FastAPI, Path, Query, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import HTMLResponse, Response
+from fastapi.staticfiles import StaticFiles
+from jinja2 import Environment, FileSystemLoader, select_autoescape
+from starlette.datastructures import MutableHeaders
+from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from locality import __version__
+from locality.metrics import DIMENSIONS, FILTERABLE
+from locality.metrics.compare import HEADLINE
+from locality.store.db import StoreError
+from locality.web import charts, present, queries
+from locality.web.queries import MAX_COMPARE, BadRequest, NotFound, Session, Store
+
+HERE = FilePath(__file__).resolve().parent
+TEMPLATES = HERE / "templates"
+STATIC = HERE / "static"
+
+SECURITY_HEADERS = {
+    "Content-Security-Policy": (
+        "default-src 'self'; img-src 'self' data:; style-src 'self' 'unsafe-inline'; "
+        "script-src 'self'"
+    ),
+    "X-Content-Type-Options": "nosniff",
+    "Referrer-Policy": "no-referrer",
+    "X-Frame-Options": "DENY",
+}
+
+Format = Literal["json", "csv"]
+PlaceName = Annotated[
+    str, Path(description="A council or place, as `locality compare` takes it: York, WYCA.")
+]
+OrgId = Annotated[str, Path(description="An organisation id, e.g. GB-COH-06841377.")]
+Ocid = Annotated[str, Path(description="The OCID of a contracting process.")]
+
+
+class SecurityHeaders:
+    """ASGI middleware: the security headers on every response."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+
+        async def send_with_headers(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                headers = MutableHeaders(scope=message)
+                for name, value in SECURITY_HEADERS.items():
+                    headers[name] = value
+            await send(message)
+
+        await self.app(scope, receive, send_with_headers)
+
+
+class JSON(Response):
+    """JSON by orjson, as the CLI writes it (timestamps ISO 8601, NaN as null)."""
+
+    media_type = "application/json"
+
+    def render(self, content: Any) -> bytes:
+        return orjson.dumps(content, option=orjson.OPT_NON_STR_KEYS)
+
+
+def _csv(columns: Sequence[str], rows: Sequence[Mapping[str, Any]], filename: str) -> Response:
+    """Rows as CSV, as the CLI's ``--format csv`` writes them (a header even with no rows)."""
+    buffer = io.StringIO()
+    writer = csv.DictWriter(buffer, fieldnames=list(columns), lineterminator="\n")
+    writer.writeheader()
+    writer.writerows(rows)
+    return Response(
+        buffer.getvalue(),
+        media_type="text/csv; charset=utf-8",
+        headers={"Content-Disposition": f'attachment; filename="{filename}"'},
+    )
+
+
+def _table(
+    columns: Sequence[str], rows: Sequence[Mapping[str, Any]], output: Format, filename: str
+) -> Response:
+    return _csv(columns, rows, filename) if output == "csv" else JSON(list(rows))
+
+
+# --- URLs the templates use ---------------------------------------------------------------
+
+
+def place_url(name: str) -> str:
+    return f"/place/{quote(str(name), safe='')}"
+
+
+def buyer_url(org_id: str) -> str:
+    return f"/buyer/{quote(str(org_id), safe='')}"
+
+
+def supplier_url(org_id: str) -> str:
+    return f"/supplier/{quote(str(org_id), safe='')}"
+
+
+def process_url(ocid: str) -> str:
+    return f"/process/{quote(str(ocid), safe='')}"
+
+
+def api_url(path: str, **params: Any) -> str:
+    query = urlencode({k: v for k, v in params.items() if v is not None}, doseq=True)
+    return f"{path}?{query}" if query else path
+
+
+def suggestion_url(s: Mapping[str, str]) -> str:
+    return {
+        "place": place_url,
+        "buyer": buyer_url,
+        "supplier": supplier_url,
+        "process": process_url,
+    }[s["kind"]](s["id"])
+
+
+def _environment() -> Environment:
+    env = Environment(
+        loader=FileSystemLoader(TEMPLATES),
+        autoescape=select_autoescape(["html"]),
+        trim_blocks=True,
+        lstrip_blocks=True,
+    )
+    env.filters.update(
+        money=present.money,
+        money_exact=present.money_exact,
+        pct=present.pct,
+        number=present.number,
+        date=present.date,
+        yes_no=present.yes_no,
+        scale=present.scale,
+        measure=present.measure,
+        hhi=lambda value: present.measure("hhi", value),
+        basename=lambda p: os.path.basename(str(p or "")),
+    )
+    env.globals.update(
+        place_url=place_url,
+        buyer_url=buyer_url,
+        supplier_url=supplier_url,
+        process_url=process_url,
+        api_url=api_url,
+        suggestion_url=suggestion_url,
+        measure_labels=present.MEASURE_LABELS,
+        headline_measures=HEADLINE,
+        version=__version__,
+        max_compare=MAX_COMPARE,
+        flags_available=queries.flags_available(),
+    )
+    return env
+
+
+def _session(request: Request) -> Iterator[Session]:
+    """One request's access to the store (read-only, opened on first use, then closed)."""
+    store: Store = request.app.state.store
+    with store.session() as s:
+        yield s
+
+
+S = Annotated[Session, Depends(_session)]
+
+
+def _is_api(request: Request) -> bool:
+    return request.url.path.startswith("/api/") or request.url.path == "/openapi.json"
+
+
+DESCRIPTION = """
+Where a place's public money goes, and whom it reaches: the figures of the locality
+dashboard as JSON (and CSV where a page draws a chart). Keys are those of the
+`locality` command's `--format json`. Values are GBP; every share comes with the share of
+value it could be computed on (`known_*_share`). Definitions: docs/metrics.md.
+"""
+
+
+def create_app(db_path: str | os.PathLike[str], *, places_file: FilePath | None = None) -> FastAPI:
+    """The dashboard application over the store at ``db_path`` (opened read-only)."""
+    store = Store(FilePath(db_path), places_file)
+    env = _environment()
+    app = FastAPI(
+        title="locality",
+        version=__version__,
+        description=DESCRIPTION,
+        docs_url=None,  # Swagger UI would load from a CDN; /docs is served below instead
+        redoc_url=None,
+        default_response_class=JSON,
+    )
+    app.state.store = store
+    app.add_middleware(SecurityHeaders)
+    app.mount("/static", StaticFiles(directory=STATIC), name="static")
+
+    def page(
+        request: Request, template: str, status_code: int = 200, **context: Any
+    ) -> HTMLResponse:
+        html = env.get_template(template).render(request=request, path=request.url.path, **context)
+        return HTMLResponse(html, status_code=status_code)
+
+    # --- errors ---------------------------------------------------------------------------
+
+    def error(
+        request: Request,
+        status_code: int,
+        title: str,
+        message: str,
+        suggestions: Sequence[Mapping[str, str]] = (),
+    ) -> Response:
+        if _is_api(request):
+            body: dict[str, Any] = {"detail": message}
+            if suggestions:
+                body["suggestions"] = list(suggestions)
+            response: Response = JSON(body, status_code=status_code)
+        else:
+            response = page(
+                request,
+                "error.html",
+                status_code,
+                title=title,
+                message=message,
+                suggestions=suggestions,
+            )
+        for name, value in SECURITY_HEADERS.items():
+            response.headers[name] = value
+        return response
+
+    @app.exception_handler(NotFound)
+    async def not_found(request: Request, exc: NotFound) -> Response:
+        return error(request, 404, "Not found", exc.message, exc.suggestions)
+
+    @app.exception_handler(BadRequest)
+    async def bad_request(request: Request, exc: BadRequest) -> Response:
+        return error(request, 422, "Cannot show that", exc.message)
+
+    @app.exception_handler(RequestValidationError)
+    async def invalid(request: Request, exc: RequestValidationError) -> Response:
+        parts = []
+        for e in exc.errors():
+            where = ".".join(str(p) for p in e.get("loc", ()) if p not in ("query", "path"))
+            parts.append(f"{where}: {e.get('msg', 'invalid')}")
+        return error(request, 422, "Cannot show that", "; ".join(parts) or "invalid request")
+
+    @app.exception_handler(StarletteHTTPException)
+    async def http_error(request: Request, exc: StarletteHTTPException) -> Response:
+        if exc.status_code == 404:
+            return error(request, 404, "Not found", f"nothing at {request.url.path}")
+        return error(request, exc.status_code, "Error", str(exc.detail))
+
+    @app.exception_handler(StoreError)
+    async def store_error(request: Request, exc: StoreError) -> Response:
+        return error(request, 503, "The store cannot be read", str(exc))
+
+    @app.exception_handler(Exception)
+    async def server_error(request: Request, exc: Exception) -> Response:
+        return error(
+            request,
+            500,
+            "Something went wrong",
+            f"{type(exc).__name__}: the server could not build this page.",
+        )
+
+    not_found_doc: dict[int | str, dict[str, Any]] = {
+        404: {"description": "Not in the store; `suggestions` lists near names"},
+        422: {"description": "A parameter the library refuses; `detail` says why"},
+    }
+
+    # --- API ------------------------------------------------------------------------------
+
+    @app.get("/api/status", summary="What the store holds (locality status --format json)")
+    def api_status(s: S) -> Response:
+        return JSON(queries.status(s))
+
+    @app.get(
+        "/api/metrics",
+        summary="Measures by a dimension (locality metrics --format json|csv)",
+        responses={422: not_found_doc[422]},
+    )
+    def api_metrics(
+        s: S,
+        by: Annotated[
+            str,
+            Query(
+                description=f"Group by: {', '.join(DIMENSIONS)}.",
+                json_schema_extra={"enum": list(DIMENSIONS)},
+            ),
+        ] = "buyer",
+        where: Annotated[
+            list[str] | None,
+            Query(
+                description="COLUMN=VALUE filters (repeat; the same column twice means "
+                f"either). Columns: place, {', '.join(FILTERABLE)}.",
+            ),
+        ] = None,
+        limit: Annotated[int | None, Query(ge=1, description="The first N rows.")] = None,
+        format: Annotated[Format, Query(description="json or csv.")] = "json",
+    ) -> Response:
+        columns, rows = queries.metrics(s, by, where or [], limit)
+        return _table(columns, rows, format, f"metrics-by-{by}.csv")
+
+    @app.get(
+        "/api/place/{name}",
+        summary="Everything the place page shows",
+        responses=not_found_doc,
+    )
+    def api_place(s: S, name: PlaceName) -> Response:
+        return JSON(queries.place_page(s, name))
+
+    @app.get(
+        "/api/compare",
+        summary="Headline measures side by side (locality compare --format json|csv)",
+        responses=not_found_doc,
+    )
+    def api_compare(
+        s: S,
+        names: Annotated[
+            list[str],
+            Query(description=f"2 to {MAX_COMPARE} councils or places (repeat the parameter)."),
+        ],
+        format: Annotated[Format, Query(description="json or csv.")] = "json",
+    ) -> Response:
+        rows = queries.compare(s, names)
+        return _table(list(rows[0]), rows, format, "compare.csv")
+
+    @app.get("/api/buyer/{org_id:path}", summary="A buyer's page", responses=not_found_doc)
+    def api_buyer(s: S, org_id: OrgId) -> Response:
+        return JSON(queries.buyer_page(s, org_id))
+
+    @app.get("/api/supplier/{org_id:path}", summary="A supplier's page", responses=not_found_doc)
+    def api_supplier(s: S, org_id: OrgId) -> Response:
+        return JSON(queries.supplier_page(s, org_id))
+
+    @app.get("/api/process/{ocid:path}", summary="A contracting process", responses=not_found_doc)
+    def api_process(s: S, ocid: Ocid) -> Response:
+        return JSON(queries.process_page(s, ocid))
+
+    @app.get("/api/search", summary="Councils, places, buyers and suppliers by name")
+    def api_search(
+        s: S, q_: Annotated[str, Query(alias="q", max_length=200, description="A name.")] = ""
+    ) -> Response:
+        return JSON(queries.search(s, q_))
+
+    # --- pages ----------------------------------------------------------------------------
+
+    @app.api_route(
+        "/", methods=["GET", "HEAD"], response_class=HTMLResponse, include_in_schema=False
+    )
+    def home(request: Request, s: S) -> HTMLResponse:
+        return page(request, "home.html", data=queries.home(s))
+
+    @app.api_route(
+        "/search", methods=["GET", "HEAD"], response_class=HTMLResponse, include_in_schema=False
+    )
+    def search(
+        request: Request, s: S, q_: Annotated[str, Query(alias="q", max_length=200)] = ""
+    ) -> HTMLResponse:
+        return page(request, "search.html", data=queries.search(s, q_))
+
+    @app.api_route(
+        "/place/{name}",
+        methods=["GET", "HEAD"],
+        response_class=HTMLResponse,
+        include_in_schema=False,
+    )
+    def place(request: Request, s: S, name: str) -> HTMLResponse:
+        data = queries.place_page(s, name)
+        label = data["place"]["name"]
+        specs = {
+            "years": charts.shares_by(
+                data["by_year"],
+                "year",
+                "year",
+                f"SME, VCSE and local share of value by year, buyers in {label}",
+            ),
+            "themes": charts.value_by(
+                data["by_theme"],
+                "theme",
+                "theme",
+                f"Awarded value by theme, buyers in {label}",
+            ),
+        }
+        return page(request, "place.html", data=data, specs=specs)
+
+    @app.api_route(
+        "/compare", methods=["GET", "HEAD"], response_class=HTMLResponse, include_in_schema=False
+    )
+    def compare(
+        request: Request,
+        s: S,
+        names: Annotated[list[str] | None, Query()] = None,
+    ) -> HTMLResponse:
+        given = [n.strip() for n in names or [] if n.strip()]
+        rows = queries.compare(s, given) if given else []
+        specs = {}
+        if rows:
+            specs = {
+                "shares": charts.compare_shares(
+                    rows, "SME, VCSE, local, top-3 and direct-award shares of each place"
+                ),
+                "values": charts.compare_values(rows, "Awarded value of each place"),
+            }
+        options = sorted(queries.place_names(store.places()))
+        return page(request, "compare.html", names=given, rows=rows, specs=specs, options=options)
+
+    @app.api_route(
+        "/buyer/{org_id:path}",
+        methods=["GET", "HEAD"],
+        response_class=HTMLResponse,
+        include_in_schema=False,
+    )
+    def buyer(request: Request, s: S, org_id: str) -> HTMLResponse:
+        return page(request, "buyer.html", data=queries.buyer_page(s, org_id))
+
+    @app.api_route(
+        "/supplier/{org_id:path}",
+        methods=["GET", "HEAD"],
+        response_class=HTMLResponse,
+        include_in_schema=False,
+    )
+    def supplier(request: Request, s: S, org_id: str) -> HTMLResponse:
+        return page(request, "supplier.html", data=queries.supplier_page(s, org_id))
+
+    @app.api_route(
+        "/process/{ocid:path}",
+        methods=["GET", "HEAD"],
+        response_class=HTMLResponse,
+        include_in_schema=False,
+    )
+    def process(request: Request, s: S, ocid: str) -> HTMLResponse:
+        data = queries.process_page(s, ocid)
+        compiled = orjson.dumps(
+            data["compiled_release"], option=orjson.OPT_INDENT_2 | orjson.OPT_NON_STR_KEYS
+        ).decode()
+        return page(request, "process.html", data=data, compiled=compiled)
+
+    @app.api_route(
+        "/docs", methods=["GET", "HEAD"], response_class=HTMLResponse, include_in_schema=False
+    )
+    def docs(request: Request) -> HTMLResponse:
+        return page(request, "api.html", openapi=app.openapi())
+
+    @app.get("/favicon.ico", include_in_schema=False)
+    def favicon() -> Response:
+        return Response(status_code=204)
+
+    return app
+
+
+__all__ = ["SECURITY_HEADERS", "create_app"]

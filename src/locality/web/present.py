@@ -1,0 +1,177 @@
+"""How the dashboard writes figures: money, shares, counts, dates, and plain-language sentences.
+
+The same functions format the pages and the tests' expectations, so a figure on a page can
+be checked against the API's number formatted here.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Mapping
+from typing import Any
+
+DASH = "–"
+
+
+def money(value: float | None) -> str:
+    """GBP, short: £950, £12.5k, £12.4m, £3.0bn."""
+    if value is None:
+        return DASH
+    sign = "-" if value < 0 else ""
+    amount = abs(float(value))
+    if amount >= 1e9:
+        return f"{sign}£{amount / 1e9:,.1f}bn"
+    if amount >= 1e6:
+        return f"{sign}£{amount / 1e6:,.1f}m"
+    if amount >= 1e4:
+        return f"{sign}£{amount / 1e3:,.0f}k"
+    if amount >= 1e3:
+        return f"{sign}£{amount / 1e3:,.1f}k"
+    return f"{sign}£{amount:,.0f}"
+
+
+def money_exact(value: float | None) -> str:
+    """GBP to the pound: £12,400,000."""
+    return DASH if value is None else f"£{float(value):,.0f}"
+
+
+def pct(value: float | None) -> str:
+    """A share as a percentage: 31.2%."""
+    return DASH if value is None else f"{float(value):.1%}"
+
+
+def number(value: float | None) -> str:
+    if value is None:
+        return DASH
+    return f"{value:,}" if isinstance(value, int) else f"{float(value):,.0f}"
+
+
+def date(value: Any) -> str:
+    """A date (ISO, day precision); text dates are cut to their first ten characters."""
+    if value is None:
+        return DASH
+    if isinstance(value, dt.datetime | dt.date):
+        return value.strftime("%Y-%m-%d")
+    return str(value)[:10]
+
+
+def yes_no(value: bool | None) -> str:
+    return "unknown" if value is None else ("yes" if value else "no")
+
+
+def scale(value: str | None) -> str:
+    return {"sme": "SME", "large": "large"}.get(value or "", "unknown")
+
+
+def _plural(n: int, word: str) -> str:
+    return f"{n:,} {word}" if n == 1 else f"{n:,} {word}s"
+
+
+def headline_sentences(where: str, row: Mapping[str, Any]) -> dict[str, str]:
+    """One plain-language sentence per headline figure of a metrics row.
+
+    ``where`` completes "awarded by ...": "buyers in York", "London Borough of Merton".
+    A share whose denominator is empty says why it cannot be given.
+    """
+    awards = int(row.get("awards") or 0)
+    value = row.get("awarded_value") or 0.0
+    out: dict[str, str] = {}
+    other = int(row.get("other_currency_awards") or 0)
+    extra = f" ({_plural(other, 'award')} in other currencies are not summed)" if other else ""
+    out["awarded_value"] = (
+        f"{money(value)} was awarded by {where} in {_plural(awards, 'counted award')}{extra}."
+    )
+
+    def reach(key: str, known: str, condition: str, outcome: str) -> str:
+        # key: the share; known: the stem of its known_*_value / known_*_share columns.
+        share = row.get(key)
+        if share is None:
+            return f"No value awarded by {where} has {condition}, so there is no share."
+        return (
+            f"Of {money(row.get(f'known_{known}_value') or 0.0)} awarded by {where} where "
+            f"{condition} ({pct(row.get(f'known_{known}_share'))} of value), {pct(share)} "
+            f"{outcome}."
+        )
+
+    out["sme_share"] = reach("sme_share", "scale", "the supplier's size is known", "went to SMEs")
+    out["vcse_share"] = reach(
+        "vcse_share", "vcse", "the supplier's VCSE status is known", "went to VCSEs"
+    )
+    out["local_share"] = reach(
+        "local_share",
+        "location",
+        "both the buyer's and the supplier's council are known",
+        "went to suppliers in the buyer's own council area",
+    )
+    hhi = row.get("hhi")
+    if hhi is None:
+        out["top3_share"] = f"No value awarded by {where} went to a named supplier."
+    else:
+        reading = (
+            "highly concentrated"
+            if hhi > 2000
+            else "concentrated"
+            if hhi > 1000
+            else "not concentrated"
+        )
+        out["top3_share"] = (
+            f"The three largest of {_plural(int(row.get('distinct_suppliers') or 0), 'supplier')}"
+            f" received {pct(row.get('top3_share'))} of the value to named suppliers "
+            f"(HHI {number(hhi)}: {reading} by the CMA's reading)."
+        )
+    direct = row.get("direct_award_share")
+    out["direct_award_share"] = (
+        f"{pct(direct)} of the value awarded by {where} was awarded directly, without competition."
+        if direct is not None
+        else f"No value awarded by {where} has a known procedure."
+    )
+    return out
+
+
+__all__ = [
+    "headline_sentences",
+    "money",
+    "money_exact",
+    "number",
+    "pct",
+]
+
+
+# Labels of the measures a comparison shows (``metrics.compare.HEADLINE``), for people.
+MEASURE_LABELS = {
+    "awards": "counted awards",
+    "awarded_value": "awarded value",
+    "sme_share": "SME share",
+    "known_scale_share": "supplier size known (share of value)",
+    "vcse_share": "VCSE share",
+    "known_vcse_share": "VCSE status known (share of value)",
+    "local_share": "local share (buyer's own council)",
+    "combined_authority_share": "combined authority share",
+    "region_share": "region share",
+    "known_location_share": "both places known (share of value)",
+    "hhi": "concentration (HHI, 0 to 10,000)",
+    "top3_share": "top 3 suppliers' share",
+    "median_award_value": "median award",
+    "over_1m_share": "share in awards over £1m",
+    "framework_share": "framework share",
+    "direct_award_share": "direct award share",
+    "innovation_share": "innovation share",
+    "suitability_gap_sme": "suitable-for-SME value won by large firms",
+}
+
+
+def measure(name: str, value: Any) -> str:
+    """A measure as the tables show it (the CLI's rules: shares %, values £, HHI whole)."""
+    if value is None:
+        return DASH
+    if name.endswith("_share") or name.startswith(("suitability_gap", "coverage_")):
+        return pct(value)
+    if name.endswith("_value"):
+        return money(value)
+    if name == "hhi":
+        return number(float(value))
+    if isinstance(value, bool):
+        return yes_no(value)
+    if isinstance(value, int | float):
+        return number(value)
+    return str(value)

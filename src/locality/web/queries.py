@@ -1,0 +1,481 @@
+"""What each dashboard page and API endpoint shows, as JSON-ready dicts: thin library calls.
+
+Every figure comes from the library (``locality.metrics.run``, ``compare``, ``store_status``,
+``locality.store.lookup`` and, when present, ``locality.metrics.flags``); this module only
+picks the calls for a page, resolves names, and caches results. The store is opened
+read-only, one connection per request, opened only when something is not in the cache.
+Cached results are keyed by the store file's size and modification time, so a new ingest
+(which needs the server's connections closed between requests) is seen at once.
+"""
+
+from __future__ import annotations
+
+import difflib
+import os
+import threading
+from collections import OrderedDict
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, TypeVar
+
+import duckdb
+
+from locality.metrics import DIMENSIONS
+from locality.metrics import run as run_metrics
+from locality.metrics.compare import compare as compare_places
+from locality.metrics.places import Place, PlaceError, load_places
+from locality.metrics.places import resolve as resolve_place
+from locality.reference import local_authorities, local_authority
+from locality.store import lookup
+from locality.store.db import connect
+from locality.store.status import store_status
+from locality.web.present import headline_sentences
+
+T = TypeVar("T")
+
+MAX_NAME = 200  # longest name or id looked up (near-name suggestions cost grows with it)
+TOP_SUPPLIERS = 15
+TOP_FLAGS = 20
+MAX_COMPARE = 6
+AWARDS_SHOWN = 100
+
+
+class NotFound(LookupError):
+    """No such place, organisation or process; ``suggestions`` are near ones."""
+
+    def __init__(self, message: str, suggestions: Sequence[Mapping[str, str]] = ()) -> None:
+        super().__init__(message)
+        self.message = message
+        self.suggestions = [dict(s) for s in suggestions]
+
+
+class BadRequest(ValueError):
+    """A query parameter the library refuses; the message says what is allowed."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+        self.message = message
+
+
+@dataclass
+class Store:
+    """One store file, opened read-only, with a bounded cache of computed results."""
+
+    path: Path
+    places_file: Path | None = None
+    cache_size: int = 512
+    _cache: OrderedDict[tuple[Any, ...], Any] = field(default_factory=OrderedDict, repr=False)
+    _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
+
+    def places(self) -> dict[str, Place]:
+        return load_places(self.places_file)
+
+    def stamp(self) -> tuple[int, ...]:
+        """Size and modification time of the store and its write-ahead log."""
+        parts: list[int] = []
+        for p in (self.path, Path(f"{self.path}.wal")):
+            try:
+                st = os.stat(p)
+            except FileNotFoundError:
+                parts += [0, 0]
+            else:
+                parts += [st.st_size, st.st_mtime_ns]
+        return tuple(parts)
+
+    def session(self) -> Session:
+        return Session(self)
+
+    def get(self, key: tuple[Any, ...]) -> tuple[bool, Any]:
+        with self._lock:
+            if key in self._cache:
+                self._cache.move_to_end(key)
+                return True, self._cache[key]
+        return False, None
+
+    def put(self, key: tuple[Any, ...], value: Any) -> None:
+        with self._lock:
+            self._cache[key] = value
+            while len(self._cache) > self.cache_size:
+                self._cache.popitem(last=False)
+
+
+class Session:
+    """The work of one request: a read-only connection opened on first use, then closed."""
+
+    def __init__(self, store: Store) -> None:
+        self.store = store
+        self._con: duckdb.DuckDBPyConnection | None = None
+        self._stamp = store.stamp()
+
+    @property
+    def con(self) -> duckdb.DuckDBPyConnection:
+        if self._con is None:
+            self._con = connect(self.store.path, read_only=True)
+        return self._con
+
+    def cached(self, key: tuple[Any, ...], compute: Callable[[duckdb.DuckDBPyConnection], T]) -> T:
+        full = (self._stamp, *key)
+        hit, value = self.store.get(full)
+        if hit:
+            result: T = value
+            return result
+        result = compute(self.con)
+        self.store.put(full, result)
+        return result
+
+    def close(self) -> None:
+        if self._con is not None:
+            self._con.close()
+            self._con = None
+
+    def __enter__(self) -> Session:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+# --- names ---------------------------------------------------------------------------------
+
+
+def place_names(places: Mapping[str, Place]) -> list[str]:
+    councils = {c.nice_name for c in local_authorities() if c.current}
+    return sorted({*places, *councils})
+
+
+def suggest_places(name: str, places: Mapping[str, Place], n: int = 5) -> list[dict[str, str]]:
+    """Places and councils whose names are near ``name`` (difflib, as ``locality compare``)."""
+    candidates = place_names(places)
+    close = difflib.get_close_matches(name, candidates, n=n, cutoff=0.6)
+    folded = name.casefold().strip()
+    if folded:
+        close += [c for c in candidates if folded in c.casefold() and c not in close]
+    return [{"kind": "place", "name": c, "id": c} for c in close[:n]]
+
+
+def _check_length(text: str, what: str) -> None:
+    if len(text) > MAX_NAME:
+        raise BadRequest(f"{what} is too long ({len(text):,} characters; at most {MAX_NAME})")
+
+
+def place(s: Session, name: str) -> Place:
+    """A place or council by name, as ``locality compare`` resolves it; NotFound suggests."""
+    _check_length(name, "a place name")
+    places = s.store.places()
+    try:
+        return resolve_place(name, places)
+    except PlaceError as exc:
+        raise NotFound(str(exc), suggest_places(name, places)) from exc
+
+
+def _place_info(p: Place) -> dict[str, Any]:
+    councils = []
+    for code in sorted(p.councils):
+        council = local_authority(code)
+        councils.append({"code": code, "name": council.nice_name if council else code})
+    councils.sort(key=lambda c: c["name"])
+    return {"name": p.name, "source": p.source, "councils": councils}
+
+
+# --- metrics -------------------------------------------------------------------------------
+
+
+def parse_where(items: Iterable[str]) -> dict[str, list[str]]:
+    """``COLUMN=VALUE`` strings to filters, as the CLI's ``--where``."""
+    filters: dict[str, list[str]] = {}
+    for item in items:
+        column, sep, value = item.partition("=")
+        if not sep or not column.strip():
+            raise BadRequest(f"where {item!r}: write COLUMN=VALUE, e.g. where=region=London")
+        filters.setdefault(column.strip().replace("-", "_"), []).append(value.strip())
+    return filters
+
+
+def _run_table(
+    s: Session,
+    by: str,
+    *,
+    where: Mapping[str, Sequence[str]] | None = None,
+    within: Sequence[Place] = (),
+    groups: Sequence[Place] | None = None,
+    limit: int | None = None,
+    family: str | None = None,
+) -> tuple[list[str], list[dict[str, Any]]]:
+    """``locality.metrics.run`` as (column names, rows), cached."""
+
+    def places_key(places: Sequence[Place]) -> tuple[Any, ...]:
+        return tuple(sorted((p.name, tuple(sorted(p.councils))) for p in places))
+
+    where_key = tuple(sorted((k, tuple(v)) for k, v in (where or {}).items()))
+    groups_key = None if groups is None else places_key(groups)
+    key = ("metrics", family, by, where_key, places_key(within), groups_key, limit)
+
+    def compute(con: duckdb.DuckDBPyConnection) -> tuple[list[str], list[dict[str, Any]]]:
+        try:
+            table = run_metrics(
+                con,
+                family,
+                by,
+                where=where,
+                limit=limit,
+                places=groups,
+                within=list(within) or None,
+            )
+        except KeyError as exc:
+            raise BadRequest(str(exc.args[0])) from exc
+        return table.column_names, table.to_pylist()
+
+    return s.cached(key, compute)
+
+
+def _run(s: Session, by: str, **options: Any) -> list[dict[str, Any]]:
+    """The rows of ``_run_table``."""
+    return _run_table(s, by, **options)[1]
+
+
+def metrics(
+    s: Session, by: str, where: Iterable[str] = (), limit: int | None = None
+) -> tuple[list[str], list[dict[str, Any]]]:
+    """``locality metrics --by BY --where ...``: its columns, and its rows as ``--format json``."""
+    if by not in DIMENSIONS:
+        raise BadRequest(f"unknown by {by!r}; choose one of: {', '.join(DIMENSIONS)}")
+    if limit is not None and limit < 1:
+        raise BadRequest("limit must be at least 1")
+    filters = parse_where(where)
+    places = s.store.places()
+    within: list[Place] = []
+    for name in filters.pop("place", []):
+        _check_length(name, "a place name")
+        try:
+            within.append(resolve_place(name, places))
+        except PlaceError as exc:
+            raise BadRequest(str(exc)) from exc
+    # Grouping by place: every combined authority and --places file place, as the CLI.
+    groups = list(places.values()) if by == "place" else None
+    return _run_table(s, by, where=filters, within=within, groups=groups, limit=limit)
+
+
+def status(s: Session) -> dict[str, Any]:
+    """``locality status --format json``."""
+    return s.cached(("status",), store_status)
+
+
+# --- red flags (locality.metrics.flags) ---------------------------------------------------
+# The flags module is optional here: without it, pages say flags are not available and the
+# API gives null. Everything that touches it is in this section.
+
+
+def _flags_module() -> Any:
+    try:
+        from locality.metrics import flags
+    except ImportError:  # pragma: no cover - only before the flags module exists
+        return None
+    return flags
+
+
+def flags_available() -> bool:
+    return _flags_module() is not None
+
+
+def _all_flags(s: Session) -> list[dict[str, Any]] | None:
+    module = _flags_module()
+    if module is None:
+        return None
+    return s.cached(("flags",), lambda con: module.flags_table(con).to_pylist())
+
+
+def flags_of_buyers(s: Session, buyer_ids: set[str]) -> tuple[list[dict[str, Any]], int] | None:
+    """Flagged processes of these buyers, most severe first (top ``TOP_FLAGS``), and how many."""
+    rows = _all_flags(s)
+    if rows is None:
+        return None
+    mine = [r for r in rows if r["buyer_id"] in buyer_ids]
+    return mine[:TOP_FLAGS], len(mine)
+
+
+def flags_of_process(s: Session, ocid: str) -> dict[str, Any] | None:
+    """The flags row of one process ({} when no flag is raised); None without the module."""
+    rows = _all_flags(s)
+    if rows is None:
+        return None
+    return next((r for r in rows if r["ocid"] == ocid), {})
+
+
+def buyer_risk(s: Session, org_id: str) -> dict[str, Any] | None:
+    module = _flags_module()
+    if module is None:
+        return None
+    found = s.cached(
+        ("buyer-risk", org_id), lambda con: module.buyer_risk(con, buyer=org_id).to_pylist()
+    )
+    return next((r for r in found if r["buyer_id"] == org_id), None)
+
+
+# --- pages ---------------------------------------------------------------------------------
+
+
+def _with_supplier_places(s: Session, rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    orgs = s.cached(
+        ("orgs", tuple(sorted(str(r.get("supplier_id")) for r in rows))),
+        lambda con: lookup.organisations(con, [r["supplier_id"] for r in rows]),
+    )
+    out = []
+    for row in rows:
+        org = orgs.get(row.get("supplier_id") or "", {})
+        out.append(
+            {
+                **row,
+                "supplier_scale": org.get("scale"),
+                "supplier_vcse": org.get("vcse"),
+                "supplier_locality": org.get("la_name"),
+                "supplier_region": org.get("region_name"),
+            }
+        )
+    return out
+
+
+def place_page(s: Session, name: str) -> dict[str, Any]:
+    """Everything the place page shows, with the same keys as ``locality metrics``."""
+    p = place(s, name)
+    headline = _run(s, "all", within=[p])[0]
+    by_year = sorted(_run(s, "year", within=[p]), key=lambda r: str(r["year"]))
+    by_theme = _run(s, "theme", within=[p])
+    suppliers = _with_supplier_places(s, _run(s, "supplier", within=[p], limit=TOP_SUPPLIERS))
+    buyers = s.cached(
+        ("buyers-in", tuple(sorted(p.councils))),
+        lambda con: sorted(lookup.buyer_ids_in_councils(con, p.councils)),
+    )
+    flagged = flags_of_buyers(s, set(buyers))
+    where = f"buyers in {p.name}"
+    return {
+        "place": _place_info(p),
+        "headline": headline,
+        "sentences": headline_sentences(where, headline),
+        "by_year": by_year,
+        "by_theme": by_theme,
+        "top_suppliers": suppliers,
+        "flags": None if flagged is None else flagged[0],
+        "flagged_processes": None if flagged is None else flagged[1],
+    }
+
+
+def compare(s: Session, names: Sequence[str]) -> list[dict[str, Any]]:
+    """Rows of ``locality compare NAMES --format json``, in the order given."""
+    names = [n.strip() for n in names if n and n.strip()]
+    if not 2 <= len(names) <= MAX_COMPARE:
+        raise BadRequest(f"compare 2 to {MAX_COMPARE} places or councils (got {len(names)})")
+    for name in names:
+        place(s, name)  # NotFound with suggestions
+    places_file = s.store.places_file
+    return s.cached(
+        ("compare", tuple(names)),
+        lambda con: compare_places(con, names, places_file=places_file).to_pylist(),
+    )
+
+
+def _organisation(s: Session, org_id: str, role: str) -> dict[str, Any]:
+    _check_length(org_id, "an organisation id")
+    org = s.cached(("org", org_id), lambda con: lookup.organisation(con, org_id))
+    count = (org or {}).get(f"{role}_processes") or 0
+    if org is None or not count:
+        near = s.cached(
+            ("near-org", org_id, role),
+            lambda con: lookup.near_organisations(con, org_id, role=role),
+        )
+        suggestions = [
+            {"kind": role, "name": n["name"] or n["org_id"], "id": n["org_id"]} for n in near
+        ]
+        if org is not None:
+            other = "supplier" if role == "buyer" else "buyer"
+            suggestions.insert(0, {"kind": other, "name": org["name"] or org_id, "id": org_id})
+            raise NotFound(f"{org['name'] or org_id} is not a {role} in this store", suggestions)
+        raise NotFound(f"no {role} with the id {org_id!r} in this store", suggestions)
+    return org
+
+
+def buyer_page(s: Session, org_id: str) -> dict[str, Any]:
+    """A buyer: its measures, its suppliers, its awards, and its red flags."""
+    org = _organisation(s, org_id, "buyer")
+    where = {"buyer_id": [org_id]}
+    headline = _run(s, "all", where=where)[0]
+    suppliers = _with_supplier_places(s, _run(s, "supplier", where=where, limit=TOP_SUPPLIERS))
+    awards = s.cached(
+        ("buyer-awards", org_id), lambda con: lookup.buyer_awards(con, org_id, limit=AWARDS_SHOWN)
+    )
+    flagged = flags_of_buyers(s, {org_id})
+    return {
+        "organisation": org,
+        "headline": headline,
+        "sentences": headline_sentences(org["name"] or org_id, headline),
+        "top_suppliers": suppliers,
+        "awards": awards,
+        "risk": buyer_risk(s, org_id),
+        "flags": None if flagged is None else flagged[0],
+        "flagged_processes": None if flagged is None else flagged[1],
+    }
+
+
+def supplier_page(s: Session, org_id: str) -> dict[str, Any]:
+    """A supplier: where it is, what it won, and which buyers it serves."""
+    org = _organisation(s, org_id, "supplier")
+    where = {"supplier_id": [org_id]}
+    headline = _run(s, "all", where=where)[0]
+    buyers = _run(s, "buyer", where=where)
+    awards = s.cached(
+        ("supplier-awards", org_id),
+        lambda con: lookup.supplier_awards(con, org_id, limit=AWARDS_SHOWN),
+    )
+    return {"organisation": org, "headline": headline, "buyers": buyers, "awards": awards}
+
+
+def process_page(s: Session, ocid: str) -> dict[str, Any]:
+    """A contracting process: compiled release, releases, awards, parties, flags."""
+    _check_length(ocid, "an OCID")
+    found = s.cached(("process", ocid), lambda con: lookup.process(con, ocid))
+    if found is None:
+        near = s.cached(("near-ocid", ocid), lambda con: lookup.near_ocids(con, ocid))
+        raise NotFound(
+            f"no contracting process with the OCID {ocid!r} in this store",
+            [{"kind": "process", "name": n, "id": n} for n in near],
+        )
+    compiled = found["compiled_release"]
+    detail = {k: v for k, v in found.items() if k != "compiled_release"}
+    return {
+        "process": detail,
+        "compiled_release": compiled,
+        "releases": s.cached(("releases", ocid), lambda con: lookup.process_releases(con, ocid)),
+        "awards": s.cached(("awards", ocid), lambda con: lookup.process_awards(con, ocid)),
+        "parties": s.cached(("parties", ocid), lambda con: lookup.process_parties(con, ocid)),
+        "flags": flags_of_process(s, ocid),
+    }
+
+
+def search(s: Session, q: str) -> dict[str, Any]:
+    """Places and councils, then buyers and suppliers, whose names match ``q``."""
+    q = q.strip()
+    _check_length(q, "a search")
+    if not q:
+        return {"query": q, "places": [], "organisations": []}
+    places = s.store.places()
+    found: list[dict[str, str]] = []
+    try:
+        exact = resolve_place(q, places)
+        found.append({"kind": "place", "name": exact.name, "id": exact.name})
+    except PlaceError:
+        pass
+    for suggestion in suggest_places(q, places, n=10):
+        if suggestion["name"] not in {f["name"] for f in found}:
+            found.append(suggestion)
+    organisations = s.cached(
+        ("search", q.casefold()), lambda con: lookup.search_organisations(con, q, limit=25)
+    )
+    return {"query": q, "places": found[:10], "organisations": organisations}
+
+
+def home(s: Session) -> dict[str, Any]:
+    """The home page: what the store holds, and the places and councils with most value."""
+    places = s.store.places()
+    by_place = _run(s, "place", groups=list(places.values()), family="spend_reach")
+    by_locality = _run(s, "locality", limit=20)
+    return {"status": status(s), "places": by_place, "localities": by_locality}

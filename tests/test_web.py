@@ -1,0 +1,566 @@
+"""The dashboard (``locality serve``) without a browser: pages, API, CSV, errors, headers.
+
+One app over the bundled real sample for the whole module (its cache makes repeated
+figures cheap). Every page must show the numbers the API gives for it, formatted as the
+page formats them (``locality.web.present``); the API's keys are the CLI's.
+"""
+
+from __future__ import annotations
+
+import csv
+import hashlib
+import html
+import io
+import json
+import re
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+from urllib.parse import quote
+
+import pytest
+from fastapi.testclient import TestClient
+from markupsafe import escape
+from typer.testing import CliRunner
+
+from locality.cli import app as cli_app
+from locality.metrics.compare import HEADLINE
+from locality.web import present
+from locality.web.app import SECURITY_HEADERS, create_app
+
+COMPARED = ("Manchester", "West Yorkshire", "Swindon")
+
+
+def _digest(path: Path) -> str:
+    return hashlib.blake2b(path.read_bytes()).hexdigest()
+
+
+@pytest.fixture(scope="module")
+def client(sample_store_file: Path) -> Iterator[TestClient]:
+    before = _digest(sample_store_file)
+    with TestClient(create_app(sample_store_file)) as c:
+        yield c
+    # The server only reads: the store is byte for byte what it was.
+    assert _digest(sample_store_file) == before
+
+
+def _json(client: TestClient, url: str) -> Any:
+    response = client.get(url)
+    assert response.status_code == 200, response.text
+    assert response.headers["content-type"].startswith("application/json")
+    return response.json()
+
+
+def _page(client: TestClient, url: str) -> str:
+    response = client.get(url)
+    assert response.status_code == 200, response.text[:2000]
+    assert response.headers["content-type"].startswith("text/html")
+    return response.text
+
+
+def _cli_json(db: Path, *args: str) -> Any:
+    result = CliRunner().invoke(cli_app, ["--db", str(db), *args, "--format", "json"])
+    assert result.exit_code == 0, result.output
+    return json.loads(result.stdout)
+
+
+def _close(a: Any, b: Any) -> bool:
+    """Equal, floats to 1e-9 (DuckDB sums floats in parallel: the last digit may differ)."""
+    if isinstance(a, dict) and isinstance(b, dict):
+        return list(a) == list(b) and all(_close(a[k], b[k]) for k in a)
+    if isinstance(a, list) and isinstance(b, list):
+        return len(a) == len(b) and all(_close(x, y) for x, y in zip(a, b, strict=True))
+    if isinstance(a, float) and isinstance(b, float):
+        return a == pytest.approx(b, rel=1e-9, abs=1e-12)
+    return bool(a == b)
+
+
+def _shown(text: str, value: str) -> bool:
+    """``value`` is on the page, as Jinja escapes it."""
+    return str(escape(value)) in text
+
+
+@pytest.fixture(scope="module")
+def manchester(client: TestClient) -> dict[str, Any]:
+    data: dict[str, Any] = _json(client, "/api/place/Manchester")
+    return data
+
+
+@pytest.fixture(scope="module")
+def pages(client: TestClient, manchester: dict[str, Any]) -> dict[str, str]:
+    """URL -> HTML of one page of each kind, reached by following the API's own links."""
+    supplier = manchester["top_suppliers"][0]["supplier_id"]
+    award = _json(client, f"/api/supplier/{quote(supplier, safe='')}")["awards"][0]
+    buyer = award["buyer_id"]
+    urls = [
+        "/",
+        "/place/Manchester",
+        "/place/West%20Yorkshire",
+        "/place/York",
+        "/compare",
+        "/compare?" + "&".join(f"names={quote(n)}" for n in COMPARED),
+        f"/buyer/{quote(buyer, safe='')}",
+        f"/supplier/{quote(supplier, safe='')}",
+        f"/process/{quote(award['ocid'], safe='')}",
+        "/search?q=council",
+        "/docs",
+    ]
+    return {url: _page(client, url) for url in urls}
+
+
+# --- pages -----------------------------------------------------------------------------------
+
+
+def test_every_page_renders(pages: dict[str, str]) -> None:
+    for url, text in pages.items():
+        assert text.startswith("<!doctype html>"), url
+        assert '<html lang="en-GB">' in text
+        assert 'name="viewport"' in text
+        assert "<h1>" in text, url
+        assert "Traceback" not in text
+
+
+def test_home_shows_what_the_store_holds(client: TestClient, pages: dict[str, str]) -> None:
+    status = _json(client, "/api/status")
+    text = pages["/"]
+    for key in ("processes", "awards", "organisations"):
+        value = status["counts"][key]
+        assert f'<data value="{value}">{present.number(value)}</data>' in text
+    assert status["date_range"]["first"] in text
+    for publisher in status["publishers"]:
+        assert publisher["name"] in text
+    assert present.pct(status["coverage"]["supplier_scale"]) in text
+    assert 'action="/search"' in text and 'for="home-search"' in text
+
+
+@pytest.mark.parametrize("name", ["Manchester", "West Yorkshire"])
+def test_place_page_shows_the_api_figures(client: TestClient, name: str) -> None:
+    data = _json(client, f"/api/place/{quote(name)}")
+    text = _page(client, f"/place/{quote(name)}")
+    head = data["headline"]
+    assert head["awards"] > 0
+    money = present.money(head["awarded_value"])
+    assert f'<data value="{head["awarded_value"]}">{money}</data>' in text
+    for key in ("sme_share", "vcse_share", "local_share", "top3_share"):
+        assert f'<data value="{head[key]}">{present.pct(head[key])}</data>' in text, key
+    # A plain-language sentence for each figure, with the figure in it.
+    sentences = data["sentences"]
+    assert sentences["sme_share"].startswith(f"Of {present.money(head['known_scale_value'])}")
+    assert f"{present.pct(head['sme_share'])} went to SMEs" in sentences["sme_share"]
+    for sentence in sentences.values():
+        assert _shown(text, sentence)
+    for row in data["by_year"]:
+        assert f"<td>{row['year']}</td>" in text
+    for row in data["by_theme"]:
+        assert f"<td>{row['theme']}</td>" in text
+        assert present.measure("hhi", row["hhi"]) in text
+    for row in data["top_suppliers"]:
+        assert _shown(text, row["supplier_name"])
+        assert f'<data value="{row["awarded_value"]}">' in text
+
+
+def test_place_sentence_reads_like_the_issue(manchester: dict[str, Any]) -> None:
+    head = manchester["headline"]
+    assert manchester["sentences"]["sme_share"] == (
+        f"Of {present.money(head['known_scale_value'])} awarded by buyers in Manchester where "
+        f"the supplier's size is known ({present.pct(head['known_scale_share'])} of value), "
+        f"{present.pct(head['sme_share'])} went to SMEs."
+    )
+
+
+def test_place_without_awards_is_a_page_not_an_error(pages: dict[str, str]) -> None:
+    assert "No counted award by buyers in York" in pages["/place/York"]
+
+
+def test_place_names_resolve_like_compare(client: TestClient) -> None:
+    data = _json(client, "/api/place/WYCA")
+    assert data["place"]["name"] == "West Yorkshire"
+    assert {c["code"] for c in data["place"]["councils"]} == {"BRD", "CLD", "KIR", "LDS", "WKF"}
+    assert _json(client, "/api/place/City%20of%20York%20Council")["place"]["name"] == "York"
+
+
+def test_compare_page_shows_the_api_figures(client: TestClient, pages: dict[str, str]) -> None:
+    query = "&".join(f"names={quote(n)}" for n in COMPARED)
+    rows = _json(client, f"/api/compare?{query}")
+    assert [r["place"] for r in rows] == list(COMPARED)
+    text = pages[f"/compare?{query}"]
+    for row in rows:
+        for measure in HEADLINE:
+            value = row[measure]
+            shown = present.measure(measure, value)
+            cell = "" if value is None else value
+            assert f'<data value="{cell}">{shown}</data>' in text, measure
+    assert text.count('class="chart-spec"') == 2
+    assert 'for="name-1"' in text and 'list="place-names"' in text
+
+
+def test_buyer_supplier_and_process_pages(client: TestClient, pages: dict[str, str]) -> None:
+    buyer_url = next(u for u in pages if u.startswith("/buyer/"))
+    buyer = _json(client, "/api" + buyer_url)
+    text = pages[buyer_url]
+    assert _shown(text, buyer["organisation"]["name"])
+    value = buyer["headline"]["awarded_value"]
+    assert f'<data value="{value}">{present.money(value)}</data>' in text
+    for award in buyer["awards"][:5]:
+        assert f'href="/process/{quote(award["ocid"], safe="")}"' in text
+
+    supplier_url = next(u for u in pages if u.startswith("/supplier/"))
+    supplier = _json(client, "/api" + supplier_url)
+    text = pages[supplier_url]
+    org = supplier["organisation"]
+    assert _shown(text, org["name"])
+    if org["la_name"]:
+        assert _shown(text, org["la_name"])
+    won = supplier["headline"]["awarded_value"]
+    assert f'<data value="{won}">{present.money(won)}</data>' in text
+    for row in supplier["buyers"]:
+        assert f'href="/buyer/{quote(row["buyer_id"], safe="")}"' in text
+
+    process_url = next(u for u in pages if u.startswith("/process/"))
+    process = _json(client, "/api" + process_url)
+    text = pages[process_url]
+    assert process["compiled_release"]["ocid"] == process["process"]["ocid"]
+    assert _shown(text, f'"ocid": "{process["process"]["ocid"]}"')
+    for release in process["releases"]:
+        assert Path(release["source_file"]).name in text
+        assert f'<td class="num">{release["source_line"]}</td>' in text
+    for award in process["awards"]:
+        for s in award["suppliers"]:
+            assert f'href="/supplier/{quote(s["org_id"], safe="")}"' in text
+    if process["process"]["notice_url"]:
+        assert f'href="{html.escape(process["process"]["notice_url"])}"' in text
+
+
+def test_process_page_links_to_the_publishers_notice(client: TestClient) -> None:
+    ocid = "ocds-r6ebe6-0000570588"
+    data = _json(client, f"/api/process/{ocid}")
+    url = data["process"]["notice_url"]
+    assert url.startswith("https://www.publiccontractsscotland.gov.uk/")
+    text = _page(client, f"/process/{ocid}")
+    assert (
+        f'<a class="notice-link" href="{html.escape(url)}" rel="noopener noreferrer external">'
+        in (text)
+    )
+
+
+def test_search_finds_places_and_organisations(client: TestClient) -> None:
+    found = _json(client, "/api/search?q=manchester")
+    assert {"kind": "place", "name": "Manchester", "id": "Manchester"} in found["places"]
+    assert found["places"][0]["name"] == "Manchester"
+    text = _page(client, "/search?q=merton")
+    assert "London Borough of Merton" in text
+    assert 'href="/buyer/GB-CFS-18525"' in text
+    assert _json(client, "/api/search?q=%25")["organisations"] == []  # wildcards are literal
+
+
+# --- red flags ---------------------------------------------------------------------------------
+
+
+def test_red_flags_on_place_buyer_and_process_pages(client: TestClient) -> None:
+    flags = pytest.importorskip("locality.metrics.flags")
+    data = _json(client, "/api/place/South%20Gloucestershire")
+    assert data["flagged_processes"] and data["flags"]
+    first = data["flags"][0]
+    text = _page(client, "/place/South%20Gloucestershire")
+    assert _shown(text, first["reasons"])
+    assert f'href="/process/{quote(first["ocid"], safe="")}"' in text
+    # The same rows as the library's flags table, filtered to the place's buyers.
+    buyers = {f["buyer_id"] for f in data["flags"]}
+    assert all(f["locality"] == "South Gloucestershire" for f in data["flags"])
+    assert buyers
+    process = _json(client, f"/api/process/{quote(first['ocid'], safe='')}")
+    assert process["flags"]["reasons"] == first["reasons"]
+    assert set(flags.FLAGS) <= set(process["flags"])
+    buyer = _json(client, f"/api/buyer/{quote(first['buyer_id'], safe='')}")
+    assert buyer["risk"]["flagged_processes"] >= 1
+
+
+# --- API ---------------------------------------------------------------------------------------
+
+
+def test_api_keys_and_values_match_the_cli(client: TestClient, sample_store_file: Path) -> None:
+    for by in ("buyer", "year", "theme"):
+        api = _json(client, f"/api/metrics?by={by}")
+        cli = _cli_json(sample_store_file, "metrics", "--by", by)
+        assert list(api[0]) == list(cli[0])
+        assert _close(api, cli), by
+    api = _json(client, "/api/metrics?by=year&where=place%3DManchester")
+    cli = _cli_json(sample_store_file, "metrics", "--by", "year", "--where", "place=Manchester")
+    assert _close(api, cli)
+    assert _json(client, "/api/status") == _cli_json(sample_store_file, "status")
+    query = "&".join(f"names={quote(n)}" for n in COMPARED)
+    assert _close(
+        _json(client, f"/api/compare?{query}"), _cli_json(sample_store_file, "compare", *COMPARED)
+    )
+
+
+def test_place_api_uses_the_cli_keys(manchester: dict[str, Any], sample_store_file: Path) -> None:
+    cli_all = _cli_json(sample_store_file, "metrics", "--by", "all", "--where", "place=Manchester")
+    assert _close(manchester["headline"], cli_all[0])
+    cli_years = _cli_json(
+        sample_store_file, "metrics", "--by", "year", "--where", "place=Manchester"
+    )
+    assert _close(
+        sorted(manchester["by_year"], key=lambda r: r["year"]),
+        sorted(cli_years, key=lambda r: r["year"]),
+    )
+    assert list(manchester["by_theme"][0]) == list(
+        _cli_json(sample_store_file, "metrics", "--by", "theme")[0]
+    )
+    supplier_keys = set(
+        _cli_json(sample_store_file, "metrics", "--by", "supplier", "--limit", "1")[0]
+    )
+    assert supplier_keys <= set(manchester["top_suppliers"][0])
+
+
+def test_openapi_schema_and_local_docs(client: TestClient, pages: dict[str, str]) -> None:
+    schema = _json(client, "/openapi.json")
+    paths = set(schema["paths"])
+    for path in (
+        "/api/status",
+        "/api/metrics",
+        "/api/place/{name}",
+        "/api/compare",
+        "/api/buyer/{org_id}",
+        "/api/supplier/{org_id}",
+        "/api/process/{ocid}",
+    ):
+        assert path in paths
+    assert not any(p.startswith(("/place", "/buyer", "/static")) for p in paths)
+    by = next(p for p in schema["paths"]["/api/metrics"]["get"]["parameters"] if p["name"] == "by")
+    assert "year" in by["schema"]["enum"]
+    assert "/api/metrics" in pages["/docs"]
+    assert client.get("/redoc").status_code == 404
+
+
+# --- CSV -------------------------------------------------------------------------------------
+
+
+def _csv_rows(client: TestClient, url: str) -> list[dict[str, str]]:
+    response = client.get(url)
+    assert response.status_code == 200, response.text
+    assert response.headers["content-type"].startswith("text/csv")
+    assert "attachment" in response.headers["content-disposition"]
+    reader = csv.DictReader(io.StringIO(response.text))
+    assert reader.fieldnames, "a CSV always has its header, even with no rows"
+    return list(reader)
+
+
+def _same(text: str, value: Any) -> bool:
+    if value is None:
+        return text == ""
+    if isinstance(value, float):
+        return float(text) == pytest.approx(value)
+    return text == str(value)
+
+
+def test_every_chart_links_its_data_as_csv(client: TestClient, pages: dict[str, str]) -> None:
+    for url, text in pages.items():
+        charts = text.count('class="chart-spec"')
+        links = re.findall(r'<a href="([^"]*format=csv[^"]*)" download>', text)
+        assert len(links) >= charts, url
+        for link in links:
+            rows = _csv_rows(client, html.unescape(link))
+            assert rows or "York" in link, link
+
+
+def test_csv_has_the_same_numbers(client: TestClient, manchester: dict[str, Any]) -> None:
+    years = _csv_rows(client, "/api/metrics?by=year&where=place%3DManchester&format=csv")
+    assert len(years) == len(manchester["by_year"])
+    by_year = {str(r["year"]): r for r in manchester["by_year"]}
+    for row in years:
+        expected = by_year[row["year"]]
+        assert list(row) == list(expected)
+        for key, value in expected.items():
+            assert _same(row[key], value), key
+    themes = _csv_rows(client, "/api/metrics?by=theme&where=place%3DManchester&format=csv")
+    assert [r["theme"] for r in themes] == [r["theme"] for r in manchester["by_theme"]]
+    for row, expected in zip(themes, manchester["by_theme"], strict=True):
+        assert _same(row["awarded_value"], expected["awarded_value"])
+        assert _same(row["hhi"], expected["hhi"])
+    query = "&".join(f"names={quote(n)}" for n in COMPARED)
+    compared = _csv_rows(client, f"/api/compare?{query}&format=csv")
+    for row, expected in zip(compared, _json(client, f"/api/compare?{query}"), strict=True):
+        for key in HEADLINE:
+            assert _same(row[key], expected[key]), key
+
+
+def test_chart_specs_carry_the_api_data(pages: dict[str, str], manchester: dict[str, Any]) -> None:
+    text = pages["/place/Manchester"]
+    specs = {
+        target: json.loads(body)
+        for target, body in re.findall(
+            r'<script type="application/json" class="chart-spec" '
+            r'data-target="([^"]+)">(.*?)</script>',
+            text,
+            flags=re.S,
+        )
+    }
+    assert set(specs) == {"chart-years", "chart-themes"}
+    themes = {v["theme"]: v["awarded_value"] for v in specs["chart-themes"]["data"]["values"]}
+    assert themes == {r["theme"]: r["awarded_value"] for r in manchester["by_theme"]}
+    shares = specs["chart-years"]["data"]["values"]
+    sme = {v["year"]: v["share"] for v in shares if v["measure"] == "SME"}
+    assert sme == {str(r["year"]): r["sme_share"] for r in manchester["by_year"]}
+    for spec in specs.values():
+        assert "$schema" not in spec and "url" not in spec["data"]
+        assert spec["description"]
+
+
+# --- errors ------------------------------------------------------------------------------------
+
+
+def test_unknown_place_is_a_404_that_suggests_near_names(client: TestClient) -> None:
+    response = client.get("/place/Yrok")
+    assert response.status_code == 404
+    assert response.headers["content-type"].startswith("text/html")
+    assert 'href="/place/York"' in response.text
+    assert "did you mean" in response.text
+    assert "Traceback" not in response.text
+    api = client.get("/api/place/Yrok")
+    assert api.status_code == 404
+    assert {"kind": "place", "name": "York", "id": "York"} in api.json()["suggestions"]
+    compare = client.get("/compare?names=Yrok&names=Swindon")
+    assert compare.status_code == 404 and 'href="/place/York"' in compare.text
+
+
+def test_unknown_organisation_and_process_are_404s(client: TestClient) -> None:
+    response = client.get("/buyer/GB-CFS-18526")
+    assert response.status_code == 404
+    assert "GB-CFS-18526" in response.text
+    near = client.get("/api/buyer/GB-CFS-1852").json()["suggestions"]
+    assert any(s["id"] == "GB-CFS-18525" for s in near)
+    # A supplier asked for as a buyer points to its supplier page.
+    supplier = client.get("/api/buyer/GB-COH-06841377")
+    assert supplier.status_code == 404
+    assert supplier.json()["suggestions"][0] == {
+        "kind": "supplier",
+        "name": "SANDHILLS MANAGEMENT CONSULTANCY LTD",
+        "id": "GB-COH-06841377",
+    }
+    ocid = "ocds-r6ebe6-0000570589"
+    process = client.get(f"/process/{ocid}")
+    assert process.status_code == 404
+    assert 'href="/process/ocds-r6ebe6-0000570588"' in process.text
+    assert client.get("/no/such/page").status_code == 404
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "/api/metrics?by=nonsense",
+        "/api/metrics?format=xml",
+        "/api/metrics?where=region",
+        "/api/metrics?where=colour%3Dred",
+        "/api/metrics?where=place%3DYrok",
+        "/api/metrics?limit=0",
+        "/api/compare?names=York",
+        "/api/compare",
+        "/compare?names=York",
+        "/api/place/" + "x" * 201,
+        "/api/process/" + "x" * 201,
+    ],
+)
+def test_bad_parameters_are_422_with_a_message(client: TestClient, url: str) -> None:
+    response = client.get(url)
+    assert response.status_code == 422, response.text
+    if url.startswith("/api/"):
+        detail = response.json()["detail"]
+        assert isinstance(detail, str) and detail
+    else:
+        assert "Cannot show that" in response.text
+
+
+def test_bad_by_names_the_dimensions(client: TestClient) -> None:
+    detail = client.get("/api/metrics?by=nonsense").json()["detail"]
+    assert "unknown by 'nonsense'" in detail and "locality" in detail
+
+
+# --- safety ------------------------------------------------------------------------------------
+
+
+def test_security_headers_on_every_response(client: TestClient) -> None:
+    for url in (
+        "/",
+        "/place/Manchester",
+        "/api/status",
+        "/api/metrics?by=year&format=csv",
+        "/static/style.css",
+        "/static/vendor/vega-embed.min.js",
+        "/place/Yrok",
+        "/api/metrics?by=nonsense",
+        "/openapi.json",
+        "/nowhere",
+    ):
+        response = client.get(url)
+        for name, value in SECURITY_HEADERS.items():
+            assert response.headers.get(name) == value, (url, name)
+    csp = SECURITY_HEADERS["Content-Security-Policy"]
+    assert "script-src 'self'" in csp and "unsafe-eval" not in csp
+
+
+_EXTERNAL = re.compile(
+    r"""(?:src|href|action|srcset|poster|data)\s*=\s*["']?\s*(?:https?:)?//""", re.I
+)
+
+
+def test_nothing_loads_from_outside(pages: dict[str, str], client: TestClient) -> None:
+    for url, text in pages.items():
+        # The only absolute links are to publishers' notices, never an asset.
+        external = [m.start() for m in _EXTERNAL.finditer(text)]
+        for start in external:
+            tag = text[text.rfind("<", 0, start) : start]
+            assert tag.startswith('<a class="notice-link"'), (url, text[start - 80 : start + 80])
+        assert "url(http" not in text and "@import" not in text
+        # No inline script: scripts come from /static, chart specs are inert JSON.
+        for attrs in re.findall(r"<script([^>]*)>", text):
+            assert 'src="/static/' in attrs or 'type="application/json"' in attrs, attrs
+        assert not re.search(r"<[^>]+\son[a-z]+\s*=", text), url
+    for asset in ("/static/style.css", "/static/app.js"):
+        body = client.get(asset).text
+        assert "http://" not in body and "https://" not in body
+
+
+def test_vendored_charts_are_served_and_small(client: TestClient) -> None:
+    total = 0
+    for name in ("vega.min.js", "vega-lite.min.js", "vega-embed.min.js"):
+        response = client.get(f"/static/vendor/{name}")
+        assert response.status_code == 200
+        assert "javascript" in response.headers["content-type"]
+        total += len(response.content)
+        assert (
+            client.get(f"/static/vendor/{name.replace('.min.js', '.LICENSE')}").status_code == 200
+        )
+    assert total < 2_000_000
+    text = client.get("/place/Manchester").text
+    assert text.index("vega.min.js") < text.index("vega-lite.min.js") < text.index("vega-embed")
+
+
+# --- the command -------------------------------------------------------------------------------
+
+
+def test_serve_prints_its_address_and_serves_read_only(
+    sample_store_file: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import uvicorn
+
+    seen: dict[str, Any] = {}
+
+    def fake_run(app: Any, host: str, port: int, **kwargs: Any) -> None:
+        seen.update(app=app, host=host, port=port)
+
+    monkeypatch.setattr(uvicorn, "run", fake_run)
+    result = CliRunner().invoke(
+        cli_app, ["--db", str(sample_store_file), "serve", "--port", "8765"]
+    )
+    assert result.exit_code == 0, result.output
+    assert "locality dashboard: http://127.0.0.1:8765/" in result.stdout
+    assert seen["host"] == "127.0.0.1" and seen["port"] == 8765
+    assert seen["app"].state.store.path == sample_store_file
+
+
+def test_serve_refuses_a_missing_store(tmp_path: Path) -> None:
+    result = CliRunner().invoke(cli_app, ["--db", str(tmp_path / "none.duckdb"), "serve"])
+    assert result.exit_code == 1
+    assert "no store at" in result.output
+    assert not (tmp_path / "none.duckdb").exists()
