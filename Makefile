@@ -25,6 +25,7 @@ $(SPARK_STAMP): $(STAMP)
 run: $(STAMP)
 	rm -f $(SAMPLE_DB) $(SAMPLE_DB).wal
 	$(BIN)/locality --db $(SAMPLE_DB) ingest data/sample/ocds
+	$(BIN)/locality --db $(SAMPLE_DB) ingest data/sample/spend
 	$(BIN)/locality --db $(SAMPLE_DB) status
 	$(BIN)/locality --db $(SAMPLE_DB) metrics --by buyer --limit 15
 	$(BIN)/locality --db $(SAMPLE_DB) serve

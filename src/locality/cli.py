@@ -21,6 +21,7 @@ from locality import __version__
 from locality.ingest.compiler import compile_files
 from locality.ingest.ocds import NotOcdsError
 from locality.ingest.pipeline import IngestSummary, ingest
+from locality.ingest.spend import SpendColumnsError
 from locality.metrics import DIMENSIONS, FILTERABLE
 from locality.metrics import run as run_metrics
 from locality.metrics.compare import HEADLINE
@@ -52,6 +53,12 @@ out = Console(width=None if sys.stdout.isatty() else 140)
 class OutputFormat(StrEnum):
     table = "table"
     json = "json"
+
+
+class IngestKind(StrEnum):
+    auto = "auto"
+    ocds = "ocds"
+    spend = "spend"
 
 
 class MetricsFormat(StrEnum):
@@ -127,14 +134,34 @@ def _ingest_progress(progress: Progress) -> Any:
 
 def _summary_table(summary: IngestSummary) -> Table:
     table = Table(title="Ingest summary", title_justify="left")
-    for name in ("file", "read", "kept", "rejected", "new", "updated", "processes", "s"):
+    spend = any(f.kind == "spend" for f in summary.files)
+    names = ("file", "read", "kept", "rejected", "new", "updated", "processes")
+    for name in (*names, *(("£ net",) if spend else ()), "s"):
         table.add_column(name, justify="left" if name == "file" else "right")
     for f in summary.files:
+        money = (f"{f.total_amount:,.2f}" if f.total_amount is not None else "",) if spend else ()
         if f.error:
-            table.add_row(Path(f.file).name, "-", "-", "-", "-", "-", "-", "-", style="red")
+            table.add_row(Path(f.file).name, *["-"] * (len(names) + len(money)), style="red")
         elif f.skipped:
+            why = (
+                "not a spend file, skipped"
+                if f.note
+                else "copy of a loaded file, skipped"
+                if f.duplicate_of
+                else "unchanged file, skipped"
+            )
+            table.add_row(Path(f.file).name, why, "", "", "", "", "", *money, f"{f.seconds:.2f}")
+        elif f.kind == "spend":
             table.add_row(
-                Path(f.file).name, "unchanged file, skipped", "", "", "", "", "", f"{f.seconds:.2f}"
+                Path(f.file).name,
+                f"{f.records_read:,}",
+                f"{f.kept:,}",
+                f"{f.rejected:,}",
+                "",
+                "",
+                "",
+                *money,
+                f"{f.seconds:.2f}",
             )
         else:
             table.add_row(
@@ -145,6 +172,7 @@ def _summary_table(summary: IngestSummary) -> Table:
                 f"{f.new_releases:,}",
                 f"{f.updated_releases:,}",
                 f"{f.processes:,}",
+                *money,
                 f"{f.seconds:.2f}",
             )
     return table
@@ -153,7 +181,10 @@ def _summary_table(summary: IngestSummary) -> Table:
 @app.command("ingest")
 def ingest_command(
     paths: Annotated[
-        list[Path], typer.Argument(help="OCDS files or directories (.json, .jsonl, .gz).")
+        list[Path],
+        typer.Argument(
+            help="OCDS files (.json, .jsonl, .gz), council spend CSVs (.csv, .csv.gz) or folders."
+        ),
     ],
     output_format: Annotated[
         OutputFormat, typer.Option("--format", help="table for people, json for scripts.")
@@ -170,18 +201,38 @@ def ingest_command(
             "--jobs", min=1, help="Worker processes for compiling (default: one per core)."
         ),
     ] = None,
+    kind: Annotated[
+        IngestKind,
+        typer.Option(
+            "--kind", help="auto: spend for .csv/.csv.gz, OCDS for JSON; or force one kind."
+        ),
+    ] = IngestKind.auto,
+    body: Annotated[
+        str | None,
+        typer.Option(
+            "--body", help="Publishing body of spend files that do not name it (e.g. LDS)."
+        ),
+    ] = None,
+    columns: Annotated[
+        Path | None,
+        typer.Option("--columns", help="TOML file of extra spend column names (see docs)."),
+    ] = None,
 ) -> None:
-    """Load OCDS releases into the store, compiling them into contracting processes.
+    """Load OCDS releases and council spend files ("spend over £500") into the store.
 
     Reads release packages, record packages, JSON Lines, JSON arrays of releases, gzip of
     any of these, and directories of such files, including the legacy Contracts Finder
-    layouts. Each file is one transaction; invalid records go to the `rejected` table with
-    file, line and reason, and everything valid is kept. Re-ingesting a file changes nothing.
+    layouts. Council spend CSVs (any encoding, header layout and amount format the
+    councils use) become payments with body, date, net amount and supplier. Each file is one
+    transaction; invalid records go to the `rejected` table with file, line and reason, and
+    everything valid is kept. Re-ingesting a file changes nothing.
 
     Example:
 
     \b
       locality --db place.duckdb ingest data/sample/ocds releases-2025.jsonl.gz --format json
+      locality ingest data/sample/spend
+      locality ingest --kind spend --body "Leeds City Council" payments.txt
     """
     try:
         con = connect(State.db)
@@ -199,8 +250,17 @@ def ingest_command(
             disable=not show_progress,
         ) as progress:
             summary = ingest(
-                con, paths, force=force, progress=_ingest_progress(progress), jobs=jobs
+                con,
+                paths,
+                force=force,
+                progress=_ingest_progress(progress),
+                jobs=jobs,
+                kind=kind.value,
+                body=body,
+                columns=columns,
             )
+    except SpendColumnsError as exc:
+        _fail(str(exc))
     except FileNotFoundError as exc:
         _fail(f"{exc}. Check the path, or run `locality ingest --help` for the formats read.")
     except duckdb.OutOfMemoryException as exc:
@@ -220,7 +280,7 @@ def ingest_command(
             f"{t['rejected']:,} rejected in {t['seconds']:.2f}s. "
             f"The store ({State.db}) now holds {t['releases']:,} releases, "
             f"{t['processes']:,} processes, {t['awards']:,} awards, "
-            f"{t['organisations']:,} organisations.",
+            f"{t['organisations']:,} organisations, {t['spend_payments']:,} spend payments.",
             highlight=False,
         )
         if t["rejected"]:
@@ -295,7 +355,7 @@ def status_command(
     """What the store holds and how far to trust it.
 
     Counts (including `rejected`), coverage of supplier scale, VCSE flag, postcode and local
-    authority, the date range, and the publishers.
+    authority, the date range, the publishers, and council spend by publishing body.
 
     Example:
 
@@ -344,6 +404,23 @@ def status_command(
             p["prefix"], p["name"], f"{p['processes']:,}", p["first_date"], p["last_date"]
         )
     out.print(publishers)
+    if status["spend_bodies"]:
+        spend = Table(title="Council spend by body", title_justify="left")
+        for name in ("body", "code", "files", "payments", "£ net", "from", "to", "threshold £"):
+            spend.add_column(name, justify="left" if name in ("body", "code") else "right")
+        for b in status["spend_bodies"]:
+            threshold = b["published_threshold"]
+            spend.add_row(
+                b["body"] or "(unknown)",
+                b["la_registry_code"] or "",
+                f"{b['files']:,}",
+                f"{b['payments']:,}",
+                f"{b['total_amount']:,.2f}",
+                b["first_date"],
+                b["last_date"],
+                "all payments" if threshold == 0 else f"{threshold:,.0f}",
+            )
+        out.print(spend)
     if status["rejected_reasons"]:
         reasons = Table(title="Rejected records by reason", title_justify="left")
         reasons.add_column("reason")
@@ -657,6 +734,49 @@ def serve_command(
     shown = f"[{host}]" if ":" in host else host
     out.print(f"locality dashboard: http://{shown}:{port}/", highlight=False)
     uvicorn.run(create_app(State.db), host=host, port=port, log_level="warning")
+
+
+@app.command("report")
+def report_command(
+    name: Annotated[str, typer.Argument(help="A council or place (combined authority).")],
+    output: Annotated[Path, typer.Option("-o", "--output", help="The HTML file to write.")] = Path(
+        "report.html"
+    ),
+    compare: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--compare", help="A council or place to compare with (repeat, up to 5 times)."
+        ),
+    ] = None,
+    places_file: Annotated[
+        Path | None, typer.Option("--places", help="TOML file of named places.")
+    ] = None,
+) -> None:
+    """Write a place's report: one self-contained HTML file to publish, open offline or print.
+
+    The sections of the dashboard's place page (headline figures in plain words, shares by
+    year, value by theme, top suppliers, red flags), then the data-quality caveats, the
+    definitions of the measures, the data sources with their licences, and the date it was
+    made. Charts and data are inside the file; it prints to A4 one section per page.
+    --compare adds the headline measures of other places side by side.
+
+    Example:
+
+    \b
+      locality report Manchester -o manchester.html
+      locality report "West Yorkshire" -o wy.html --compare "Greater Manchester" --compare York
+    """
+    from locality.report import BadRequest, NotFound, write_report
+
+    try:
+        path = write_report(State.db, name, output, compare=compare or [], places_file=places_file)
+    except StoreError as exc:
+        _fail(str(exc))
+    except (NotFound, BadRequest, PlaceError) as exc:
+        _fail(str(exc), 2)
+    except OSError as exc:
+        _fail(f"cannot write {output}: {exc.strerror or exc}")
+    out.print(f"Wrote {path} ({path.stat().st_size / 1e6:.1f} MB)", highlight=False, markup=False)
 
 
 def main() -> None:

@@ -42,14 +42,16 @@ class SourceRecord:
     error: str | None = None
 
 
-def expand_paths(paths: Iterable[str | os.PathLike[str]]) -> list[Path]:
-    """Files to read: files as given, directories walked in sorted order for OCDS files."""
+def expand_paths(
+    paths: Iterable[str | os.PathLike[str]], suffixes: tuple[str, ...] = OCDS_SUFFIXES
+) -> list[Path]:
+    """Files to read: files as given, directories walked in sorted order for ``suffixes``."""
     files: list[Path] = []
     for given in paths:
         path = Path(given)
         if path.is_dir():
             found = sorted(
-                p for p in path.rglob("*") if p.is_file() and p.name.lower().endswith(OCDS_SUFFIXES)
+                p for p in path.rglob("*") if p.is_file() and p.name.lower().endswith(suffixes)
             )
             files.extend(found)
         elif path.exists():

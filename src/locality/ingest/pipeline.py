@@ -31,7 +31,16 @@ from locality.ingest.normalise import (
     Rows,
     normalise_process,
 )
-from locality.ingest.ocds import NotOcdsError, expand_paths, read_ocds
+from locality.ingest.ocds import OCDS_SUFFIXES, NotOcdsError, expand_paths, open_bytes, read_ocds
+from locality.ingest.spend import (
+    SPEND_SUFFIXES,
+    NotSpendError,
+    SpendColumns,
+    SpendFile,
+    SpendFileError,
+    load_columns,
+    looks_like_spend,
+)
 from locality.ingest.validate import RejectedRelease, check_release
 from locality.store import loader, sql
 
@@ -62,9 +71,41 @@ class FileSummary:
     error: str | None = None  # set when the whole file could not be used (e.g. not OCDS)
     seconds: float = 0.0
     rejections: list[dict[str, Any]] = field(default_factory=list)
+    # Spend files only.
+    total_amount: float | None = None  # net, GBP, of the payments kept
+    body: str | None = None
+    body_la_registry_code: str | None = None
+    body_source: str | None = None  # option | column | file name
+    published_threshold: float | None = None
+    threshold_basis: str | None = None  # configured | card file | observed | default
+    min_amount: float | None = None  # smallest positive payment seen
+    encoding: str | None = None
+    header_line: int | None = None
+    is_card: bool | None = None
+    duplicate_of: str | None = None  # skipped: the same content is loaded from this file
+    note: str | None = None  # skipped: why (a folder's CSV that is not a spend file)
 
     def as_json(self) -> dict[str, Any]:
-        return asdict(self)
+        data = asdict(self)
+        drop = _OCDS_ONLY if self.kind == "spend" else _SPEND_ONLY
+        return {k: v for k, v in data.items() if k not in drop}
+
+
+_OCDS_ONLY = {"new_releases", "updated_releases", "unchanged_releases", "processes"}
+_SPEND_ONLY = {
+    "total_amount",
+    "body",
+    "body_la_registry_code",
+    "body_source",
+    "published_threshold",
+    "threshold_basis",
+    "min_amount",
+    "encoding",
+    "header_line",
+    "is_card",
+    "duplicate_of",
+    "note",
+}
 
 
 @dataclass
@@ -79,6 +120,15 @@ class IngestSummary:
 def file_hash(path: Path) -> str:
     digest = hashlib.blake2b(digest_size=20)
     with open(path, "rb") as handle:
+        while chunk := handle.read(1 << 20):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def content_hash(path: Path) -> str:
+    """Hash of a file's content after gzip: a spend file and its ``.gz`` copy are one file."""
+    digest = hashlib.blake2b(digest_size=20)
+    with open_bytes(path) as handle:
         while chunk := handle.read(1 << 20):
             digest.update(chunk)
     return digest.hexdigest()
@@ -319,6 +369,124 @@ def ingest_file(
     return summary
 
 
+def ingest_spend_file(
+    con: duckdb.DuckDBPyConnection,
+    path: Path,
+    *,
+    force: bool = False,
+    progress: ProgressCallback = _noop,
+    body: str | None = None,
+    columns: SpendColumns | None = None,
+) -> FileSummary:
+    """Load one council spend file: staged outside the store, applied in one transaction.
+
+    The file's payments replace any it had before; re-ingesting the same content is a
+    no-op, and a copy of a file already loaded (e.g. the ``.csv.gz`` of a ``.csv``) is
+    skipped so nothing is counted twice.
+    """
+    started = time.perf_counter()
+    source = str(path.resolve())
+    summary = FileSummary(file=str(path), kind="spend")
+    digest = content_hash(path)
+    loaded = None if force else loader.loaded_file_counts(con, source, digest)
+    copy_of = loader.spend_file_with_content(con, source, digest)
+    if loaded is not None or copy_of is not None:
+        summary.skipped = True
+        summary.duplicate_of = copy_of if loaded is None else None
+        summary.rejected_in_store = loaded[2] if loaded is not None else 0
+        summary.seconds = time.perf_counter() - started
+        return summary
+    rejected: list[tuple[Any, ...]] = []
+    loader.open_spend_staging(con)
+    try:
+        with SpendFile(path, columns, body=body) as reader:
+            summary.encoding = reader.layout.encoding
+            summary.header_line = reader.layout.header_line
+            summary.is_card = reader.layout.is_card
+            summary.body = reader.body.name
+            summary.body_la_registry_code = reader.body.la_registry_code
+            summary.body_source = reader.body.source
+            batch: list[tuple[Any, ...]] = []
+            for record in reader.records():
+                summary.records_read += 1
+                if record.row is None:
+                    rejected.append(
+                        (source, record.line, record.column, None, record.reason, record.raw)
+                    )
+                    continue
+                summary.kept += 1
+                batch.append((source, *record.row))
+                if len(batch) >= STAGE_BATCH:
+                    loader.stage_spend(con, batch)
+                    batch.clear()
+                    progress("read", path.name, summary.records_read, None)
+            loader.stage_spend(con, batch)
+            progress("read", path.name, summary.records_read, None)
+            stats = reader.stats
+            if summary.body is None and summary.kept:
+                # Bodies came row by row from the file: report the first one.
+                row = sql.one(
+                    con,
+                    f"SELECT any_value(body), any_value(body_la_registry_code) "
+                    f"FROM {loader.STAGING}.spend_payments",
+                )
+                summary.body, summary.body_la_registry_code = row
+            threshold, basis = reader.published_threshold(summary.body_la_registry_code)
+        summary.total_amount = stats.total_amount
+        summary.published_threshold = threshold
+        summary.threshold_basis = basis
+        summary.min_amount = stats.min_positive
+        summary.rejected = summary.rejected_in_store = len(rejected)
+        summary.rejections = [{"line": r[1], "column": r[2], "reason": r[4]} for r in rejected[:20]]
+        progress("apply", path.name, 0, None)
+        con.begin()
+        try:
+            loader.apply_spend(con, source)
+            loader.replace_rejected(con, source, rejected)
+            loader.record_file(
+                con,
+                {
+                    "source_file": source,
+                    "content_hash": digest,
+                    "size_bytes": path.stat().st_size,
+                    "kind": "spend",
+                    "records_read": summary.records_read,
+                    "kept": summary.kept,
+                    "rejected": summary.rejected,
+                    "total_amount": summary.total_amount,
+                    "body": summary.body,
+                    "body_la_registry_code": summary.body_la_registry_code,
+                    "published_threshold": threshold,
+                    "threshold_basis": basis,
+                    "min_amount": stats.min_positive,
+                    "below_default_threshold": stats.below_default,
+                    "first_payment_date": stats.first_date,
+                    "last_payment_date": stats.last_date,
+                },
+            )
+            _pause_before_commit_for_tests()
+            con.commit()
+        except BaseException:
+            con.rollback()
+            raise
+    finally:
+        loader.close_staging(con)
+    summary.seconds = time.perf_counter() - started
+    return summary
+
+
+def detect_kind(path: Path) -> str:
+    """``spend`` for ``.csv``/``.csv.gz`` names, ``ocds`` for JSON names, else by content."""
+    if looks_like_spend(path):
+        return "spend"
+    name = path.name.lower()
+    if name.endswith(OCDS_SUFFIXES) and not name.endswith(".gz"):
+        return "ocds"
+    with open_bytes(path) as handle:
+        head = handle.read(4096).lstrip(b"\xef\xbb\xbf \t\r\n")
+    return "ocds" if head[:1] in (b"{", b"[") or not head else "spend"
+
+
 def _pause_before_commit_for_tests() -> None:
     """Let the kill -9 test stop an ingest at its most fragile moment, deterministically.
 
@@ -338,11 +506,11 @@ def store_totals(con: duckdb.DuckDBPyConnection) -> dict[str, int]:
         """
         SELECT (SELECT count(*) FROM releases), (SELECT count(*) FROM processes),
                (SELECT count(*) FROM awards), (SELECT count(*) FROM organisations),
-               (SELECT count(*) FROM rejected)
+               (SELECT count(*) FROM rejected), (SELECT count(*) FROM spend_payments)
         """,
     )
     assert row is not None
-    keys = ("releases", "processes", "awards", "organisations", "rejected")
+    keys = ("releases", "processes", "awards", "organisations", "rejected", "spend_payments")
     return dict(zip(keys, (int(v) for v in row), strict=True))
 
 
@@ -353,18 +521,63 @@ def ingest(
     force: bool = False,
     progress: ProgressCallback = _noop,
     jobs: int | None = None,
+    kind: str = "auto",
+    body: str | None = None,
+    columns: str | Path | SpendColumns | None = None,
 ) -> IngestSummary:
-    """Ingest files and directories; each file is its own transaction."""
+    """Ingest files and directories; each file is its own transaction.
+
+    ``kind`` is ``auto`` (spend for ``.csv``/``.csv.gz`` names, OCDS for JSON, else by
+    content), ``ocds`` or ``spend``. ``body`` names the publishing body of spend files that
+    do not name it; ``columns`` is a column-mapping TOML file extending the built-in one.
+    """
+    if kind not in ("auto", "ocds", "spend"):
+        raise ValueError(f"kind must be auto, ocds or spend, not {kind!r}")
     started = time.perf_counter()
-    files = expand_paths(paths)
+    # (file, found by walking a folder): a folder's CSV files that turn out not to be spend
+    # files (a provenance.csv beside the data) are skipped with a note, not failed.
+    files = [
+        (path, Path(given).is_dir())
+        for given in paths
+        for path in expand_paths([given], OCDS_SUFFIXES + SPEND_SUFFIXES)
+    ]
     if not files:
         raise FileNotFoundError(
-            "no OCDS files (.json, .jsonl, .ndjson, .gz) found in the paths given"
+            "no OCDS files (.json, .jsonl, .ndjson, .gz) or spend files (.csv, .csv.gz) "
+            "found in the paths given"
         )
     jobs = jobs if jobs is not None else (os.cpu_count() or 1)
+    spend_columns: SpendColumns | None = None
     summaries = []
-    for index, path in enumerate(files, 1):
+    for index, (path, walked) in enumerate(files, 1):
         progress("file", path.name, index, len(files))
+        file_kind = detect_kind(path) if kind == "auto" else kind
+        if file_kind == "spend":
+            if spend_columns is None:
+                spend_columns = (
+                    columns if isinstance(columns, SpendColumns) else load_columns(columns)
+                )
+            try:
+                summaries.append(
+                    ingest_spend_file(
+                        con,
+                        path,
+                        force=force,
+                        progress=progress,
+                        body=body,
+                        columns=spend_columns,
+                    )
+                )
+            except NotSpendError as exc:
+                if walked and kind == "auto":
+                    summaries.append(
+                        FileSummary(file=str(path), kind="spend", skipped=True, note=str(exc))
+                    )
+                else:
+                    summaries.append(FileSummary(file=str(path), kind="spend", error=str(exc)))
+            except SpendFileError as exc:
+                summaries.append(FileSummary(file=str(path), kind="spend", error=str(exc)))
+            continue
         try:
             summaries.append(ingest_file(con, path, force=force, progress=progress, jobs=jobs))
         except NotOcdsError as exc:
@@ -381,12 +594,14 @@ def ingest(
         "new_releases": sum(s.new_releases for s in summaries),
         "updated_releases": sum(s.updated_releases for s in summaries),
         "processes_compiled": sum(s.processes for s in summaries),
+        "total_amount": round(sum(s.total_amount or 0.0 for s in summaries), 2),
         "store": store,
         # The headline counts of the store after this ingest.
         "releases": store["releases"],
         "processes": store["processes"],
         "awards": store["awards"],
         "organisations": store["organisations"],
+        "spend_payments": store["spend_payments"],
         "seconds": round(time.perf_counter() - started, 3),
     }
     return IngestSummary(summaries, totals)

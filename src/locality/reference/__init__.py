@@ -10,6 +10,7 @@ Look-ups:
 * :func:`district` — postcode district (outward code) → local authority district.
 * :func:`cpv` — CPV code → description, with a fall-back to parent codes.
 * :func:`local_authority_code_for_name` — council name variant → registry code.
+* :func:`local_authority_code_for_code` — GSS, old ONS (SNAC) or registry code → registry code.
 * :func:`local_authority` / :func:`local_authorities` — the mySociety council register.
 * :func:`release_schema` — the OCDS 1.1.5 release schema (with merge rules).
 """
@@ -41,6 +42,7 @@ __all__ = [
     "known_outward_codes",
     "local_authorities",
     "local_authority",
+    "local_authority_code_for_code",
     "local_authority_code_for_name",
     "reference_csv_files",
     "reference_path",
@@ -388,6 +390,37 @@ def local_authority_code_for_name(name: str) -> str | None:
     if code is None and key.endswith(" council"):
         code = loose.get(key.removesuffix(" council"))
     return code
+
+
+@lru_cache(maxsize=1)
+def _code_index() -> dict[str, str]:
+    """Present and former GSS codes and old ONS (SNAC) codes → registry code."""
+    index: dict[str, str] = {}
+    for row in _read_csv(LA_GSS):
+        index.setdefault(row["gss-code"].strip().upper(), row["local-authority-code"].strip())
+    for row in _read_csv(LOCAL_AUTHORITIES):
+        code = row["local-authority-code"].strip()
+        for column in ("gss-code", "snac"):
+            value = (row.get(column) or "").strip().upper()
+            if value:
+                index.setdefault(value, code)
+    return index
+
+
+def local_authority_code_for_code(code: str) -> str | None:
+    """Registry code for a council code as publishers write it.
+
+    Accepts a registry code (``"CLD"``), a present or former GSS code (``"E08000033"``) or
+    an old ONS/SNAC code (``"00CY"``, the last part of the
+    ``statistics.data.gov.uk/doc/local-authority-district/00CY`` URIs in spend files).
+    Returns ``None`` when unknown.
+    """
+    key = code.strip().upper()
+    if not key:
+        return None
+    if key in _local_authorities():
+        return key
+    return _code_index().get(key)
 
 
 def district_table() -> list[District]:

@@ -26,7 +26,7 @@ import duckdb
 import pyarrow as pa
 
 from locality.store import sql
-from locality.store.schema import PROCESS_TABLES
+from locality.store.schema import PROCESS_TABLES, SPEND_COLUMNS
 
 RELEASE_COLUMNS = (
     "seq",
@@ -68,7 +68,14 @@ _ARROW_TYPES: dict[str, pa.DataType] = {
     "suitable_vcse": pa.bool_(),
     "vcse": pa.bool_(),
     "address_has_postcode": pa.bool_(),
+    "amount_net": pa.float64(),
+    "vcse_flag": pa.bool_(),
+    "redacted": pa.bool_(),
+    "is_card": pa.bool_(),
 }
+
+# Columns that arrive as ISO ``yyyy-mm-dd`` text and are stored as DATE.
+_DATE_COLUMNS = {"payment_date"}
 
 STAGING = "stg"
 
@@ -98,7 +105,11 @@ def insert_rows(
         return
     arrow = _arrow(columns, rows)
     select = ", ".join(
-        f"TRY_CAST(NULLIF({c}, '') AS TIMESTAMPTZ) AS {c}" if c in _TIMESTAMP_COLUMNS else c
+        f"TRY_CAST(NULLIF({c}, '') AS TIMESTAMPTZ) AS {c}"
+        if c in _TIMESTAMP_COLUMNS
+        else f"CAST({c} AS DATE) AS {c}"
+        if c in _DATE_COLUMNS
+        else c
         for c in columns
     )
     con.register("_batch", arrow)
@@ -354,3 +365,46 @@ def record_file(con: duckdb.DuckDBPyConnection, values: dict[str, Any]) -> None:
         f"VALUES ({', '.join('?' for _ in columns)}, now())",
         [values[c] for c in columns],
     )
+
+
+# ------------------------------------------------------------------------- spend files
+
+
+def open_spend_staging(con: duckdb.DuckDBPyConnection) -> None:
+    """A fresh in-memory ``stg.spend_payments`` (outside the store's transaction)."""
+    main = sql.one(con, "SELECT current_database()")[0]
+    sql.run(con, f"ATTACH ':memory:' AS {STAGING}")
+    sql.run(
+        con,
+        f'CREATE TABLE {STAGING}.spend_payments AS SELECT * FROM "{main}".spend_payments LIMIT 0',
+    )
+
+
+def stage_spend(con: duckdb.DuckDBPyConnection, rows: Sequence[tuple[Any, ...]]) -> None:
+    insert_rows(con, f"{STAGING}.spend_payments", SPEND_COLUMNS, rows)
+
+
+def apply_spend(con: duckdb.DuckDBPyConnection, source_file: str) -> None:
+    """Replace the file's payments with the staged ones (caller holds a transaction)."""
+    sql.run(con, "DELETE FROM spend_payments WHERE source_file = ?", [source_file])
+    columns = ", ".join(SPEND_COLUMNS)
+    sql.run(
+        con,
+        f"INSERT INTO spend_payments ({columns}) SELECT {columns} FROM {STAGING}.spend_payments",
+    )
+
+
+def spend_file_with_content(
+    con: duckdb.DuckDBPyConnection, source_file: str, content_hash: str
+) -> str | None:
+    """Another spend file already loaded with the same content (a copy), if any."""
+    found = sql.rows(
+        con,
+        """
+        SELECT source_file FROM ingested_files
+        WHERE kind = 'spend' AND content_hash = ? AND source_file <> ?
+        ORDER BY source_file LIMIT 1
+        """,
+        [content_hash, source_file],
+    )
+    return str(found[0][0]) if found else None

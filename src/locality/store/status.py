@@ -32,11 +32,13 @@ def store_status(con: duckdb.DuckDBPyConnection) -> dict[str, Any]:
         SELECT (SELECT count(*) FROM ingested_files), (SELECT count(*) FROM releases),
                (SELECT count(*) FROM processes), (SELECT count(*) FROM awards),
                (SELECT count(*) FROM award_suppliers), (SELECT count(*) FROM organisations),
-               (SELECT count(*) FROM rejected)
+               (SELECT count(*) FROM rejected), (SELECT count(*) FROM spend_payments)
         """,
     )
     keys = ("files", "releases", "processes", "awards", "award_suppliers", "organisations")
-    counts = dict(zip((*keys, "rejected"), (int(v) for v in counts_row), strict=True))
+    counts = dict(
+        zip((*keys, "rejected", "spend_payments"), (int(v) for v in counts_row), strict=True)
+    )
 
     suppliers, scale, vcse, postcode, la, with_address, found = (
         int(v)
@@ -110,6 +112,38 @@ def store_status(con: duckdb.DuckDBPyConnection) -> dict[str, Any]:
             """,
         )
     ]
+    # Council spend: per publishing body, with the threshold it publishes at (Leeds: every
+    # payment; most councils: over £500), so comparisons can be like with like.
+    spend_bodies = [
+        {
+            "body": body,
+            "la_registry_code": code,
+            "files": int(files),
+            "payments": int(payments),
+            "total_amount": round(float(total), 2),
+            "first_date": first_date,
+            "last_date": last_date,
+            "published_threshold": threshold,
+        }
+        for body, code, files, payments, total, first_date, last_date, threshold in sql.rows(
+            con,
+            """
+            WITH files AS (
+                SELECT source_file, published_threshold, threshold_basis
+                FROM ingested_files WHERE kind = 'spend'
+            )
+            SELECT p.body, p.body_la_registry_code, count(DISTINCT p.source_file), count(*),
+                   sum(p.amount_net), min(p.payment_date)::VARCHAR, max(p.payment_date)::VARCHAR,
+                   -- card files list every transaction; the body's threshold is its main files'
+                   coalesce(
+                       min(f.published_threshold) FILTER (WHERE f.threshold_basis <> 'card file'),
+                       min(f.published_threshold)
+                   )
+            FROM spend_payments p LEFT JOIN files f USING (source_file)
+            GROUP BY ALL ORDER BY 5 DESC, 1
+            """,
+        )
+    ]
     return {
         "counts": counts,
         "coverage": coverage,
@@ -117,4 +151,5 @@ def store_status(con: duckdb.DuckDBPyConnection) -> dict[str, Any]:
         "date_range": {"first": first, "last": last},
         "publishers": publishers,
         "rejected_reasons": rejected_reasons,
+        "spend_bodies": spend_bodies,
     }
