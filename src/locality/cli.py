@@ -12,6 +12,7 @@ from typing import Annotated, Any
 
 import duckdb
 import orjson
+import pyarrow as pa
 import typer
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
@@ -89,6 +90,14 @@ def _out_of_memory(exc: Exception) -> str:
         f"DuckDB ran out of memory within its limit of {limit} ({str(exc).splitlines()[0]}). "
         "The store is unchanged. Run again with a higher limit, e.g. LOCALITY_MEMORY_LIMIT=4GB."
     )
+
+
+def _print_csv(table: pa.Table) -> None:
+    buffer = io.StringIO()
+    writer = csv.DictWriter(buffer, fieldnames=table.column_names, lineterminator="\n")
+    writer.writeheader()
+    writer.writerows(table.to_pylist())
+    sys.stdout.write(buffer.getvalue())
 
 
 def _version(value: bool) -> None:
@@ -530,11 +539,7 @@ def metrics_command(
     if output_format == MetricsFormat.json:
         _print_json(rows)
     elif output_format == MetricsFormat.csv:
-        buffer = io.StringIO()
-        writer = csv.DictWriter(buffer, fieldnames=table.column_names, lineterminator="\n")
-        writer.writeheader()
-        writer.writerows(rows)
-        sys.stdout.write(buffer.getvalue())
+        _print_csv(table)
     else:
         keys = list(DIMENSIONS[by].keys)
         view = Table(title=f"Locality metrics by {by}", title_justify="left")
@@ -600,11 +605,7 @@ def compare_command(
         _print_json(rows)
         return
     if output_format == MetricsFormat.csv:
-        buffer = io.StringIO()
-        writer = csv.DictWriter(buffer, fieldnames=table.column_names, lineterminator="\n")
-        writer.writeheader()
-        writer.writerows(rows)
-        sys.stdout.write(buffer.getvalue())
+        _print_csv(table)
         return
     view = Table(title="Compared", title_justify="left")
     view.add_column("measure")
@@ -675,11 +676,7 @@ def flags_command(
     if output_format == MetricsFormat.json:
         _print_json(rows)
     elif output_format == MetricsFormat.csv:
-        buffer = io.StringIO()
-        writer = csv.DictWriter(buffer, fieldnames=table.column_names, lineterminator="\n")
-        writer.writeheader()
-        writer.writerows(rows)
-        sys.stdout.write(buffer.getvalue())
+        _print_csv(table)
     else:
         view = Table(title="Red flags, most severe first", title_justify="left")
         view.add_column("ocid", no_wrap=True)

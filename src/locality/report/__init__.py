@@ -204,17 +204,7 @@ def _environment() -> Environment:
         trim_blocks=True,
         lstrip_blocks=True,
     )
-    env.filters.update(
-        money=present.money,
-        money_exact=present.money_exact,
-        pct=present.pct,
-        number=present.number,
-        date=present.date,
-        yes_no=present.yes_no,
-        scale=present.scale,
-        measure=present.measure,
-        hhi=lambda value: present.measure("hhi", value),
-    )
+    present.register_filters(env)
     return env
 
 

@@ -145,16 +145,8 @@ def _environment() -> Environment:
         trim_blocks=True,
         lstrip_blocks=True,
     )
+    present.register_filters(env)
     env.filters.update(
-        money=present.money,
-        money_exact=present.money_exact,
-        pct=present.pct,
-        number=present.number,
-        date=present.date,
-        yes_no=present.yes_no,
-        scale=present.scale,
-        measure=present.measure,
-        hhi=lambda value: present.measure("hhi", value),
         basename=lambda p: os.path.basename(str(p or "")),
     )
     env.globals.update(

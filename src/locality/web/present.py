@@ -175,3 +175,18 @@ def measure(name: str, value: Any) -> str:
     if isinstance(value, int | float):
         return number(value)
     return str(value)
+
+
+def register_filters(env: Any) -> None:
+    """The formatting filters the dashboard's and the report's templates share."""
+    env.filters.update(
+        money=money,
+        money_exact=money_exact,
+        pct=pct,
+        number=number,
+        date=date,
+        yes_no=yes_no,
+        scale=scale,
+        measure=measure,
+        hhi=lambda value: measure("hhi", value),
+    )
