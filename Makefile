@@ -44,6 +44,8 @@ test: lint typecheck pytest
 
 bench: $(STAMP)
 	$(BIN)/python bench/ingest.py
+	$(BIN)/python bench/web.py
+	$(BIN)/python bench/spend.py
 
 clean:
 	rm -rf $(VENV) $(SAMPLE_DB) $(SAMPLE_DB).wal .pytest_cache .mypy_cache .ruff_cache

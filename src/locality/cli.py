@@ -430,6 +430,17 @@ def status_command(
                 "all payments" if threshold == 0 else f"{threshold:,.0f}",
             )
         out.print(spend)
+    resolved = status["spend_suppliers"]
+    if resolved:
+        methods = ", ".join(
+            f"{method} {v['suppliers']:,}" for method, v in resolved["by_method"].items()
+        )
+        out.print(
+            f"Spend suppliers resolved to organisations: {_fmt_share(resolved['resolved_share'])}"
+            f" of net spend, {resolved['resolved_suppliers']:,} of {resolved['suppliers']:,} "
+            f"suppliers ({methods or 'none'}; fuzzy at score >= {resolved['fuzzy_cutoff']:g}).",
+            highlight=False,
+        )
     if status["rejected_reasons"]:
         reasons = Table(title="Rejected records by reason", title_justify="left")
         reasons.add_column("reason")
@@ -774,6 +785,233 @@ def report_command(
     except OSError as exc:
         _fail(f"cannot write {output}: {exc.strerror or exc}")
     out.print(f"Wrote {path} ({path.stat().st_size / 1e6:.1f} MB)", highlight=False, markup=False)
+
+
+class PlaceSection(StrEnum):
+    bodies = "bodies"
+    years = "years"
+    months = "months"
+    suppliers = "suppliers"
+    contracted = "contracted"
+
+
+@app.command("place")
+def place_command(
+    name: Annotated[str, typer.Argument(help="A place (combined authority) or a council.")],
+    output_format: Annotated[MetricsFormat, typer.Option("--format")] = MetricsFormat.table,
+    section: Annotated[
+        PlaceSection, typer.Option("--section", help="The table written by --format csv.")
+    ] = PlaceSection.years,
+    top: Annotated[int, typer.Option("--top", min=1, help="How many top suppliers.")] = 20,
+    places_file: Annotated[
+        Path | None, typer.Option("--places", help="TOML file of named places.")
+    ] = None,
+) -> None:
+    """The whole place: what every council in it pays, to whom, and what its notices show.
+
+    Council spend of each body by month and financial year, the top suppliers across the
+    place with how many bodies each serves, the shares to SMEs, VCSEs and local suppliers
+    with their coverage, and per council the contracted value (OCDS awards of buyers in
+    it) against the value paid, by financial year. Names resolve as in `locality compare`.
+
+    Example:
+
+    \b
+      locality place "West Yorkshire"
+      locality place "Greater Manchester" --format csv --section suppliers > gm.csv
+    """
+    from locality.spend.place import place_view
+
+    try:
+        target = resolve_place(name, load_places(places_file))
+    except PlaceError as exc:
+        _fail(str(exc), 2)
+    try:
+        con = connect(State.db, read_only=True)
+    except StoreError as exc:
+        _fail(str(exc))
+    try:
+        view = place_view(con, target, top=top)
+    finally:
+        con.close()
+    if output_format == MetricsFormat.json:
+        _print_json(view)
+        return
+    key = {"contracted": "contracted_vs_paid"}.get(section.value, section.value)
+    if output_format == MetricsFormat.csv:
+        rows = [
+            {k: ";".join(v) if isinstance(v, list) else v for k, v in row.items()}
+            for row in view[key]
+        ]
+        _print_csv(pa.Table.from_pylist(rows) if rows else pa.table({}))
+        return
+    _print_place(view)
+
+
+def _money(value: Any) -> str:
+    return "-" if value is None else f"{value:,.0f}"
+
+
+def _print_place(view: dict[str, Any]) -> None:
+    out.print(
+        f"{view['place']} ({view['source']}): councils {', '.join(view['councils'])}",
+        highlight=False,
+    )
+    if not view["bodies"]:
+        out.print("No council spend loaded for this place.", highlight=False)
+    bodies = Table(title="Spend by body", title_justify="left")
+    for column in ("body", "code", "payments", "£ net", "from", "to", "threshold £"):
+        bodies.add_column(column, justify="left" if column in ("body", "code") else "right")
+    for b in view["bodies"]:
+        threshold = b["published_threshold"]
+        bodies.add_row(
+            b["body"],
+            b["code"],
+            f"{b['payments']:,}",
+            _money(b["amount"]),
+            b["first_date"],
+            b["last_date"],
+            "all" if threshold == 0 else _money(threshold),
+        )
+    out.print(bodies)
+    s = view["shares"]
+    shares = Table(title="Who the money reaches", title_justify="left")
+    for column in ("measure", "share", "coverage"):
+        shares.add_column(column, justify="left" if column == "measure" else "right")
+    for label, share, coverage in (
+        ("SMEs", "sme_share", "known_scale_coverage"),
+        ("VCSEs", "vcse_share", "known_vcse_coverage"),
+        ("suppliers in the place", "local_share", "known_location_coverage"),
+        ("suppliers resolved to an organisation", None, "resolved_coverage"),
+        ("redacted payees", "redacted_share", None),
+    ):
+        shares.add_row(
+            label,
+            _fmt_share(s[share]) if share else "",
+            _fmt_share(s[coverage]) if coverage else "",
+        )
+    out.print(shares)
+    years = Table(title="Spend by financial year", title_justify="left")
+    codes = [b["code"] for b in view["bodies"]]
+    years.add_column("year")
+    for code in codes:
+        years.add_column(code, justify="right")
+    by_year: dict[str, dict[str, float]] = {}
+    for row in view["years"]:
+        by_year.setdefault(row["financial_year"], {})[row["code"]] = row["amount"]
+    for year, amounts in sorted(by_year.items()):
+        years.add_row(year, *[_money(amounts.get(code)) for code in codes])
+    out.print(years)
+    suppliers = Table(title="Top suppliers across the place", title_justify="left")
+    for column in ("supplier", "bodies", "payments", "£ net", "matched", "scale", "VCSE"):
+        suppliers.add_column(column, justify="left" if column == "supplier" else "right")
+    for r in view["suppliers"]:
+        suppliers.add_row(
+            str(r["supplier_name"]),
+            str(r["bodies"]),
+            f"{r['payments']:,}",
+            _money(r["amount"]),
+            r["match_method"] or "-",
+            r["scale"] or "-",
+            "-" if r["vcse"] is None else ("yes" if r["vcse"] else "no"),
+        )
+    out.print(suppliers)
+    contracted = Table(title="Contracted (notices) against paid (spend)", title_justify="left")
+    for column in ("council", "year", "awards", "contracted £", "paid £", "contracted/paid"):
+        contracted.add_column(column, justify="left" if column == "council" else "right")
+    for r in view["contracted_vs_paid"]:
+        ratio = r["contracted_to_paid"]
+        contracted.add_row(
+            r["council"],
+            r["financial_year"],
+            f"{r['awards']:,}",
+            _money(r["contracted"]),
+            _money(r["paid"]),
+            "-" if ratio is None else f"{ratio:.1%}",
+        )
+    out.print(contracted)
+    for note in view["notes"]:
+        out.print(note, highlight=False)
+
+
+suppliers_app = typer.Typer(
+    help=(
+        "Spend suppliers: resolve them to organisations, add what you know about them.\n\n"
+        "Example:\n\n"
+        "\b\n"
+        "  locality suppliers add-facts my-suppliers.csv\n"
+        "  locality suppliers resolve --format json"
+    ),
+    no_args_is_help=True,
+    rich_markup_mode=None,
+)
+app.add_typer(suppliers_app, name="suppliers")
+
+
+@suppliers_app.command("add-facts")
+def suppliers_add_facts_command(
+    files: Annotated[list[Path], typer.Argument(help="CSV files of supplier facts.")],
+) -> None:
+    """Add supplier facts: a CSV of name or company_number -> postcode, scale, vcse.
+
+    Columns (header names without case or punctuation): name or company_number (at least
+    one), and any of postcode, scale (sme, micro, small, medium, large) and vcse (yes/no).
+    A fact given by company number applies by number, else by normalised name; it wins over
+    what the contract data knows. A later fact for the same supplier replaces the earlier.
+
+    Example:
+
+    \b
+      locality suppliers add-facts my-suppliers.csv
+    """
+    from locality.spend.resolve import SupplierFactsError, add_supplier_facts
+
+    try:
+        con = connect(State.db)
+    except StoreError as exc:
+        _fail(str(exc))
+    try:
+        added = add_supplier_facts(con, files)
+    except SupplierFactsError as exc:
+        _fail(str(exc), 2)
+    finally:
+        con.close()
+    out.print(f"Added {added:,} supplier fact(s).", highlight=False)
+
+
+@suppliers_app.command("resolve")
+def suppliers_resolve_command(
+    output_format: Annotated[OutputFormat, typer.Option("--format")] = OutputFormat.table,
+) -> None:
+    """Match spend suppliers to organisations again (ingest does it after each load).
+
+    By company or charity number, then normalised name, then a fuzzy score; each match is
+    recorded in `spend_supplier_matches` with its method and score.
+
+    Example:
+
+    \b
+      locality suppliers resolve --format json
+    """
+    from locality.spend.resolve import resolve_suppliers
+
+    try:
+        con = connect(State.db)
+    except StoreError as exc:
+        _fail(str(exc))
+    try:
+        summary = resolve_suppliers(con).as_json()
+    finally:
+        con.close()
+    if output_format == OutputFormat.json:
+        _print_json(summary)
+        return
+    methods = ", ".join(f"{k} {v:,}" for k, v in summary["matched"].items()) or "none"
+    out.print(
+        f"{summary['suppliers']:,} spend suppliers: matched {methods}; "
+        f"{summary['unmatched']:,} unmatched.",
+        highlight=False,
+    )
 
 
 def main() -> None:

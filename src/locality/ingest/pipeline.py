@@ -42,6 +42,7 @@ from locality.ingest.spend import (
     looks_like_spend,
 )
 from locality.ingest.validate import RejectedRelease, check_release
+from locality.spend.resolve import resolve_suppliers
 from locality.store import loader, sql
 
 STAGE_BATCH = 10_000
@@ -582,6 +583,14 @@ def ingest(
             summaries.append(ingest_file(con, path, force=force, progress=progress, jobs=jobs))
         except NotOcdsError as exc:
             summaries.append(FileSummary(file=str(path), error=str(exc)))
+    resolution = None
+    if (
+        any(not s.skipped and not s.error for s in summaries)
+        and sql.one(con, "SELECT count(*) > 0 FROM spend_payments")[0]
+    ):
+        # New payments or new organisations: match spend suppliers again (spend/resolve.py).
+        progress("resolve", "spend suppliers", 0, None)
+        resolution = resolve_suppliers(con).as_json()
     store = store_totals(con)
     totals: dict[str, Any] = {
         "files": len(summaries),
@@ -602,6 +611,7 @@ def ingest(
         "awards": store["awards"],
         "organisations": store["organisations"],
         "spend_payments": store["spend_payments"],
+        "supplier_resolution": resolution,
         "seconds": round(time.perf_counter() - started, 3),
     }
     return IngestSummary(summaries, totals)

@@ -250,6 +250,39 @@ MIGRATIONS.append(
     ]
 )
 
+MIGRATIONS.append(
+    # 5: spend suppliers resolved to organisations (locality.spend.resolve), and the
+    # supplier facts users add from a CSV (name or company number -> postcode, scale, VCSE).
+    [
+        """
+        CREATE TABLE spend_supplier_matches (
+            supplier_name_normalised VARCHAR,  -- spend_payments' key columns, as they are
+            company_number VARCHAR,
+            charity_number VARCHAR,
+            org_id VARCHAR NOT NULL,        -- organisations.org_id
+            method VARCHAR NOT NULL,        -- exact_number | name | fuzzy
+            score DOUBLE,                   -- 100 for exact_number and name; rapidfuzz score
+            matched_name VARCHAR,           -- the organisation's name as matched
+            resolved_at TIMESTAMPTZ
+        )
+        """,
+        """
+        CREATE TABLE supplier_facts (
+            company_number VARCHAR,         -- padded to 8 when numeric
+            name_normalised VARCHAR,        -- identity.normalise_name (one of the two is set)
+            postcode VARCHAR,
+            scale VARCHAR,                  -- sme | large | NULL
+            vcse BOOLEAN,
+            la_code VARCHAR,
+            la_name VARCHAR,
+            la_registry_code VARCHAR,
+            source_file VARCHAR NOT NULL,
+            source_line BIGINT
+        )
+        """,
+    ]
+)
+
 SCHEMA_VERSION = len(MIGRATIONS)
 
 # Columns of spend_payments, in table order.

@@ -6,6 +6,7 @@ from typing import Any
 
 import duckdb
 
+from locality.spend.resolve import resolution_coverage
 from locality.store import sql
 
 # OCID prefixes registered with the Open Contracting Partnership.
@@ -152,4 +153,5 @@ def store_status(con: duckdb.DuckDBPyConnection) -> dict[str, Any]:
         "publishers": publishers,
         "rejected_reasons": rejected_reasons,
         "spend_bodies": spend_bodies,
+        "spend_suppliers": resolution_coverage(con) if counts["spend_payments"] else None,
     }

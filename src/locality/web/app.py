@@ -20,9 +20,10 @@ from urllib.parse import quote, urlencode
 import orjson
 from fastapi import Depends, FastAPI, Path, Query, Request
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import HTMLResponse, Response
+from fastapi.responses import HTMLResponse, JSONResponse, Response
 from fastapi.staticfiles import StaticFiles
 from jinja2 import Environment, FileSystemLoader, select_autoescape
+from pydantic import StringConstraints
 from starlette.datastructures import MutableHeaders
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
@@ -32,7 +33,7 @@ from locality.metrics import DIMENSIONS, FILTERABLE
 from locality.metrics.compare import HEADLINE
 from locality.store.db import StoreError
 from locality.web import charts, present, queries
-from locality.web.queries import MAX_COMPARE, BadRequest, NotFound, Session, Store
+from locality.web.queries import MAX_COMPARE, MAX_NAME, BadRequest, NotFound, Session, Store
 
 HERE = FilePath(__file__).resolve().parent
 TEMPLATES = HERE / "templates"
@@ -50,10 +51,69 @@ SECURITY_HEADERS = {
 
 Format = Literal["json", "csv"]
 PlaceName = Annotated[
-    str, Path(description="A council or place, as `locality compare` takes it: York, WYCA.")
+    str,
+    Path(
+        max_length=MAX_NAME,
+        description="A council or place, as `locality compare` takes it: York, WYCA.",
+    ),
 ]
-OrgId = Annotated[str, Path(description="An organisation id, e.g. GB-COH-06841377.")]
-Ocid = Annotated[str, Path(description="The OCID of a contracting process.")]
+OrgId = Annotated[
+    str, Path(max_length=MAX_NAME, description="An organisation id, e.g. GB-COH-06841377.")
+]
+Ocid = Annotated[str, Path(max_length=MAX_NAME, description="The OCID of a contracting process.")]
+# A `where` filter: one of the filterable columns (or place; `-` for `_` too), `=`, a value.
+WHERE_COLUMNS = sorted(
+    {c for name in ["place", *FILTERABLE] for c in (name, name.replace("_", "-"))}
+)
+WHERE_PATTERN = "^ *(" + "|".join(WHERE_COLUMNS) + ") *="
+Where = Annotated[str, StringConstraints(pattern=WHERE_PATTERN, max_length=MAX_NAME + 50)]
+MAX_LIMIT = 1_000_000
+# A name to compare: something other than blanks.
+NonBlank = Annotated[str, StringConstraints(pattern=r"\S", max_length=MAX_NAME)]
+
+# The OpenAPI of the responses (FastAPI cannot infer them: routes return Response objects).
+OBJECT: dict[str, Any] = {"type": "object"}
+ROWS: dict[str, Any] = {"type": "array", "items": {"type": "object"}}
+CSV_TEXT: dict[str, Any] = {"type": "string"}
+ERROR: dict[str, Any] = {
+    "type": "object",
+    "required": ["detail"],
+    "properties": {
+        "detail": {"type": "string"},
+        "suggestions": {
+            "type": "array",
+            "items": {
+                "type": "object",
+                "required": ["kind", "name", "id"],
+                "properties": {
+                    "kind": {"type": "string"},
+                    "name": {"type": "string"},
+                    "id": {"type": "string"},
+                },
+            },
+        },
+    },
+}
+
+
+def _responses(
+    body: dict[str, Any], *, csv: bool = False, not_found: bool = False, invalid: bool = False
+) -> dict[int | str, dict[str, Any]]:
+    """OpenAPI ``responses`` of an API route: 200 (JSON, or CSV too), 404 and 422."""
+    content: dict[str, Any] = {"application/json": {"schema": body}}
+    if csv:
+        content["text/csv"] = {"schema": CSV_TEXT}
+    out: dict[int | str, dict[str, Any]] = {200: {"description": "OK", "content": content}}
+    error = {"application/json": {"schema": ERROR}}
+    if not_found:
+        out[404] = {
+            "description": "Not in the store; `suggestions` lists near names",
+            "content": error,
+        }
+    if invalid:
+        out[422] = {"description": "A parameter the library refuses; `detail` says why"}
+        out[422]["content"] = error
+    return out
 
 
 class SecurityHeaders:
@@ -77,10 +137,8 @@ class SecurityHeaders:
         await self.app(scope, receive, send_with_headers)
 
 
-class JSON(Response):
+class JSON(JSONResponse):
     """JSON by orjson, as the CLI writes it (timestamps ISO 8601, NaN as null)."""
-
-    media_type = "application/json"
 
     def render(self, content: Any) -> bytes:
         return orjson.dumps(content, option=orjson.OPT_NON_STR_KEYS)
@@ -271,21 +329,22 @@ def create_app(db_path: str | os.PathLike[str], *, places_file: FilePath | None 
             f"{type(exc).__name__}: the server could not build this page.",
         )
 
-    not_found_doc: dict[int | str, dict[str, Any]] = {
-        404: {"description": "Not in the store; `suggestions` lists near names"},
-        422: {"description": "A parameter the library refuses; `detail` says why"},
-    }
-
     # --- API ------------------------------------------------------------------------------
 
-    @app.get("/api/status", summary="What the store holds (locality status --format json)")
+    PAGE = _responses(OBJECT, not_found=True, invalid=True)
+
+    @app.get(
+        "/api/status",
+        summary="What the store holds (locality status --format json)",
+        responses=_responses(OBJECT),
+    )
     def api_status(s: S) -> Response:
         return JSON(queries.status(s))
 
     @app.get(
         "/api/metrics",
         summary="Measures by a dimension (locality metrics --format json|csv)",
-        responses={422: not_found_doc[422]},
+        responses=_responses(ROWS, csv=True, not_found=True, invalid=True),
     )
     def api_metrics(
         s: S,
@@ -297,13 +356,15 @@ def create_app(db_path: str | os.PathLike[str], *, places_file: FilePath | None 
             ),
         ] = "buyer",
         where: Annotated[
-            list[str] | None,
+            list[Where] | None,
             Query(
                 description="COLUMN=VALUE filters (repeat; the same column twice means "
                 f"either). Columns: place, {', '.join(FILTERABLE)}.",
             ),
         ] = None,
-        limit: Annotated[int | None, Query(ge=1, description="The first N rows.")] = None,
+        limit: Annotated[
+            int | None, Query(ge=1, le=MAX_LIMIT, description="The first N rows.")
+        ] = None,
         format: Annotated[Format, Query(description="json or csv.")] = "json",
     ) -> Response:
         columns, rows = queries.metrics(s, by, where or [], limit)
@@ -312,7 +373,7 @@ def create_app(db_path: str | os.PathLike[str], *, places_file: FilePath | None 
     @app.get(
         "/api/place/{name}",
         summary="Everything the place page shows",
-        responses=not_found_doc,
+        responses=_responses(OBJECT, not_found=True, invalid=True),
     )
     def api_place(s: S, name: PlaceName) -> Response:
         return JSON(queries.place_page(s, name))
@@ -320,32 +381,40 @@ def create_app(db_path: str | os.PathLike[str], *, places_file: FilePath | None 
     @app.get(
         "/api/compare",
         summary="Headline measures side by side (locality compare --format json|csv)",
-        responses=not_found_doc,
+        responses=_responses(ROWS, csv=True, not_found=True, invalid=True),
     )
     def api_compare(
         s: S,
         names: Annotated[
-            list[str],
-            Query(description=f"2 to {MAX_COMPARE} councils or places (repeat the parameter)."),
+            list[NonBlank],
+            Query(
+                min_length=2,
+                max_length=MAX_COMPARE,
+                description=f"2 to {MAX_COMPARE} councils or places (repeat the parameter).",
+            ),
         ],
         format: Annotated[Format, Query(description="json or csv.")] = "json",
     ) -> Response:
         rows = queries.compare(s, names)
         return _table(list(rows[0]), rows, format, "compare.csv")
 
-    @app.get("/api/buyer/{org_id:path}", summary="A buyer's page", responses=not_found_doc)
+    @app.get("/api/buyer/{org_id:path}", summary="A buyer's page", responses=PAGE)
     def api_buyer(s: S, org_id: OrgId) -> Response:
         return JSON(queries.buyer_page(s, org_id))
 
-    @app.get("/api/supplier/{org_id:path}", summary="A supplier's page", responses=not_found_doc)
+    @app.get("/api/supplier/{org_id:path}", summary="A supplier's page", responses=PAGE)
     def api_supplier(s: S, org_id: OrgId) -> Response:
         return JSON(queries.supplier_page(s, org_id))
 
-    @app.get("/api/process/{ocid:path}", summary="A contracting process", responses=not_found_doc)
+    @app.get("/api/process/{ocid:path}", summary="A contracting process", responses=PAGE)
     def api_process(s: S, ocid: Ocid) -> Response:
         return JSON(queries.process_page(s, ocid))
 
-    @app.get("/api/search", summary="Councils, places, buyers and suppliers by name")
+    @app.get(
+        "/api/search",
+        summary="Councils, places, buyers and suppliers by name",
+        responses=_responses(OBJECT, invalid=True),
+    )
     def api_search(
         s: S, q_: Annotated[str, Query(alias="q", max_length=200, description="A name.")] = ""
     ) -> Response:

@@ -60,13 +60,25 @@ class BadRequest(ValueError):
 
 @dataclass
 class Store:
-    """One store file, opened read-only, with a bounded cache of computed results."""
+    """One store file, opened read-only, with a bounded cache of computed results.
+
+    Computing is bounded too: at most ``computing`` results are computed at once (every
+    connection shares one DuckDB instance and its memory limit, and each query already uses
+    every core), and a result being computed is computed once, however many requests ask
+    for it at the same time (the others wait for it).
+    """
 
     path: Path
     places_file: Path | None = None
-    cache_size: int = 512
+    cache_size: int = 20_000
+    computing: int = max(1, min(4, os.cpu_count() or 1))
     _cache: OrderedDict[tuple[Any, ...], Any] = field(default_factory=OrderedDict, repr=False)
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
+    _pending: dict[tuple[Any, ...], threading.Lock] = field(default_factory=dict, repr=False)
+    _slots: threading.Semaphore = field(init=False, repr=False)
+
+    def __post_init__(self) -> None:
+        self._slots = threading.Semaphore(self.computing)
 
     def places(self) -> dict[str, Place]:
         return load_places(self.places_file)
@@ -99,6 +111,34 @@ class Store:
             while len(self._cache) > self.cache_size:
                 self._cache.popitem(last=False)
 
+    def compute_once(
+        self, key: tuple[Any, ...], compute: Callable[[], T], *, query: bool = True
+    ) -> T:
+        """The cached value of ``key``, else ``compute()`` (once for concurrent callers).
+
+        A ``query`` takes one of the ``computing`` slots; a value derived from other cached
+        values does not (it may need them computed, each in its own slot).
+        """
+        with self._lock:
+            pending = self._pending.setdefault(key, threading.Lock())
+        try:
+            with pending:  # a second caller waits here for the first's result
+                hit, value = self.get(key)
+                if hit:
+                    found: T = value
+                    return found
+                if query:
+                    with self._slots:
+                        result = compute()
+                else:
+                    result = compute()
+                self.put(key, result)
+                return result
+        finally:
+            with self._lock:
+                if self._pending.get(key) is pending and not pending.locked():
+                    del self._pending[key]
+
 
 class Session:
     """The work of one request: a read-only connection opened on first use, then closed."""
@@ -120,9 +160,16 @@ class Session:
         if hit:
             result: T = value
             return result
-        result = compute(self.con)
-        self.store.put(full, result)
-        return result
+        return self.store.compute_once(full, lambda: compute(self.con))
+
+    def derived(self, key: tuple[Any, ...], compute: Callable[[], T]) -> T:
+        """Like ``cached``, for a value computed from other cached values (no connection)."""
+        full = (self._stamp, *key)
+        hit, value = self.store.get(full)
+        if hit:
+            result: T = value
+            return result
+        return self.store.compute_once(full, compute, query=False)
 
     def close(self) -> None:
         if self._con is not None:
@@ -249,7 +296,7 @@ def metrics(
         _check_length(name, "a place name")
         try:
             within.append(resolve_place(name, places))
-        except PlaceError as exc:
+        except PlaceError as exc:  # a bad parameter (422), not a missing page
             raise BadRequest(str(exc)) from exc
     # Grouping by place: every combined authority and --places file place, as the CLI.
     groups = list(places.values()) if by == "place" else None
@@ -287,19 +334,36 @@ def _all_flags(s: Session) -> list[dict[str, Any]] | None:
 
 def flags_of_buyers(s: Session, buyer_ids: set[str]) -> tuple[list[dict[str, Any]], int] | None:
     """Flagged processes of these buyers, most severe first (top ``TOP_FLAGS``), and how many."""
-    rows = _all_flags(s)
-    if rows is None:
+    if _flags_module() is None:
         return None
-    mine = [r for r in rows if r["buyer_id"] in buyer_ids]
-    return mine[:TOP_FLAGS], len(mine)
+
+    def compute() -> tuple[list[dict[str, Any]], int]:
+        # Rows (most severe first) by buyer, each with its rank, made once per store.
+        index = _flags_by(s, "buyer_id")
+        mine = sorted((r for b in buyer_ids for r in index.get(b, ())), key=lambda r: r[0])
+        return [row for _, row in mine[:TOP_FLAGS]], len(mine)
+
+    return s.derived(("flags-of", tuple(sorted(buyer_ids))), compute)
+
+
+def _flags_by(s: Session, column: str) -> dict[str, list[tuple[int, dict[str, Any]]]]:
+    """The flags rows grouped by ``column``, each with its rank in the whole table."""
+
+    def compute() -> dict[str, list[tuple[int, dict[str, Any]]]]:
+        index: dict[str, list[tuple[int, dict[str, Any]]]] = {}
+        for rank, row in enumerate(_all_flags(s) or []):
+            index.setdefault(row[column], []).append((rank, row))
+        return index
+
+    return s.derived(("flags-by", column), compute)
 
 
 def flags_of_process(s: Session, ocid: str) -> dict[str, Any] | None:
     """The flags row of one process ({} when no flag is raised); None without the module."""
-    rows = _all_flags(s)
-    if rows is None:
+    if _flags_module() is None:
         return None
-    return next((r for r in rows if r["ocid"] == ocid), {})
+    found = _flags_by(s, "ocid").get(ocid)
+    return found[0][1] if found else {}
 
 
 def buyer_risk(s: Session, org_id: str) -> dict[str, Any] | None:
@@ -338,6 +402,10 @@ def _with_supplier_places(s: Session, rows: list[dict[str, Any]]) -> list[dict[s
 def place_page(s: Session, name: str) -> dict[str, Any]:
     """Everything the place page shows, with the same keys as ``locality metrics``."""
     p = place(s, name)
+    return s.derived(("place-page", p.name, tuple(sorted(p.councils))), lambda: _place_page(s, p))
+
+
+def _place_page(s: Session, p: Place) -> dict[str, Any]:
     headline = _run(s, "all", within=[p])[0]
     by_year = sorted(_run(s, "year", within=[p]), key=lambda r: str(r["year"]))
     by_theme = _run(s, "theme", within=[p])
@@ -365,13 +433,26 @@ def compare(s: Session, names: Sequence[str]) -> list[dict[str, Any]]:
     names = [n.strip() for n in names if n and n.strip()]
     if not 2 <= len(names) <= MAX_COMPARE:
         raise BadRequest(f"compare 2 to {MAX_COMPARE} places or councils (got {len(names)})")
-    for name in names:
-        place(s, name)  # NotFound with suggestions
+    resolved = [place(s, name) for name in names]  # NotFound with suggestions
+    # One row per place, each computed (and cached) on its own, so any set of places that
+    # were compared before, in any combination, costs nothing (a place's measures do not
+    # depend on the others it is compared with).
     places_file = s.store.places_file
-    return s.cached(
-        ("compare", tuple(names)),
-        lambda con: compare_places(con, names, places_file=places_file).to_pylist(),
-    )
+
+    def row_of(name: str) -> Callable[[duckdb.DuckDBPyConnection], dict[str, Any]]:
+        def compute(con: duckdb.DuckDBPyConnection) -> dict[str, Any]:
+            row: dict[str, Any] = compare_places(con, [name], places_file=places_file).to_pylist()[
+                0
+            ]
+            return row
+
+        return compute
+
+    rows = [
+        s.cached(("compare-row", p.name, tuple(sorted(p.councils))), row_of(name))
+        for name, p in zip(names, resolved, strict=True)
+    ]
+    return rows
 
 
 def _organisation(s: Session, org_id: str, role: str) -> dict[str, Any]:

@@ -1,0 +1,213 @@
+"""Council spend benchmark: locality's spend ingest against pandas, and `locality place`.
+
+Run by hand (also the last line of ``make bench``)::
+
+    .venv/bin/python bench/spend.py [--data ../shared/data/spend]
+
+1. ingest every spend file under ``--data`` into a temporary store (the library's
+   ``ingest``, in process, supplier resolution included) and time it: rows read per second
+   (target 200,000);
+2. the baseline a council analyst would write, on the same files: detect the encoding
+   (UTF-8, else Windows-1252), ``pandas.read_csv`` from the header line the reader found,
+   and parse the amount column (``£``, thousands commas, ``(1,234.50)``, trailing minus);
+3. load the bundled OCDS sample (untimed) and time the whole-place view of
+   "West Yorkshire" in the library (best of 5) and as a command (target under 1 s);
+4. print the ratios and write bench/results/spend-<UTC timestamp>.json.
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import datetime as dt
+import gzip
+import io
+import os
+import platform
+import re
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+import orjson
+
+BENCH_DIR = Path(__file__).resolve().parent
+REPO_DIR = BENCH_DIR.parent
+RESULTS_DIR = BENCH_DIR / "results"
+DEFAULT_DATA = REPO_DIR.parent / "shared" / "data" / "spend"
+TARGET_ROWS_PER_SECOND = 200_000
+TARGET_PLACE_SECONDS = 1.0
+PLACE = "West Yorkshire"
+
+# The analyst's amount column: the first header matching, in this order.
+_AMOUNT_HEADERS = [
+    re.compile(p, re.I)
+    for p in (r"^net\s*amount", r"^net$", r"amount", r"^value", r"^total", r"gross")
+]
+
+
+def _read_bytes(path: Path) -> bytes:
+    data = path.read_bytes()
+    return gzip.decompress(data) if data[:2] == b"\x1f\x8b" else data
+
+
+def _decode(data: bytes) -> str:
+    try:
+        return data.decode("utf-8-sig")
+    except UnicodeDecodeError:
+        return data.decode("cp1252", errors="replace")
+
+
+def _parse_amounts(column: Any) -> Any:
+    import pandas as pd
+
+    text = column.fillna("").astype(str).str.strip()
+    negative = text.str.startswith("(") | text.str.endswith("-") | text.str.startswith("-")
+    cleaned = text.str.replace(r"[£,()\s-]", "", regex=True)
+    values = pd.to_numeric(cleaned, errors="coerce")
+    return values.where(~negative, -values)
+
+
+def pandas_baseline(files: list[tuple[Path, int]]) -> dict[str, Any]:
+    """Read each file as an analyst would, from its header line; parse the amounts."""
+    import pandas as pd
+
+    started = time.perf_counter()
+    rows = 0
+    total = 0.0
+    for path, header_line in files:
+        text = _decode(_read_bytes(path))
+        lines = text.splitlines()
+        header = next(csv.reader([lines[header_line - 1]])) if header_line else []
+        amount_at = next(
+            (
+                i
+                for pattern in _AMOUNT_HEADERS
+                for i, name in enumerate(header)
+                if pattern.search(name.strip())
+            ),
+            None,
+        )
+        frame = pd.read_csv(
+            io.StringIO(text),
+            header=None,
+            skiprows=header_line,
+            names=list(range(max(len(header), 1) + 16)),
+            dtype=str,
+            skip_blank_lines=True,
+        )
+        rows += len(frame)
+        if amount_at is not None:
+            total += float(_parse_amounts(frame[amount_at]).sum())
+    return {"seconds": time.perf_counter() - started, "rows": rows, "amount_sum": round(total, 2)}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--data", type=Path, default=DEFAULT_DATA)
+    args = parser.parse_args()
+    sys.path.insert(0, str(REPO_DIR / "src"))
+    from locality.ingest.pipeline import ingest
+    from locality.metrics.places import load_places, resolve
+    from locality.spend.place import place_view
+    from locality.store.db import connect
+
+    with tempfile.TemporaryDirectory(prefix="locality-spend-bench-") as tmp:
+        db = Path(tmp) / "spend.duckdb"
+        con = connect(db)
+        started = time.perf_counter()
+        summary = ingest(con, [args.data], kind="auto")
+        ingest_seconds = time.perf_counter() - started
+        loaded = [f for f in summary.files if f.kind == "spend" and not f.skipped and not f.error]
+        rows_read = sum(f.records_read for f in loaded)
+        kept = sum(f.kept for f in loaded)
+        resolution = summary.totals.get("supplier_resolution") or {}
+        # Contracts for the place view (untimed); its ingest resolves the suppliers again.
+        after_ocds = ingest(con, [REPO_DIR / "data" / "sample" / "ocds"])
+        con.close()
+
+        baseline = pandas_baseline([(Path(f.file), f.header_line or 1) for f in loaded])
+
+        con = connect(db, read_only=True)
+        place = resolve(PLACE, load_places(None))
+        timings = []
+        for _ in range(5):
+            t = time.perf_counter()
+            view = place_view(con, place)
+            timings.append(time.perf_counter() - t)
+        con.close()
+        t = time.perf_counter()
+        subprocess.run(
+            [
+                str(Path(sys.executable).parent / "locality"),
+                "--db",
+                str(db),
+                "place",
+                PLACE,
+                "--format",
+                "json",
+            ],
+            check=True,
+            stdout=subprocess.DEVNULL,
+        )
+        command_seconds = time.perf_counter() - t
+
+    rate = rows_read / ingest_seconds if ingest_seconds else 0.0
+    baseline_rate = baseline["rows"] / baseline["seconds"] if baseline["seconds"] else 0.0
+    result = {
+        "when": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
+        "machine": {"python": platform.python_version(), "cpus": os.cpu_count()},
+        "data": str(args.data),
+        "files": len(loaded),
+        "ingest": {
+            "seconds": round(ingest_seconds, 3),
+            "rows_read": rows_read,
+            "kept": kept,
+            "rows_per_second": round(rate),
+            "target_rows_per_second": TARGET_ROWS_PER_SECOND,
+            "meets_target": rate >= TARGET_ROWS_PER_SECOND,
+            "total_amount": round(sum(f.total_amount or 0 for f in loaded), 2),
+            "supplier_resolution": resolution,
+            "supplier_resolution_after_ocds": after_ocds.totals.get("supplier_resolution"),
+        },
+        "pandas_baseline": {
+            **baseline,
+            "rows_per_second": round(baseline_rate),
+            "locality_vs_pandas": round(rate / baseline_rate, 2) if baseline_rate else None,
+        },
+        "place": {
+            "name": PLACE,
+            "bodies": [b["code"] for b in view["bodies"]],
+            "library_seconds_best_of_5": round(min(timings), 3),
+            "command_seconds": round(command_seconds, 3),
+            "target_seconds": TARGET_PLACE_SECONDS,
+            "meets_target": min(timings) < TARGET_PLACE_SECONDS,
+        },
+    }
+    RESULTS_DIR.mkdir(exist_ok=True)
+    stamp = dt.datetime.now(dt.UTC).strftime("%Y%m%dT%H%M%SZ")
+    out = RESULTS_DIR / f"spend-{stamp}.json"
+    out.write_bytes(orjson.dumps(result, option=orjson.OPT_INDENT_2))
+    i, b, p = result["ingest"], result["pandas_baseline"], result["place"]
+    print(
+        f"ingest: {i['rows_read']:,} rows from {len(loaded)} files in {i['seconds']:.2f}s = "
+        f"{i['rows_per_second']:,} rows/s (target {TARGET_ROWS_PER_SECOND:,}: "
+        f"{'met' if i['meets_target'] else 'NOT met'})"
+    )
+    print(
+        f"pandas baseline: {b['rows']:,} rows in {b['seconds']:.2f}s = "
+        f"{b['rows_per_second']:,} rows/s; locality/pandas = {b['locality_vs_pandas']}x"
+    )
+    print(
+        f"place {PLACE!r}: library {p['library_seconds_best_of_5']:.3f}s, command "
+        f"{p['command_seconds']:.3f}s (target < {TARGET_PLACE_SECONDS}s: "
+        f"{'met' if p['meets_target'] else 'NOT met'})"
+    )
+    print(f"wrote {out.relative_to(REPO_DIR)}")
+
+
+if __name__ == "__main__":
+    main()
