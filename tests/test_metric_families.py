@@ -107,6 +107,8 @@ def test_places_resolve_names() -> None:
     assert resolve("West Yorkshire", places).councils == {"BRD", "CLD", "KIR", "LDS", "WKF"}
     assert resolve("wyca", places).name == "West Yorkshire"
     assert resolve("City of York Council", places).councils == {"YOR"}
+    # A 2023 council missing from the name lookup is still found by its register name.
+    assert resolve("Westmorland and Furness", places).councils == {"WAF"}
     with pytest.raises(PlaceError, match="did you mean 'York'"):
         resolve("Yrok", places)
 

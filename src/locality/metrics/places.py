@@ -89,8 +89,28 @@ def load_places(path: Path | None) -> dict[str, Place]:
     return places
 
 
+@lru_cache(maxsize=1)
+def _councils_by_name() -> dict[str, str]:
+    """Case-folded nice and official names → registry code, current councils winning.
+
+    The name lookup misses some councils created since it was made (Westmorland and
+    Furness, 2023), so the register's own names are a second way in.
+    """
+    names: dict[str, str] = {}
+    for council in sorted(local_authorities(), key=lambda c: c.current):
+        for label in (council.nice_name, council.official_name):
+            if label:
+                names[label.casefold().strip()] = council.code
+    return names
+
+
+def council_code_for_name(name: str) -> str | None:
+    """Registry code of a council by any of its names, or None."""
+    return local_authority_code_for_name(name) or _councils_by_name().get(name.casefold().strip())
+
+
 def _council_code(name: str, where: str) -> str:
-    code = local_authority_code_for_name(name)
+    code = council_code_for_name(name)
     if code is None and local_authority(name.upper()) is not None:
         code = name.upper()
     if code is None:
@@ -116,7 +136,7 @@ def resolve(name: str, places: Mapping[str, Place]) -> Place:
             return place
     if name.upper() in COMBINED_AUTHORITY_NAMES:
         return places[COMBINED_AUTHORITY_NAMES[name.upper()]]
-    code = local_authority_code_for_name(name)
+    code = council_code_for_name(name)
     if code is not None:
         council = local_authority(code)
         label = council.nice_name if council else name
