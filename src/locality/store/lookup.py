@@ -14,6 +14,7 @@ from typing import Any
 import duckdb
 import orjson
 
+from locality.ingest.normalise import PROCESS_COLUMNS as NORMALISED_PROCESS_COLUMNS
 from locality.store import sql
 
 # Organisation columns a page shows (``organisations`` has them all; docs/architecture.md).
@@ -38,33 +39,10 @@ ORGANISATION_COLUMNS = (
     "last_seen",
 )
 
-PROCESS_COLUMNS = (
-    "ocid",
-    "publisher_prefix",
-    "layout",
-    "release_count",
-    "first_date",
-    "last_date",
-    "buyer_org_id",
-    "buyer_name",
-    "title_clean",
-    "description_clean",
-    "cpv_code",
-    "cpv_division",
-    "cpv_description",
-    "procurement_method",
-    "procurement_method_details",
-    "main_procurement_category",
-    "tender_status",
-    "tender_start",
-    "tender_end",
-    "suitable_sme",
-    "suitable_vcse",
-    "tender_value",
-    "tender_currency",
-    "lot_count",
-    "award_count",
-    "notice_url",
+# The processes table's columns less the published texts (pages show the cleaned ones) and
+# the compiled release (fetched on its own).
+PROCESS_COLUMNS = tuple(
+    c for c in NORMALISED_PROCESS_COLUMNS if c not in ("title", "description", "compiled_release")
 )
 
 
