@@ -12,8 +12,9 @@ import multiprocessing
 import os
 import time
 from collections import deque
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures import Future, ProcessPoolExecutor
+from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -340,8 +341,7 @@ def ingest_file(
             {"line": r[1], "pointer": r[2], "ocid": r[3], "reason": r[4]} for r in rejected[:20]
         ]
         progress("apply", path.name, 0, None)
-        con.begin()
-        try:
+        with _one_transaction(con):
             loader.apply_staged(con)
             loader.replace_rejected(con, source, rejected)
             loader.record_file(
@@ -359,11 +359,6 @@ def ingest_file(
                     "unchanged_releases": summary.unchanged_releases,
                 },
             )
-            _pause_before_commit_for_tests()
-            con.commit()
-        except BaseException:
-            con.rollback()
-            raise
     finally:
         loader.close_staging(con)
     summary.seconds = time.perf_counter() - started
@@ -440,8 +435,7 @@ def ingest_spend_file(
         summary.rejected = summary.rejected_in_store = len(rejected)
         summary.rejections = [{"line": r[1], "column": r[2], "reason": r[4]} for r in rejected[:20]]
         progress("apply", path.name, 0, None)
-        con.begin()
-        try:
+        with _one_transaction(con):
             loader.apply_spend(con, source)
             loader.replace_rejected(con, source, rejected)
             loader.record_file(
@@ -465,11 +459,6 @@ def ingest_spend_file(
                     "last_payment_date": stats.last_date,
                 },
             )
-            _pause_before_commit_for_tests()
-            con.commit()
-        except BaseException:
-            con.rollback()
-            raise
     finally:
         loader.close_staging(con)
     summary.seconds = time.perf_counter() - started
@@ -486,6 +475,19 @@ def detect_kind(path: Path) -> str:
     with open_bytes(path) as handle:
         head = handle.read(4096).lstrip(b"\xef\xbb\xbf \t\r\n")
     return "ocds" if head[:1] in (b"{", b"[") or not head else "spend"
+
+
+@contextmanager
+def _one_transaction(con: duckdb.DuckDBPyConnection) -> Iterator[None]:
+    """Apply a file's staged rows in one transaction: all of it, or (on any error) none."""
+    con.begin()
+    try:
+        yield
+        _pause_before_commit_for_tests()
+        con.commit()
+    except BaseException:
+        con.rollback()
+        raise
 
 
 def _pause_before_commit_for_tests() -> None:

@@ -47,6 +47,7 @@ from locality.reference import (
     local_authority_code_for_code,
     local_authority_code_for_name,
 )
+from locality.store.schema import SPEND_COLUMNS
 
 SPEND_SUFFIXES = (".csv", ".csv.gz")
 HEADER_SEARCH_ROWS = 50
@@ -54,23 +55,7 @@ RAW_LIMIT = 10_000
 
 # The canonical fields of one payment, in the order of the rows the reader yields (the
 # columns of ``spend_payments`` after ``source_file``).
-PAYMENT_FIELDS = (
-    "source_line",
-    "body",
-    "body_la_registry_code",
-    "payment_date",
-    "amount_net",
-    "supplier_name",
-    "supplier_name_normalised",
-    "company_number",
-    "charity_number",
-    "vcse_flag",
-    "service_area",
-    "expense_type",
-    "transaction_id",
-    "redacted",
-    "is_card",
-)
+PAYMENT_FIELDS = SPEND_COLUMNS[1:]  # the spend_payments columns after source_file
 
 # Fields the column map may name (the amount parts are combined into ``amount_net``).
 MAPPED_FIELDS = (
