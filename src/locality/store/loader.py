@@ -127,7 +127,7 @@ def open_staging(con: duckdb.DuckDBPyConnection) -> None:
     bounded however large the file. A killed ingest leaves nothing behind in the store.
     """
     main = sql.one(con, "SELECT current_database()")[0]
-    sql.run(con, f"ATTACH ':memory:' AS {STAGING}")
+    attach_staging(con)
     for table in ("releases", *PROCESS_TABLES):
         name = "incoming" if table == "releases" else table
         sql.run(con, f'CREATE TABLE {STAGING}.{name} AS SELECT * FROM "{main}".{table} LIMIT 0')
@@ -329,13 +329,7 @@ def rebuild_organisations(con: duckdb.DuckDBPyConnection) -> None:
 def replace_rejected(
     con: duckdb.DuckDBPyConnection, source_file: str, rows: Sequence[tuple[Any, ...]]
 ) -> None:
-    sql.run(con, "DELETE FROM rejected WHERE source_file = ?", [source_file])
-    insert_rows(
-        con,
-        "rejected",
-        ("source_file", "source_line", "source_pointer", "ocid", "reason", "raw"),
-        rows,
-    )
+    replace_rejected_of(con, [source_file], rows)
 
 
 def loaded_file_counts(
@@ -356,6 +350,37 @@ def loaded_file_counts(
     return int(read), int(kept), int(rejected)
 
 
+def loaded_files(con: duckdb.DuckDBPyConnection) -> list[tuple[str, str, str, int]]:
+    """(source file, content hash, kind, rejected) of every file loaded."""
+    return [
+        (str(source), str(digest), str(kind), int(rejected or 0))
+        for source, digest, kind, rejected in sql.rows(
+            con, "SELECT source_file, content_hash, kind, rejected FROM ingested_files"
+        )
+    ]
+
+
+def record_files(con: duckdb.DuckDBPyConnection, records: Sequence[dict[str, Any]]) -> None:
+    """Record (replace) several loaded files at once; every record has the same keys."""
+    if not records:
+        return
+    sql.run(
+        con,
+        "DELETE FROM ingested_files WHERE source_file IN (SELECT unnest(?))",
+        [[r["source_file"] for r in records]],
+    )
+    columns = ", ".join(records[0])
+    con.register("_files", pa.Table.from_pylist(list(records)))
+    try:
+        sql.run(
+            con,
+            f"INSERT INTO ingested_files ({columns}, ingested_at) "
+            f"SELECT {columns}, now() FROM _files",
+        )
+    finally:
+        con.unregister("_files")
+
+
 def record_file(con: duckdb.DuckDBPyConnection, values: dict[str, Any]) -> None:
     sql.run(con, "DELETE FROM ingested_files WHERE source_file = ?", [values["source_file"]])
     columns = list(values)
@@ -370,41 +395,51 @@ def record_file(con: duckdb.DuckDBPyConnection, values: dict[str, Any]) -> None:
 # ------------------------------------------------------------------------- spend files
 
 
-def open_spend_staging(con: duckdb.DuckDBPyConnection) -> None:
-    """A fresh in-memory ``stg.spend_payments`` (outside the store's transaction)."""
-    main = sql.one(con, "SELECT current_database()")[0]
+# Parsed spend rows, payments and rejected lines alike (ingest.spend.create_parsed_table).
+SPEND_STAGING = f"{STAGING}.spend_parsed"
+
+
+def attach_staging(con: duckdb.DuckDBPyConnection) -> None:
+    """A fresh, empty in-memory staging database (outside the store's transaction, so it
+    spills to disk under the memory limit); the spend reader makes its table."""
     sql.run(con, f"ATTACH ':memory:' AS {STAGING}")
-    sql.run(
+
+
+def first_staged_body(
+    con: duckdb.DuckDBPyConnection, source_file: str
+) -> tuple[str | None, str | None]:
+    row = sql.one(
         con,
-        f'CREATE TABLE {STAGING}.spend_payments AS SELECT * FROM "{main}".spend_payments LIMIT 0',
+        f"SELECT any_value(body), any_value(body_la_registry_code) FROM {SPEND_STAGING} "
+        "WHERE source_file = ? AND problem IS NULL",
+        [source_file],
     )
+    return (row[0], row[1]) if row else (None, None)
 
 
-def stage_spend(con: duckdb.DuckDBPyConnection, rows: Sequence[tuple[Any, ...]]) -> None:
-    insert_rows(con, f"{STAGING}.spend_payments", SPEND_COLUMNS, rows)
-
-
-def apply_spend(con: duckdb.DuckDBPyConnection, source_file: str) -> None:
-    """Replace the file's payments with the staged ones (caller holds a transaction)."""
-    sql.run(con, "DELETE FROM spend_payments WHERE source_file = ?", [source_file])
+def apply_spend(con: duckdb.DuckDBPyConnection, source_files: Sequence[str]) -> None:
+    """Replace the files' payments with the staged ones (caller holds a transaction)."""
+    sql.run(
+        con, "DELETE FROM spend_payments WHERE source_file IN (SELECT unnest(?))", [source_files]
+    )
     columns = ", ".join(SPEND_COLUMNS)
     sql.run(
         con,
-        f"INSERT INTO spend_payments ({columns}) SELECT {columns} FROM {STAGING}.spend_payments",
+        f"INSERT INTO spend_payments ({columns}) SELECT {columns} FROM {SPEND_STAGING} "
+        "WHERE problem IS NULL",
     )
 
 
-def spend_file_with_content(
-    con: duckdb.DuckDBPyConnection, source_file: str, content_hash: str
-) -> str | None:
-    """Another spend file already loaded with the same content (a copy), if any."""
-    found = sql.rows(
+def replace_rejected_of(
+    con: duckdb.DuckDBPyConnection,
+    source_files: Sequence[str],
+    rows: Sequence[tuple[Any, ...]],
+) -> None:
+    """Replace the rejected rows of several files at once (caller holds a transaction)."""
+    sql.run(con, "DELETE FROM rejected WHERE source_file IN (SELECT unnest(?))", [source_files])
+    insert_rows(
         con,
-        """
-        SELECT source_file FROM ingested_files
-        WHERE kind = 'spend' AND content_hash = ? AND source_file <> ?
-        ORDER BY source_file LIMIT 1
-        """,
-        [content_hash, source_file],
+        "rejected",
+        ("source_file", "source_line", "source_pointer", "ocid", "reason", "raw"),
+        rows,
     )
-    return str(found[0][0]) if found else None

@@ -214,30 +214,34 @@ MIGRATIONS.append(
 # Tables rebuilt for every recompiled contracting process.
 PROCESS_TABLES = ("processes", "awards", "award_suppliers", "process_parties", "award_versions")
 
+# One row per payment line of a council spend file (also built alone by the spend reader
+# for a private table of the same shape).
+SPEND_PAYMENTS_DDL = """
+CREATE TABLE spend_payments (
+    source_file VARCHAR NOT NULL,
+    source_line BIGINT NOT NULL,
+    body VARCHAR,                   -- publishing body (council's official name if known)
+    body_la_registry_code VARCHAR,  -- mySociety registry code, e.g. MAN, LDS
+    payment_date DATE NOT NULL,
+    amount_net DOUBLE NOT NULL,     -- GBP, net of VAT; credit notes are negative
+    supplier_name VARCHAR,          -- as published (redacted names kept as published)
+    supplier_name_normalised VARCHAR,  -- identity.normalise_name; NULL when redacted
+    company_number VARCHAR,         -- Companies House number, 8 characters if numeric
+    charity_number VARCHAR,
+    vcse_flag BOOLEAN,              -- NULL where the file publishes no VCSE flag
+    service_area VARCHAR,
+    expense_type VARCHAR,
+    transaction_id VARCHAR,
+    redacted BOOLEAN NOT NULL,      -- the payee was withheld
+    is_card BOOLEAN NOT NULL        -- a purchase-card transaction
+)
+"""
+
 MIGRATIONS.append(
     # 4: council spend files ("spend over £500"): one row per payment line, and what each
     # loaded file held (its body, net total and the threshold its body publishes at).
     [
-        """
-        CREATE TABLE spend_payments (
-            source_file VARCHAR NOT NULL,
-            source_line BIGINT NOT NULL,
-            body VARCHAR,                   -- publishing body (council's official name if known)
-            body_la_registry_code VARCHAR,  -- mySociety registry code, e.g. MAN, LDS
-            payment_date DATE NOT NULL,
-            amount_net DOUBLE NOT NULL,     -- GBP, net of VAT; credit notes are negative
-            supplier_name VARCHAR,          -- as published (redacted names kept as published)
-            supplier_name_normalised VARCHAR,  -- identity.normalise_name; NULL when redacted
-            company_number VARCHAR,         -- Companies House number, 8 characters if numeric
-            charity_number VARCHAR,
-            vcse_flag BOOLEAN,              -- NULL where the file publishes no VCSE flag
-            service_area VARCHAR,
-            expense_type VARCHAR,
-            transaction_id VARCHAR,
-            redacted BOOLEAN NOT NULL,      -- the payee was withheld
-            is_card BOOLEAN NOT NULL        -- a purchase-card transaction
-        )
-        """,
+        SPEND_PAYMENTS_DDL,
         "ALTER TABLE ingested_files ADD COLUMN total_amount DOUBLE",
         "ALTER TABLE ingested_files ADD COLUMN body VARCHAR",
         "ALTER TABLE ingested_files ADD COLUMN body_la_registry_code VARCHAR",
