@@ -7,6 +7,7 @@ the file is next opened. Files already loaded with the same content are skipped.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import multiprocessing
 import os
@@ -35,14 +36,11 @@ from locality.ingest.normalise import (
 from locality.ingest.ocds import OCDS_SUFFIXES, NotOcdsError, expand_paths, open_bytes, read_ocds
 from locality.ingest.spend import (
     SPEND_SUFFIXES,
-    NotSpendError,
+    ParsedFile,
     SpendColumns,
-    SpendFile,
-    SpendFileError,
-    SpendParser,
-    create_parsed_table,
     load_columns,
     looks_like_spend,
+    parse_spend_files,
 )
 from locality.ingest.validate import RejectedRelease, check_release
 from locality.spend.resolve import resolve_suppliers
@@ -367,21 +365,36 @@ def ingest_file(
     return summary
 
 
-# Staged spend payments applied together in one transaction. A commit per file cost about
-# 10 ms, most of the time for a folder of small monthly files.
-SPEND_APPLY_ROWS = 1_000_000
+# Spend files are read in batches of about this many bytes, each applied in one
+# transaction (a commit per file cost about 10 ms: most of the time for a folder of small
+# monthly files), and handed to worker processes in groups of about GROUP bytes.
+SPEND_BATCH_BYTES = 256 << 20
+SPEND_GROUP_BYTES = 4 << 20
+# Below this many bytes in a batch, starting worker processes costs more than it saves.
+SPEND_PARALLEL_MIN_BYTES = 16 << 20
+# gzip spend files inflate about this much (for sizing groups).
+GZIP_RATIO = 8
+
+
+@dataclass
+class _PendingSpend:
+    path: Path
+    source: str
+    digest: str
+    summary: FileSummary
+    walked: bool  # found by walking a folder: not a spend file → skipped, not failed
+    size: int
 
 
 class SpendBatch:
-    """Council spend files staged outside the store, then applied in one transaction.
+    """Council spend files read together, then applied in one transaction.
 
     Each file's payments replace any it had before; re-ingesting the same content is a
     no-op, and a copy of a file already loaded (e.g. the ``.csv.gz`` of a ``.csv``) is
-    skipped so nothing is counted twice. Files are read one by one and their rows parsed
-    together (``SpendParser``); :meth:`flush` completes their summaries and applies them
-    (the files of one batch land together, or on any error none of them). It runs by
-    itself once ``SPEND_APPLY_ROWS`` rows are read, and must be called before anything
-    else uses the staging database.
+    skipped so nothing is counted twice. :meth:`add` only checks a file; :meth:`flush`
+    reads the files (``parse_spend_files``: in worker processes for a large batch),
+    completes their summaries and applies them: the files of one batch land together, or
+    on any error none of them. It runs by itself once ``SPEND_BATCH_BYTES`` are waiting.
     """
 
     def __init__(
@@ -391,31 +404,33 @@ class SpendBatch:
         force: bool = False,
         progress: ProgressCallback = _noop,
         body: str | None = None,
-        columns: SpendColumns | None = None,
+        columns: SpendColumns,
+        kind: str = "auto",
+        jobs: int = 1,
     ) -> None:
         self.con = con
         self.force = force
         self.progress = progress
         self.body = body
         self.columns = columns
-        self._pending: list[tuple[SpendFile, FileSummary, dict[str, Any]]] = []
-        self._rows = 0
-        self._parser: SpendParser | None = None
+        self.kind = kind
+        self.jobs = jobs
+        self._pending: list[_PendingSpend] = []
+        self._bytes = 0
         # What the store holds, looked up once rather than twice a file.
         self._loaded: dict[tuple[str, str], int] = {}  # (file, content hash) → rejected
         self._spend_copies: dict[str, set[str]] = {}  # content hash → spend files
-        for source, digest, kind, rejected in loader.loaded_files(con):
-            self._note_loaded(source, digest, kind, rejected)
+        for source, digest, kind_loaded, rejected in loader.loaded_files(con):
+            self._note_loaded(source, digest, kind_loaded, rejected)
 
     def _note_loaded(self, source: str, digest: str, kind: str, rejected: int) -> None:
         self._loaded[(source, digest)] = rejected
         if kind == "spend":
             self._spend_copies.setdefault(digest, set()).add(source)
 
-    def add(self, path: Path) -> FileSummary:
-        """Read one file; its summary is complete once the batch is flushed."""
+    def add(self, path: Path, *, walked: bool = False) -> FileSummary:
+        """Check one file and queue it; its summary is complete once the batch is flushed."""
         started = time.perf_counter()
-        con = self.con
         source = str(path.resolve())
         summary = FileSummary(file=str(path), kind="spend")
         digest = content_hash(path)
@@ -427,125 +442,130 @@ class SpendBatch:
             summary.rejected_in_store = loaded or 0
             summary.seconds = time.perf_counter() - started
             return summary
-        if self._parser is None:
-            loader.attach_staging(con)
-            create_parsed_table(con, loader.SPEND_STAGING)
-            self._parser = SpendParser(con, loader.SPEND_STAGING)
-        try:
-            with SpendFile(path, self.columns, body=self.body) as reader:
-                summary.encoding = reader.layout.encoding
-                summary.header_line = reader.layout.header_line
-                summary.is_card = reader.layout.is_card
-                summary.body = reader.body.name
-                summary.body_la_registry_code = reader.body.la_registry_code
-                summary.body_source = reader.body.source
-                self.progress("read", path.name, 0, None)
-                reader.read(self._parser, source)
-        except BaseException:
-            self._parser.discard(source)
-            raise
-        summary.records_read = reader.records_read
-        self.progress("read", path.name, summary.records_read, None)
+        size = path.stat().st_size
+        with open(path, "rb") as handle:
+            if handle.read(2) == b"\x1f\x8b":
+                size *= GZIP_RATIO
         self._spend_copies.setdefault(digest, set()).add(source)
-        record = {
-            "source_file": source,
-            "content_hash": digest,
-            "size_bytes": path.stat().st_size,
-            "kind": "spend",
-        }
-        self._pending.append((reader, summary, record))
-        self._rows += reader.records_read
-        summary.seconds = time.perf_counter() - started
-        if self._rows >= SPEND_APPLY_ROWS:
+        self._pending.append(_PendingSpend(path, source, digest, summary, walked, size))
+        self._bytes += size
+        if self._bytes >= SPEND_BATCH_BYTES:
             self.flush()
         return summary
 
-    def close(self) -> None:
-        """Drop the staging area and whatever it holds that was not applied."""
-        if self._parser is not None:
-            loader.close_staging(self.con)
-            self._parser = None
-            self._pending, self._rows = [], 0
+    def _groups(self) -> list[list[_PendingSpend]]:
+        groups: list[list[_PendingSpend]] = [[]]
+        size = 0
+        for item in self._pending:
+            if groups[-1] and size + item.size > SPEND_GROUP_BYTES:
+                groups.append([])
+                size = 0
+            groups[-1].append(item)
+            size += item.size
+        return groups
+
+    def _parsed(self) -> Iterator[tuple[list[ParsedFile], Any]]:
+        """(findings, payments table) of each group, in order."""
+        groups = self._groups()
+        tasks = [[(str(item.path), item.source) for item in group] for group in groups]
+        if self.jobs <= 1 or len(groups) == 1 or self._bytes < SPEND_PARALLEL_MIN_BYTES:
+            for task in tasks:
+                yield parse_spend_files(task, self.columns, self.body)
+            return
+        context = multiprocessing.get_context("forkserver")
+        workers = min(self.jobs, len(groups))
+        with ProcessPoolExecutor(max_workers=workers, mp_context=context) as pool:
+            # One DuckDB thread a worker: the workers are the parallelism.
+            work = functools.partial(
+                parse_spend_files, columns=self.columns, body=self.body, threads=1
+            )
+            yield from pool.map(work, tasks)
 
     def flush(self) -> None:
-        """Parse what is left, complete the summaries and apply every file read in one
-        transaction; then clear the staging area."""
-        if self._parser is None:
+        """Read every queued file and apply the batch in one transaction."""
+        pending, self._pending, self._bytes = self._pending, [], 0
+        if not pending:
             return
+        self._pending = pending
+        by_source = {item.source: item for item in pending}
         con = self.con
+        rejected: list[tuple[Any, ...]] = []
+        records: list[dict[str, Any]] = []
         try:
-            self._parser.finish()
-            rejected: list[tuple[Any, ...]] = []
-            for reader, summary, record in self._pending:
-                rejected.extend(_complete(con, reader, summary, record))
-            if self._pending:
-                sources = [record["source_file"] for _, _, record in self._pending]
-                self.progress("apply", f"{len(sources)} spend file(s)", 0, None)
-                records = [record for _, _, record in self._pending]
-                with _one_transaction(con):
-                    loader.apply_spend(con, sources)
-                    loader.replace_rejected_of(con, sources, rejected)
-                    loader.record_files(con, records)
-                for record in records:
-                    self._note_loaded(
-                        record["source_file"], record["content_hash"], "spend", record["rejected"]
-                    )
+            with _one_transaction(con):
+                loader.delete_spend(con, list(by_source))
+                for findings, table in self._parsed():
+                    loader.insert_spend(con, table)
+                    for parsed in findings:
+                        item = by_source[parsed.source_file]
+                        record = self._complete(item, parsed)
+                        if record is not None:
+                            records.append(record)
+                            rejected.extend(
+                                (item.source, line, column, None, reason, raw)
+                                for line, column, reason, raw in parsed.rejected
+                            )
+                self.progress("apply", f"{len(records)} spend file(s)", 0, None)
+                loader.insert_rejected(con, rejected)
+                loader.record_files(con, records)
         finally:
-            self.close()
+            self._pending = []
+        for record in records:
+            self._note_loaded(
+                record["source_file"], record["content_hash"], "spend", record["rejected"]
+            )
+        for item in pending:
+            if item.summary.error or item.summary.skipped:
+                self._spend_copies.get(item.digest, set()).discard(item.source)
 
-
-def _complete(
-    con: duckdb.DuckDBPyConnection,
-    reader: SpendFile,
-    summary: FileSummary,
-    record: dict[str, Any],
-) -> list[tuple[Any, ...]]:
-    """Fill a parsed file's summary and ingested_files record; return its rejected rows."""
-    source = record["source_file"]
-    rejected = reader.rejections()
-    stats = reader.stats
-    summary.rejected = summary.rejected_in_store = len(rejected)
-    summary.kept = summary.records_read - summary.rejected
-    if summary.body is None and summary.kept:
-        # Bodies came row by row from the file: report the first one.
-        summary.body, summary.body_la_registry_code = loader.first_staged_body(con, source)
-    threshold, basis = reader.published_threshold(summary.body_la_registry_code)
-    summary.total_amount = stats.total_amount
-    summary.published_threshold = threshold
-    summary.threshold_basis = basis
-    summary.min_amount = stats.min_positive
-    summary.rejections = [
-        {"line": line, "column": column, "reason": reason}
-        for line, column, reason, _ in rejected[:20]
-    ]
-    record.update(
-        records_read=summary.records_read,
-        kept=summary.kept,
-        rejected=summary.rejected,
-        total_amount=summary.total_amount,
-        body=summary.body,
-        body_la_registry_code=summary.body_la_registry_code,
-        published_threshold=threshold,
-        threshold_basis=basis,
-        min_amount=stats.min_positive,
-        below_default_threshold=stats.below_default,
-        first_payment_date=stats.first_date,
-        last_payment_date=stats.last_date,
-    )
-    return [(source, line, column, None, reason, raw) for line, column, reason, raw in rejected]
-
-
-def _add_spend_file(spend: SpendBatch, path: Path, *, walked: bool, kind: str) -> FileSummary:
-    """Stage a spend file; a file that cannot be used gets one error, naming it."""
-    try:
-        return spend.add(path)
-    except NotSpendError as exc:
-        if walked and kind == "auto":
-            # A folder's CSV that is not a spend file (a provenance.csv beside the data).
-            return FileSummary(file=str(path), kind="spend", skipped=True, note=str(exc))
-        return FileSummary(file=str(path), kind="spend", error=str(exc))
-    except SpendFileError as exc:
-        return FileSummary(file=str(path), kind="spend", error=str(exc))
+    def _complete(self, item: _PendingSpend, parsed: ParsedFile) -> dict[str, Any] | None:
+        """Fill a read file's summary; its ingested_files record, None if it failed."""
+        summary = item.summary
+        summary.seconds += parsed.seconds
+        if parsed.error is not None:
+            if parsed.not_spend and item.walked and self.kind == "auto":
+                # A folder's CSV that is not a spend file (a provenance.csv beside the data).
+                summary.skipped, summary.note = True, parsed.error
+            else:
+                summary.error = parsed.error
+            return None
+        self.progress("read", item.path.name, parsed.records_read, None)
+        stats = parsed.stats
+        summary.encoding = parsed.encoding
+        summary.header_line = parsed.header_line
+        summary.is_card = parsed.is_card
+        summary.body = parsed.body
+        summary.body_la_registry_code = parsed.body_la_registry_code
+        summary.body_source = parsed.body_source
+        summary.records_read = parsed.records_read
+        summary.rejected = summary.rejected_in_store = len(parsed.rejected)
+        summary.kept = summary.records_read - summary.rejected
+        summary.total_amount = stats.total_amount
+        summary.published_threshold = parsed.published_threshold
+        summary.threshold_basis = parsed.threshold_basis
+        summary.min_amount = stats.min_positive
+        summary.rejections = [
+            {"line": line, "column": column, "reason": reason}
+            for line, column, reason, _ in parsed.rejected[:20]
+        ]
+        return {
+            "source_file": item.source,
+            "content_hash": item.digest,
+            "size_bytes": item.path.stat().st_size,
+            "kind": "spend",
+            "records_read": summary.records_read,
+            "kept": summary.kept,
+            "rejected": summary.rejected,
+            "total_amount": summary.total_amount,
+            "body": summary.body,
+            "body_la_registry_code": summary.body_la_registry_code,
+            "published_threshold": parsed.published_threshold,
+            "threshold_basis": parsed.threshold_basis,
+            "min_amount": stats.min_positive,
+            "below_default_threshold": stats.below_default,
+            "first_payment_date": stats.first_date,
+            "last_payment_date": stats.last_date,
+        }
 
 
 def detect_kind(path: Path) -> str:
@@ -636,31 +656,33 @@ def ingest(
     spend_columns: SpendColumns | None = None
     spend: SpendBatch | None = None
     summaries = []
-    try:
-        for index, (path, walked) in enumerate(files, 1):
-            progress("file", path.name, index, len(files))
-            file_kind = detect_kind(path) if kind == "auto" else kind
-            if file_kind == "spend":
-                if spend is None:
-                    spend_columns = (
-                        columns if isinstance(columns, SpendColumns) else load_columns(columns)
-                    )
-                    spend = SpendBatch(
-                        con, force=force, progress=progress, body=body, columns=spend_columns
-                    )
-                summaries.append(_add_spend_file(spend, path, walked=walked, kind=kind))
-                continue
-            if spend is not None:
-                spend.flush()  # the OCDS ingest uses the staging database too
-            try:
-                summaries.append(ingest_file(con, path, force=force, progress=progress, jobs=jobs))
-            except NotOcdsError as exc:
-                summaries.append(FileSummary(file=str(path), error=str(exc)))
+    for index, (path, walked) in enumerate(files, 1):
+        progress("file", path.name, index, len(files))
+        file_kind = detect_kind(path) if kind == "auto" else kind
+        if file_kind == "spend":
+            if spend is None:
+                spend_columns = (
+                    columns if isinstance(columns, SpendColumns) else load_columns(columns)
+                )
+                spend = SpendBatch(
+                    con,
+                    force=force,
+                    progress=progress,
+                    body=body,
+                    columns=spend_columns,
+                    kind=kind,
+                    jobs=jobs,
+                )
+            summaries.append(spend.add(path, walked=walked))
+            continue
         if spend is not None:
-            spend.flush()
-    finally:
-        if spend is not None:
-            spend.close()
+            spend.flush()  # files land in the order given
+        try:
+            summaries.append(ingest_file(con, path, force=force, progress=progress, jobs=jobs))
+        except NotOcdsError as exc:
+            summaries.append(FileSummary(file=str(path), error=str(exc)))
+    if spend is not None:
+        spend.flush()
     resolution = None
     if (
         any(not s.skipped and not s.error for s in summaries)

@@ -34,8 +34,9 @@ import gc
 import io
 import operator
 import re
+import time
 import tomllib
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import date
@@ -46,6 +47,7 @@ from typing import IO, Any
 
 import duckdb
 import pyarrow as pa
+import pyarrow.compute as pc
 
 from locality.ingest.identity import is_placeholder, normalise_name, pad_company_number
 from locality.ingest.ocds import open_bytes
@@ -487,40 +489,48 @@ def _trim(column: str) -> str:
 # The amount rule of parse_amount, in SQL, one step per query level so that no step is
 # written (and evaluated) twice. {f} is a column prefix: net, gross or vat.
 _AMOUNT_STEPS = (
-    # (1,234.50) is negative, its parentheses dropped
     "coalesce({f}_text, '') AS {f}_t",
-    "{f}_t LIKE '(%)' AS {f}_paren, CASE WHEN {f}_t LIKE '(%)' THEN "
+    # Most cells are plain numbers (1234.50); only the others take the steps below.
+    "{f}_t <> '' AND NOT regexp_full_match({f}_t, '-?[0-9]+(\\.[0-9]+)?') AS {f}_odd",
+    # (1,234.50) is negative, its parentheses dropped
+    "{f}_odd AND {f}_t LIKE '(%)' AS {f}_paren, CASE WHEN {f}_odd AND {f}_t LIKE '(%)' THEN "
     + _trim("substr({f}_t, 2, length({f}_t) - 2)")
     + " ELSE {f}_t END AS {f}_inner",
     # 12.00CR and 12.00- are negative, the marker dropped
-    "upper({f}_inner) LIKE '%CR' OR {f}_inner LIKE '%-' AS {f}_trailing, "
-    "CASE WHEN upper({f}_inner) LIKE '%CR' THEN "
+    "{f}_odd AND (upper({f}_inner) LIKE '%CR' OR {f}_inner LIKE '%-') AS {f}_trailing, "
+    "CASE WHEN NOT {f}_odd THEN {f}_inner WHEN upper({f}_inner) LIKE '%CR' THEN "
     + _trim("substr({f}_inner, 1, length({f}_inner) - 2)")
     + " WHEN {f}_inner LIKE '%-' THEN "
     + _trim("substr({f}_inner, 1, length({f}_inner) - 1)")
     + " ELSE {f}_inner END AS {f}_bare",
     # separators go; up to two (sign, currency) prefixes: -£95.00, £-95.00, GBP 95
-    "regexp_extract(replace(replace(replace({f}_bare, ',', ''), ' ', ''), chr(160), ''), "
+    "CASE WHEN {f}_odd THEN regexp_extract("
+    "replace(replace(replace({f}_bare, ',', ''), ' ', ''), chr(160), ''), "
     "'^([-\u2212+]?)(?:£|[Gg][Bb][Pp])?([-\u2212+]?)(?:£|[Gg][Bb][Pp])?"
-    "([0-9]+(?:\\.[0-9]*)?|\\.[0-9]+)$', ['s1', 's2', 'n']) AS {f}_parts",
-    "CASE WHEN {f}_t = '' THEN NULL "
-    "WHEN regexp_full_match({f}_t, '-?[0-9]+(\\.[0-9]+)?') THEN {f}_t::DOUBLE "
+    "([0-9]+(?:\\.[0-9]*)?|\\.[0-9]+)$', ['s1', 's2', 'n']) END AS {f}_parts",
+    "CASE WHEN {f}_t = '' THEN NULL WHEN NOT {f}_odd THEN {f}_t::DOUBLE "
     "WHEN {f}_parts.n = '' THEN NULL "
     "WHEN ({f}_paren::INT + {f}_trailing::INT + ({f}_parts.s1 IN ('-', '\u2212'))::INT "
     "+ ({f}_parts.s2 IN ('-', '\u2212'))::INT) % 2 = 1 THEN -({f}_parts.n::DOUBLE) "
     "ELSE {f}_parts.n::DOUBLE END AS {f}_v",
 )
-_AMOUNT_PREFIXES = ("net", "gross", "vat")
+AMOUNT_PREFIXES = ("net", "gross", "vat")  # the amount_net, amount_gross, amount_vat cells
 
 
-def amounts_sql(source: str, prefixes: tuple[str, ...] = _AMOUNT_PREFIXES) -> str:
+def amounts_sql(source: str, prefixes: Iterable[str] = AMOUNT_PREFIXES) -> str:
     """A query over ``source`` (with ``<prefix>_text`` columns, stripped) adding
     ``<prefix>_t`` ('' for NULL) and ``<prefix>_v`` (the amount, NULL when empty or not a
-    number)."""
+    number). Prefixes not in ``prefixes`` are taken to be empty: no file of the chunk
+    maps them, and even empty cells cost time."""
+    used = [f for f in AMOUNT_PREFIXES if f in set(prefixes)]
+    unused = [f"'' AS {f}_t, NULL::DOUBLE AS {f}_v" for f in AMOUNT_PREFIXES if f not in used]
     query = f"SELECT * FROM {source}"
     for step in _AMOUNT_STEPS:
-        added = ", ".join(step.replace("{f}", f) for f in prefixes)
-        query = f"SELECT *, {added} FROM ({query})"
+        if used:
+            added = ", ".join(step.replace("{f}", f) for f in used)
+            query = f"SELECT *, {added} FROM ({query})"
+    if unused:
+        query = f"SELECT *, {', '.join(unused)} FROM ({query})"
     return query
 
 
@@ -528,9 +538,8 @@ def amounts_sql(source: str, prefixes: tuple[str, ...] = _AMOUNT_PREFIXES) -> st
 _TOTAL_CELL_REASON = "total row (not a payment)"
 _TOTAL_NO_DATE = "total row (not a payment): an amount with no date or supplier"
 
-_PARSE_SQL = f"""
-INSERT INTO {{table}} BY NAME
-WITH v AS ({amounts_sql("_spend_chunk")}),
+_PARSE_SQL = """
+WITH v AS ({amounts}),
 b AS (
     SELECT *,
         CASE WHEN net_t <> '' AND net_v IS NULL THEN 'amount_net'
@@ -551,7 +560,7 @@ SELECT piece, source_file, is_card, pos, source_line, body,
          WHEN payment_date IS NULL THEN 'date'
     END AS problem,
     coalesce(net_v, gross_v - coalesce(vat_v, 0)) AS amount_net
-FROM b
+FROM b ORDER BY piece, pos
 """
 
 
@@ -920,14 +929,10 @@ class SpendFile:
         order (parsed through a private in-memory DuckDB; the ingest uses :meth:`read`)."""
         con = duckdb.connect()
         try:
-            create_parsed_table(con, "parsed")
-            parser = SpendParser(con, "parsed")
+            parser = SpendParser(con)
             self.read(parser, str(self.path))
-            parser.finish()
-            rows = con.execute(
-                f"SELECT {', '.join(PAYMENT_FIELDS)} FROM parsed WHERE problem IS NULL "
-                "ORDER BY source_line"
-            ).fetchall()
+            payments = parser.finish().select(list(PAYMENT_FIELDS))
+            rows = list(zip(*(payments[name].to_pylist() for name in PAYMENT_FIELDS), strict=True))
         finally:
             con.close()
         merged = [SpendRecord(r[0], (*r[:3], r[3].isoformat(), *r[4:])) for r in rows]
@@ -987,32 +992,35 @@ class _Chunk:
     cells: list[list[str]] = field(default_factory=list)
 
 
-def create_parsed_table(con: duckdb.DuckDBPyConnection, name: str) -> None:
-    """A table for parsed rows: ``spend_payments``' columns (amount and date may be NULL on
-    a rejected row), and where each row came from and what is wrong with it, if anything."""
-    ddl = SPEND_PAYMENTS_DDL.replace("CREATE TABLE spend_payments", f"CREATE TABLE {name}")
-    con.execute(ddl.replace(" NOT NULL", ""))
-    for column in ("piece INTEGER", "pos BIGINT", "problem VARCHAR", "bad_amount VARCHAR"):
-        con.execute(f"ALTER TABLE {name} ADD COLUMN {column}")
+def _parse_sql(pieces: Sequence[tuple[SpendFile, _Chunk, str]]) -> str:
+    """The parse of a chunk, for the amount columns its files map."""
+    prefixes = {
+        field.removeprefix("amount_")
+        for reader, _, _ in pieces
+        for field in reader.layout.mapping
+        if field.startswith("amount_")
+    }
+    return _PARSE_SQL.replace("{amounts}", amounts_sql("_spend_chunk", prefixes))
 
 
 class SpendParser:
-    """Parses the data rows of spend files in DuckDB into a table of parsed rows
-    (:func:`create_parsed_table`; the payments are its rows whose ``problem`` is NULL).
+    """Parses the data rows of spend files in DuckDB into Arrow tables of payments.
 
     Rows of several files are parsed together, ``CHUNK_ROWS`` at a time: planning the
-    parse query costs about 15 ms, as much as parsing 30,000 rows, and a folder holds many
+    parse query costs about 10 ms, as much as parsing 20,000 rows, and a folder holds many
     small monthly files. The readers handed to one parser share one column map. Each
     file's figures and rejections are complete after :meth:`finish`.
     """
 
-    def __init__(self, con: duckdb.DuckDBPyConnection, table: str) -> None:
+    def __init__(self, con: duckdb.DuckDBPyConnection) -> None:
         self.con = con
-        self.table = table
         self._pieces: list[tuple[SpendFile, _Chunk, str]] = []
         self._rows = 0
-        self._next_piece = 0
         self._readers: dict[str, SpendFile] = {}
+        self._payments: list[pa.Table] = []
+        shape = SPEND_PAYMENTS_DDL.replace("CREATE TABLE spend_payments", "CREATE TEMP TABLE")
+        con.execute(shape.replace("CREATE TEMP TABLE", "CREATE TEMP TABLE _spend_shape", 1))
+        self.schema = con.sql("SELECT * FROM _spend_shape").to_arrow_table().schema
 
     def add(self, reader: SpendFile, chunk: _Chunk, source_file: str) -> None:
         self._readers[source_file] = reader
@@ -1026,10 +1034,13 @@ class SpendParser:
         self._pieces = [p for p in self._pieces if p[2] != source_file]
         self._rows = sum(len(p[1].lines) for p in self._pieces)
         self._readers.pop(source_file, None)
-        self.con.execute(f"DELETE FROM {self.table} WHERE source_file = ?", [source_file])
+        self._payments = [
+            table.filter(pc.not_equal(table["source_file"], source_file))
+            for table in self._payments
+        ]
 
     def flush(self) -> None:
-        """Parse every row handed over so far into the table."""
+        """Parse every row handed over so far."""
         pieces, self._pieces, self._rows = self._pieces, [], 0
         if not pieces:
             return
@@ -1038,10 +1049,8 @@ class SpendParser:
 
     def _parse(self, pieces: list[tuple[SpendFile, _Chunk, str]]) -> None:
         con = self.con
-        first = self._next_piece
-        self._next_piece += len(pieces)
         tables = []
-        for number, (reader, chunk, source_file) in enumerate(pieces, first):
+        for number, (reader, chunk, source_file) in enumerate(pieces):
             table = reader._columns(chunk)
             count = table.num_rows
             tables.append(
@@ -1051,37 +1060,134 @@ class SpendParser:
             )
         con.register("_spend_chunk", pa.concat_tables(tables))
         try:
-            con.execute(_PARSE_SQL.replace("{table}", self.table))
+            parsed = con.sql(_parse_sql(pieces)).to_arrow_table()
         finally:
             con.unregister("_spend_chunk")
-        problems = con.execute(
-            f"SELECT piece, pos, problem, bad_amount FROM {self.table} "
-            "WHERE problem IS NOT NULL AND piece >= ? ORDER BY piece, pos",
-            [first],
-        ).fetchall()
-        for piece, pos, problem, bad_amount in problems:
-            reader, chunk, _ = pieces[piece - first]
+        ok = pc.is_null(parsed["problem"])
+        self._payments.append(parsed.filter(ok).select(SPEND_COLUMNS).cast(self.schema))
+        problems = parsed.filter(pc.invert(ok)).select(["piece", "pos", "problem", "bad_amount"])
+        for piece, pos, problem, bad_amount in zip(
+            *(problems[name].to_pylist() for name in problems.column_names), strict=True
+        ):
+            reader, chunk, _ = pieces[piece]
             reader._rejected.append(reader._rejection(chunk, pos, problem, bad_amount))
 
-    def finish(self) -> None:
-        """Parse what is left and fill every file's :attr:`SpendFile.stats`."""
+    def finish(self) -> pa.Table:
+        """Parse what is left, fill every file's :attr:`SpendFile.stats`, and return the
+        payments of every file (``spend_payments``' columns), in the order read."""
         self.flush()
-        if not self._readers:
-            return
-        threshold = next(iter(self._readers.values())).config.default_threshold
-        figures = self.con.execute(
-            f"""
-            SELECT source_file, fsum(amount_net), count(*) FILTER (WHERE amount_net > 0),
-                   count(*) FILTER (WHERE amount_net > 0 AND amount_net < ?),
-                   min(amount_net) FILTER (WHERE amount_net > 0),
-                   min(payment_date), max(payment_date)
-            FROM {self.table} WHERE problem IS NULL GROUP BY source_file
-            """,
-            [threshold],
-        ).fetchall()
-        for source_file, *values in figures:
-            self._readers[source_file].stats = SpendStats(*values)
+        payments = pa.concat_tables(self._payments) if self._payments else self.schema.empty_table()
+        self._payments = []
+        if self._readers:
+            threshold = next(iter(self._readers.values())).config.default_threshold
+            self.con.register("_spend_payments", payments)
+            try:
+                figures = self.con.execute(
+                    """
+                    SELECT source_file, fsum(amount_net), count(*) FILTER (WHERE amount_net > 0),
+                           count(*) FILTER (WHERE amount_net > 0 AND amount_net < ?),
+                           min(amount_net) FILTER (WHERE amount_net > 0),
+                           min(payment_date), max(payment_date)
+                    FROM _spend_payments GROUP BY source_file
+                    """,
+                    [threshold],
+                ).fetchall()
+            finally:
+                self.con.unregister("_spend_payments")
+            for source_file, *values in figures:
+                self._readers[source_file].stats = SpendStats(*values)
         self._readers = {}
+        return payments
+
+
+@dataclass
+class ParsedFile:
+    """What reading one spend file found. Plain data: it crosses from a worker process."""
+
+    path: str
+    source_file: str
+    error: str | None = None  # the file cannot be used at all
+    not_spend: bool = False  # ... because it is not a spend file
+    encoding: str | None = None
+    header_line: int | None = None
+    is_card: bool | None = None
+    body: str | None = None
+    body_la_registry_code: str | None = None
+    body_source: str | None = None
+    records_read: int = 0
+    rejected: list[tuple[int, str | None, str, str]] = field(default_factory=list)
+    stats: SpendStats = field(default_factory=SpendStats)
+    published_threshold: float | None = None
+    threshold_basis: str | None = None
+    seconds: float = 0.0
+
+
+def parse_spend_files(
+    files: Sequence[tuple[str, str]],
+    columns: SpendColumns,
+    body: str | None = None,
+    *,
+    threads: int | None = None,
+) -> tuple[list[ParsedFile], pa.Table]:
+    """Read and parse spend files, given as (path, source file name to record).
+
+    Returns what each file held, and the payments of all of them as one Arrow table in
+    ``spend_payments``' columns, file by file in line order. A file that cannot be used is
+    reported in its :class:`ParsedFile` and leaves no rows. Runs in this process or in a
+    worker (``threads``: DuckDB's, 1 in a worker so workers do not crowd each other).
+    """
+    con = duckdb.connect(config={"threads": threads} if threads else {})
+    try:
+        parser = SpendParser(con)
+        found: list[tuple[ParsedFile, SpendFile | None, float]] = []
+        for path, source in files:
+            started = time.perf_counter()
+            parsed = ParsedFile(path=path, source_file=source)
+            try:
+                with SpendFile(path, columns, body=body) as reader:
+                    reader.read(parser, source)
+            except SpendFileError as exc:
+                parser.discard(source)
+                parsed.error, parsed.not_spend = str(exc), isinstance(exc, NotSpendError)
+                found.append((parsed, None, 0.0))
+                continue
+            found.append((parsed, reader, time.perf_counter() - started))
+        started = time.perf_counter()
+        table = parser.finish()
+        share = (time.perf_counter() - started) / max(len(found), 1)
+        for parsed, done, seconds in found:
+            if done is not None:
+                _describe(parsed, done, table)
+                parsed.seconds = seconds + share
+    finally:
+        con.close()
+    return [parsed for parsed, _, _ in found], table
+
+
+def _describe(parsed: ParsedFile, reader: SpendFile, payments: pa.Table) -> None:
+    """Fill a parsed file's findings from its reader (after the parser has finished)."""
+    parsed.encoding = reader.layout.encoding
+    parsed.header_line = reader.layout.header_line
+    parsed.is_card = reader.layout.is_card
+    parsed.body = reader.body.name
+    parsed.body_la_registry_code = reader.body.la_registry_code
+    parsed.body_source = reader.body.source
+    parsed.records_read = reader.records_read
+    parsed.rejected = reader.rejections()
+    parsed.stats = reader.stats
+    if parsed.body is None and parsed.records_read > len(parsed.rejected):
+        # Bodies came row by row from the file: report the first one named.
+        mine = payments.filter(
+            pc.and_(
+                pc.equal(payments["source_file"], parsed.source_file),
+                pc.is_valid(payments["body"]),
+            )
+        )
+        if mine.num_rows:
+            parsed.body = mine["body"][0].as_py()
+            parsed.body_la_registry_code = mine["body_la_registry_code"][0].as_py()
+    threshold, basis = reader.published_threshold(parsed.body_la_registry_code)
+    parsed.published_threshold, parsed.threshold_basis = threshold, basis
 
 
 def looks_like_spend(path: Path) -> bool:

@@ -127,7 +127,7 @@ def open_staging(con: duckdb.DuckDBPyConnection) -> None:
     bounded however large the file. A killed ingest leaves nothing behind in the store.
     """
     main = sql.one(con, "SELECT current_database()")[0]
-    attach_staging(con)
+    sql.run(con, f"ATTACH ':memory:' AS {STAGING}")
     for table in ("releases", *PROCESS_TABLES):
         name = "incoming" if table == "releases" else table
         sql.run(con, f'CREATE TABLE {STAGING}.{name} AS SELECT * FROM "{main}".{table} LIMIT 0')
@@ -395,38 +395,30 @@ def record_file(con: duckdb.DuckDBPyConnection, values: dict[str, Any]) -> None:
 # ------------------------------------------------------------------------- spend files
 
 
-# Parsed spend rows, payments and rejected lines alike (ingest.spend.create_parsed_table).
-SPEND_STAGING = f"{STAGING}.spend_parsed"
+def delete_spend(con: duckdb.DuckDBPyConnection, source_files: Sequence[str]) -> None:
+    """Remove the files' payments and rejected lines (caller holds a transaction)."""
+    for table in ("spend_payments", "rejected"):
+        sql.run(con, f"DELETE FROM {table} WHERE source_file IN (SELECT unnest(?))", [source_files])
 
 
-def attach_staging(con: duckdb.DuckDBPyConnection) -> None:
-    """A fresh, empty in-memory staging database (outside the store's transaction, so it
-    spills to disk under the memory limit); the spend reader makes its table."""
-    sql.run(con, f"ATTACH ':memory:' AS {STAGING}")
+def insert_spend(con: duckdb.DuckDBPyConnection, payments: pa.Table) -> None:
+    """Insert an Arrow table of payments in ``spend_payments``' columns."""
+    if payments.num_rows == 0:
+        return
+    con.register("_payments", payments)
+    try:
+        columns = ", ".join(SPEND_COLUMNS)
+        sql.run(con, f"INSERT INTO spend_payments ({columns}) SELECT {columns} FROM _payments")
+    finally:
+        con.unregister("_payments")
 
 
-def first_staged_body(
-    con: duckdb.DuckDBPyConnection, source_file: str
-) -> tuple[str | None, str | None]:
-    row = sql.one(
+def insert_rejected(con: duckdb.DuckDBPyConnection, rows: Sequence[tuple[Any, ...]]) -> None:
+    insert_rows(
         con,
-        f"SELECT any_value(body), any_value(body_la_registry_code) FROM {SPEND_STAGING} "
-        "WHERE source_file = ? AND problem IS NULL",
-        [source_file],
-    )
-    return (row[0], row[1]) if row else (None, None)
-
-
-def apply_spend(con: duckdb.DuckDBPyConnection, source_files: Sequence[str]) -> None:
-    """Replace the files' payments with the staged ones (caller holds a transaction)."""
-    sql.run(
-        con, "DELETE FROM spend_payments WHERE source_file IN (SELECT unnest(?))", [source_files]
-    )
-    columns = ", ".join(SPEND_COLUMNS)
-    sql.run(
-        con,
-        f"INSERT INTO spend_payments ({columns}) SELECT {columns} FROM {SPEND_STAGING} "
-        "WHERE problem IS NULL",
+        "rejected",
+        ("source_file", "source_line", "source_pointer", "ocid", "reason", "raw"),
+        rows,
     )
 
 
@@ -437,9 +429,4 @@ def replace_rejected_of(
 ) -> None:
     """Replace the rejected rows of several files at once (caller holds a transaction)."""
     sql.run(con, "DELETE FROM rejected WHERE source_file IN (SELECT unnest(?))", [source_files])
-    insert_rows(
-        con,
-        "rejected",
-        ("source_file", "source_line", "source_pointer", "ocid", "reason", "raw"),
-        rows,
-    )
+    insert_rejected(con, rows)
