@@ -218,3 +218,21 @@ def test_a_file_broken_part_way_is_reported_and_the_rest_lands(tmp_path: Path) -
     )
     assert loaded == [(good.name,)]
     con.close()
+
+
+@pytest.mark.parametrize(
+    "name", ["manchester-city-council-2012-06.csv.gz", "salford-city-council-2018-04.csv"]
+)
+def test_a_streamed_file_reads_as_a_whole_one(name: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Files over WHOLE_FILE_BYTES are streamed (decoded as they are read), not loaded."""
+    from locality.ingest import spend
+
+    def read(path: Path) -> list[Any]:
+        with spend.SpendFile(path) as reader:
+            return [(r.line, r.row, r.reason, r.raw) for r in reader.records()]
+
+    whole = read(SPEND / name)
+    monkeypatch.setattr(spend, "WHOLE_FILE_BYTES", 1024)
+    monkeypatch.setattr(spend, "CHUNK_ROWS", 500)  # and in many chunks
+    assert read(SPEND / name) == whole
+    assert len(whole) > 1000
