@@ -46,6 +46,7 @@ bench: $(STAMP)
 	$(BIN)/python bench/ingest.py
 	$(BIN)/python bench/web.py
 	$(BIN)/python bench/spend.py
+	$(BIN)/python bench/resolve.py
 
 clean:
 	rm -rf $(VENV) $(SAMPLE_DB) $(SAMPLE_DB).wal .pytest_cache .mypy_cache .ruff_cache

@@ -234,9 +234,11 @@ def test_place_totals_are_the_bodies_payments(spend_store: duckdb.DuckDBPyConnec
     )
     assert {b["code"] for b in view["bodies"]} == {"MAN", "SLF"}
     assert view["shares"]["total_amount"] == pytest.approx(expected, abs=0.01)
-    for section in ("bodies", "years", "months"):
+    for section in ("bodies", "years", "months", "themes", "theme_years"):
         assert sum(r["amount"] for r in view[section]) == pytest.approx(expected, abs=0.05)
         assert sum(r["payments"] for r in view[section]) == payments
+    assert view["themes"][-1]["theme"] == "unmapped"
+    assert view["threshold"]["min_amount"] == 0.0
     paid = sum(r["paid"] for r in view["contracted_vs_paid"])
     assert paid == pytest.approx(expected, abs=0.05)
     for name in ("sme_share", "vcse_share", "local_share"):

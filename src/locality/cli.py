@@ -791,6 +791,9 @@ class PlaceSection(StrEnum):
     bodies = "bodies"
     years = "years"
     months = "months"
+    themes = "themes"
+    theme_years = "theme-years"
+    unmapped = "unmapped"
     suppliers = "suppliers"
     contracted = "contracted"
 
@@ -802,42 +805,94 @@ def place_command(
     section: Annotated[
         PlaceSection, typer.Option("--section", help="The table written by --format csv.")
     ] = PlaceSection.years,
-    top: Annotated[int, typer.Option("--top", min=1, help="How many top suppliers.")] = 20,
+    top: Annotated[
+        int,
+        typer.Option("--top", min=1, help="How many top suppliers (and largest unmapped lines)."),
+    ] = 20,
     places_file: Annotated[
-        Path | None, typer.Option("--places", help="TOML file of named places.")
+        Path | None,
+        typer.Option(
+            "--places", help="TOML file of named places: councils, and other bodies by name."
+        ),
+    ] = None,
+    min_amount: Annotated[
+        float | None,
+        typer.Option(
+            "--min-amount",
+            min=0,
+            help="Count only payments whose absolute net amount is at least this (GBP).",
+        ),
+    ] = None,
+    like_for_like: Annotated[
+        bool,
+        typer.Option(
+            "--like-for-like",
+            help="Set --min-amount to the highest threshold the place's bodies publish at "
+            "(card files left out), so every body is counted alike.",
+        ),
+    ] = False,
+    spend_themes: Annotated[
+        Path | None,
+        typer.Option(
+            "--spend-themes",
+            help="CSV of extra theme rules (field,pattern,theme,why), tried before the "
+            "bundled ones.",
+        ),
     ] = None,
 ) -> None:
-    """The whole place: what every council in it pays, to whom, and what its notices show.
+    """The whole place: what every public body in it pays, to whom, for what, and what its
+    notices show.
 
-    Council spend of each body by month and financial year, the top suppliers across the
-    place with how many bodies each serves, the shares to SMEs, VCSEs and local suppliers
-    with their coverage, and per council the contracted value (OCDS awards of buyers in
-    it) against the value paid, by financial year. Names resolve as in `locality compare`.
+    Spend of each body (councils, plus police, fire, NHS or other bodies a --places file
+    names) by month and financial year, spend by theme (the contract themes, from each
+    payment's expense type or service area; an "unmapped" line always shown) with each
+    theme's supplier concentration, the top suppliers across the place with how many bodies
+    each serves, the shares to SMEs, VCSEs and local suppliers with their coverage, and per
+    council the contracted value (OCDS awards of buyers in it) against the value paid, by
+    financial year. Names resolve as in `locality compare`.
 
     Example:
 
     \b
       locality place "West Yorkshire"
       locality place "Greater Manchester" --format csv --section suppliers > gm.csv
+      locality place "West Yorkshire" --like-for-like --format json
+      locality place Leeds --min-amount 500 --section themes --format csv
+      locality place "West Yorkshire" --places wy.toml   # wy.toml: [places."West Yorkshire"]
+                                                         #   bodies = ["West Yorkshire Police"]
+      locality place Salford --spend-themes my-themes.csv --section unmapped --format csv
     """
     from locality.spend.place import place_view
+    from locality.spend.themes import SpendThemesError, load_rules
 
+    if min_amount is not None and like_for_like:
+        _fail("give --min-amount or --like-for-like, not both", 2)
     try:
         target = resolve_place(name, load_places(places_file))
-    except PlaceError as exc:
+        rules = load_rules(spend_themes)
+    except (PlaceError, SpendThemesError) as exc:
         _fail(str(exc), 2)
     try:
         con = connect(State.db, read_only=True)
     except StoreError as exc:
         _fail(str(exc))
     try:
-        view = place_view(con, target, top=top)
+        view = place_view(
+            con,
+            target,
+            top=top,
+            min_amount=min_amount,
+            like_for_like=like_for_like,
+            theme_rules=rules,
+        )
     finally:
         con.close()
     if output_format == MetricsFormat.json:
         _print_json(view)
         return
-    key = {"contracted": "contracted_vs_paid"}.get(section.value, section.value)
+    key = {"contracted": "contracted_vs_paid", "theme-years": "theme_years"}.get(
+        section.value, section.value
+    )
     if output_format == MetricsFormat.csv:
         rows = [
             {k: ";".join(v) if isinstance(v, list) else v for k, v in row.items()}
@@ -852,13 +907,27 @@ def _money(value: Any) -> str:
     return "-" if value is None else f"{value:,.0f}"
 
 
+def _body_key(row: dict[str, Any]) -> str:
+    """A body's column label: its council code, else (a non-council body) its name."""
+    return str(row["code"] or row["body"])
+
+
 def _print_place(view: dict[str, Any]) -> None:
+    named = f"; other bodies {', '.join(view['named_bodies'])}" if view["named_bodies"] else ""
     out.print(
-        f"{view['place']} ({view['source']}): councils {', '.join(view['councils'])}",
+        f"{view['place']} ({view['source']}): councils {', '.join(view['councils'])}{named}",
         highlight=False,
     )
+    threshold = view["threshold"]
+    counted = (
+        f"payments of £{threshold['min_amount']:,.2f} or more, {threshold['basis']}"
+        + (f"; set by {', '.join(threshold['set_by'])}" if threshold["set_by"] else "")
+        if threshold["min_amount"]
+        else "every published payment"
+    )
+    out.print(f"Counted: {counted}.", highlight=False)
     if not view["bodies"]:
-        out.print("No council spend loaded for this place.", highlight=False)
+        out.print("No spend loaded for this place.", highlight=False)
     bodies = Table(title="Spend by body", title_justify="left")
     for column in ("body", "code", "payments", "£ net", "from", "to", "threshold £"):
         bodies.add_column(column, justify="left" if column in ("body", "code") else "right")
@@ -866,7 +935,7 @@ def _print_place(view: dict[str, Any]) -> None:
         threshold = b["published_threshold"]
         bodies.add_row(
             b["body"],
-            b["code"],
+            b["code"] or "-",
             f"{b['payments']:,}",
             _money(b["amount"]),
             b["first_date"],
@@ -892,16 +961,17 @@ def _print_place(view: dict[str, Any]) -> None:
         )
     out.print(shares)
     years = Table(title="Spend by financial year", title_justify="left")
-    codes = [b["code"] for b in view["bodies"]]
+    codes = [_body_key(b) for b in view["bodies"]]
     years.add_column("year")
     for code in codes:
         years.add_column(code, justify="right")
     by_year: dict[str, dict[str, float]] = {}
     for row in view["years"]:
-        by_year.setdefault(row["financial_year"], {})[row["code"]] = row["amount"]
+        by_year.setdefault(row["financial_year"], {})[_body_key(row)] = row["amount"]
     for year, amounts in sorted(by_year.items()):
         years.add_row(year, *[_money(amounts.get(code)) for code in codes])
     out.print(years)
+    _print_place_themes(view)
     suppliers = Table(title="Top suppliers across the place", title_justify="left")
     for column in ("supplier", "bodies", "payments", "£ net", "matched", "scale", "VCSE"):
         suppliers.add_column(column, justify="left" if column == "supplier" else "right")
@@ -934,13 +1004,73 @@ def _print_place(view: dict[str, Any]) -> None:
         out.print(note, highlight=False)
 
 
+def _print_place_themes(view: dict[str, Any]) -> None:
+    themes = Table(title="Spend by theme, and how concentrated", title_justify="left")
+    columns = (
+        "theme",
+        "payments",
+        "£ net",
+        "share",
+        "by service area £",
+        "suppliers",
+        "HHI",
+        "top 1",
+        "top 3",
+        "redacted £",
+    )
+    for column in columns:
+        themes.add_column(column, justify="left" if column == "theme" else "right")
+    for r in view["themes"]:
+        themes.add_row(
+            r["theme"],
+            f"{r['payments']:,}",
+            _money(r["amount"]),
+            _fmt_share(r["share_of_total"]),
+            _money(r["by_service_area"]),
+            f"{r['distinct_suppliers']:,}",
+            _money(r["hhi"]),
+            _fmt_share(r["top1_share"]),
+            _fmt_share(r["top3_share"]),
+            _money(r["redacted_amount"]),
+            style="italic" if r["theme"] == "unmapped" else None,
+        )
+    out.print(themes)
+    by_theme: dict[str, dict[str, float]] = {}
+    for row in view["theme_years"]:
+        by_theme.setdefault(row["theme"], {})[row["financial_year"]] = row["amount"]
+    years = sorted({row["financial_year"] for row in view["theme_years"]})
+    theme_years = Table(title="Spend by theme and financial year (£ net)", title_justify="left")
+    theme_years.add_column("theme")
+    for year in years:
+        theme_years.add_column(year, justify="right")
+    for theme in [r["theme"] for r in view["themes"]]:
+        amounts = by_theme.get(theme, {})
+        theme_years.add_row(theme, *[_money(amounts.get(year)) for year in years])
+    out.print(theme_years)
+    unmapped = Table(title="Largest unmapped lines", title_justify="left")
+    for column in ("service area", "expense type", "rule", "payments", "£ net"):
+        unmapped.add_column(column, justify="right" if column in ("payments", "£ net") else "left")
+    for r in view["unmapped"]:
+        unmapped.add_row(
+            r["service_area"] or "-",
+            r["expense_type"] or "-",
+            r["rule"],
+            f"{r['payments']:,}",
+            _money(r["amount"]),
+        )
+    out.print(unmapped)
+
+
 suppliers_app = typer.Typer(
     help=(
-        "Spend suppliers: resolve them to organisations, add what you know about them.\n\n"
+        "Spend suppliers: resolve them to organisations, classify them from the bundled "
+        "organisation registers (charities, mutual societies, housing providers, "
+        "universities, colleges), add what you know about them.\n\n"
         "Example:\n\n"
         "\b\n"
-        "  locality suppliers add-facts my-suppliers.csv\n"
-        "  locality suppliers resolve --format json"
+        "  locality suppliers resolve\n"
+        '  locality suppliers show "Royal Mencap Society"\n'
+        "  locality suppliers add-facts my-suppliers.csv"
     ),
     no_args_is_help=True,
     rich_markup_mode=None,
@@ -985,12 +1115,18 @@ def suppliers_resolve_command(
 ) -> None:
     """Match spend suppliers to organisations again (ingest does it after each load).
 
-    By company or charity number, then normalised name, then a fuzzy score; each match is
-    recorded in `spend_supplier_matches` with its method and score.
+    By company or charity number, then a number of the same body in the bundled registers
+    (method `register`), then normalised name, then a fuzzy score; each match is recorded in
+    `spend_supplier_matches` with its method, score and evidence. The registers also say
+    what each supplier is (charity, mutual society, non-profit housing provider,
+    university...) and so whether it is a VCSE, with the register and identifier as
+    evidence (`spend_supplier_registers`). Names already scored without a match against
+    the same organisations are not scored again (`fuzzy_unchanged`).
 
     Example:
 
     \b
+      locality suppliers resolve
       locality suppliers resolve --format json
     """
     from locality.spend.resolve import resolve_suppliers
@@ -1012,6 +1148,84 @@ def suppliers_resolve_command(
         f"{summary['unmatched']:,} unmatched.",
         highlight=False,
     )
+    registers = ", ".join(f"{k} {v:,}" for k, v in sorted(summary["registers"].items()))
+    status = summary["vcse_from_registers"]
+    out.print(
+        f"Classified from registers: {sum(summary['registers'].values()):,} "
+        f"({registers or 'none'}): VCSE {status.get('vcse', 0):,}, "
+        f"not VCSE {status.get('not_vcse', 0):,}, kind only {status.get('unknown', 0):,}.",
+        highlight=False,
+    )
+    out.print(
+        f"Fuzzy matching: {summary['fuzzy_scored']:,} names scored against every "
+        f"organisation, {summary['fuzzy_rechecked']:,} against new or changed ones only, "
+        f"{summary['fuzzy_unchanged']:,} unchanged (not scored).",
+        highlight=False,
+    )
+
+
+@suppliers_app.command("show")
+def suppliers_show_command(
+    name: Annotated[str, typer.Argument(help="Supplier name as published (any case).")],
+    output_format: Annotated[MetricsFormat, typer.Option("--format")] = MetricsFormat.table,
+) -> None:
+    """What is known of a spend supplier, and from where.
+
+    Every spend supplier key (name, company number, charity number) with this normalised
+    name: its net spend, the organisation it matched (method, score, evidence), what the
+    registers say it is (kind, VCSE, register, identifier, how it was found) and the VCSE
+    status used, with its source (fact, register or organisation).
+
+    Example:
+
+    \b
+      locality suppliers show "Royal Mencap Society"
+      locality suppliers show "Dimensions UK Ltd" --format json
+    """
+    from locality.spend.resolve import supplier_evidence
+
+    try:
+        con = connect(State.db, read_only=True)
+    except StoreError as exc:
+        _fail(str(exc))
+    try:
+        rows = supplier_evidence(con, name)
+    finally:
+        con.close()
+    if output_format == MetricsFormat.json:
+        _print_json(rows)
+        return
+    if output_format == MetricsFormat.csv:
+        _print_csv(pa.Table.from_pylist(rows) if rows else pa.table({}))
+        return
+    if not rows:
+        out.print(f"No spend supplier is called {name!r}.", highlight=False)
+        return
+    table = Table(title=f"Spend suppliers called {name!r}", title_justify="left")
+    columns = ("company", "charity", "net £", "organisation", "match", "registers", "VCSE")
+    for column in columns:
+        table.add_column(column, justify="right" if column == "net £" else "left")
+    for r in rows:
+        match = f"{r['method']} {r['score']:g}" if r["method"] else "-"
+        if r["match_evidence"]:
+            match += f" ({r['match_evidence']})"
+        said = "-"
+        if r["register"]:
+            said = f"{r['register_kind']}: {r['register']} {r['register_identifier'] or ''}"
+            said += f" by {r['register_matched_by']}"
+            if r["linked_company_number"]:
+                said += f", company {r['linked_company_number']}"
+        vcse = "unknown" if r["vcse"] is None else ("yes" if r["vcse"] else "no")
+        table.add_row(
+            r["company_number"] or "",
+            r["charity_number"] or "",
+            _money(r["amount"]),
+            r["org_id"] or "",
+            match,
+            said,
+            f"{vcse} ({r['vcse_source']})" if r["vcse_source"] else vcse,
+        )
+    out.print(table)
 
 
 def main() -> None:

@@ -10,6 +10,14 @@ Wakefield), and every council on its own. A TOML file adds more, e.g.::
 Council names go through the same name lookup as buyer names (alternative names such as
 "City of York Council" work); a name that matches nothing is an error naming the file.
 A buyer is in a place when its postcode's local authority is one of the place's councils.
+
+A place can also hold public bodies that are not councils, by the name their spend files
+carry (``locality ingest --body NAME``); only the whole-place spend view
+(``spend.place``) reads them. An entry with only ``bodies`` under the name of a built-in
+place or a council extends that place::
+
+    [places."West Yorkshire"]
+    bodies = ["West Yorkshire Police", "West Yorkshire Fire and Rescue Authority"]
 """
 
 from __future__ import annotations
@@ -52,6 +60,10 @@ class Place:
     name: str
     councils: frozenset[str]  # registry codes, e.g. {"LDS", "BRD"}
     source: str  # "combined authority", "council", or the TOML file it came from
+    # Other public bodies (police, fire, NHS trusts, universities) by the name their spend
+    # files carry. Only the whole-place spend view reads them: contract metrics locate
+    # buyers by council, so they are unchanged.
+    bodies: frozenset[str] = frozenset()
 
 
 @lru_cache(maxsize=1)
@@ -69,7 +81,12 @@ def builtin_places() -> dict[str, Place]:
 
 
 def load_places(path: Path | None) -> dict[str, Place]:
-    """Built-in places plus those of a TOML file (which win on equal names)."""
+    """Built-in places plus those of a TOML file (which win on equal names).
+
+    An entry may list ``councils``, ``bodies`` (non-council bodies by the name their spend
+    files carry) or both. An entry with only ``bodies`` whose name is a built-in place or a
+    council extends it (its councils are kept) rather than replacing it.
+    """
     places = dict(builtin_places())
     if path is None:
         return places
@@ -81,12 +98,43 @@ def load_places(path: Path | None) -> dict[str, Place]:
     if not isinstance(table, dict):
         raise PlaceError(f'{path}: expected [places."Name"] tables with a councils list')
     for name, spec in table.items():
-        councils = spec.get("councils") if isinstance(spec, dict) else None
-        if not isinstance(councils, list) or not councils:
-            raise PlaceError(f"{path}: place {name!r} needs a non-empty councils list")
-        codes = {_council_code(str(c), f"{path}: place {name!r}") for c in councils}
-        places[name] = Place(name, frozenset(codes), str(path))
+        where = f"{path}: place {name!r}"
+        councils = _names(spec, "councils", where)
+        bodies = _names(spec, "bodies", where)
+        if not councils and not bodies:
+            raise PlaceError(f"{where} needs a non-empty councils list (or bodies list)")
+        if councils:
+            codes = {_council_code(c, where) for c in councils}
+            places[name] = Place(name, frozenset(codes), str(path), frozenset(bodies))
+        else:
+            extended = _extended(name, frozenset(bodies), places, where, str(path))
+            places[extended.name] = extended
     return places
+
+
+def _names(spec: object, key: str, where: str) -> list[str]:
+    """A list of names from a place's TOML table; absent means empty."""
+    if not isinstance(spec, dict):
+        raise PlaceError(f"{where} must be a table with a councils or bodies list")
+    value = spec.get(key, [])
+    if not isinstance(value, list) or not all(isinstance(v, str) and v.strip() for v in value):
+        raise PlaceError(f"{where}: {key} must be a list of names")
+    return [v.strip() for v in value]
+
+
+def _extended(
+    name: str, bodies: frozenset[str], places: Mapping[str, Place], where: str, source: str
+) -> Place:
+    """A built-in place or council with more bodies (an entry with bodies only), under the
+    place's own name so that looking the name up finds the extended place."""
+    try:
+        base = resolve(name, places)
+    except PlaceError as exc:
+        raise PlaceError(
+            f"{where} has bodies but no councils, and is no built-in place or council to "
+            f"extend ({exc})"
+        ) from exc
+    return Place(base.name, base.councils, f"{base.source} + {source}", base.bodies | bodies)
 
 
 @lru_cache(maxsize=1)

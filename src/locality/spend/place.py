@@ -1,39 +1,62 @@
-"""The whole-place view: what every public body in a place pays, to whom, against what its
-contract notices show.
+"""The whole-place view: what every public body in a place pays, to whom, for what, against
+what its contract notices show.
 
 A place (``metrics.places``: a combined authority, a council, or a ``--places`` TOML set)
-is a set of councils; its bodies are the spend publishers whose ``body_la_registry_code``
-is one of them. Every figure is net of VAT in GBP, credit notes included (negative), over
-every published line (Leeds publishes all payments, most councils those over £500: the
-``published_threshold`` of each body is shown so comparisons stay like with like).
+is a set of councils plus, optionally, other public bodies named as their spend files name
+them (police, fire, NHS trusts, universities: ``Place.bodies``). Its payments are those whose
+``body_la_registry_code`` is one of the councils, or whose ``body`` is one of the named
+bodies (case-insensitive), each payment once. A body is keyed by its council code, else by
+its name. Every figure is net of VAT in GBP, credit notes included (negative).
 
-* ``months`` / ``years``: spend by body and calendar month / financial year (April–March).
+Bodies publish at different thresholds (Leeds every payment, most councils those over
+£500, card files everything): ``min_amount`` keeps only payments whose absolute net amount
+is at least that much, in every section, and ``like_for_like`` sets it to the highest
+published threshold among the place's bodies' non-card files. ``threshold`` in the result
+says which was applied and why.
+
+* ``bodies``, ``months``, ``years``: spend by body, and by body and calendar month /
+  financial year (April–March).
 * ``suppliers``: top suppliers across the place, one row per resolved organisation (else
   per company number, else per normalised name), with how many of the place's bodies paid
   it. Redacted payees are left out of this list (they are in the totals).
 * ``shares``: to SMEs (of spend whose supplier's scale is known), to VCSEs (of spend whose
   VCSE status is known: the spend file's own flag, a user fact or the organisation's flag;
-  VCSE when any of them says so) and to suppliers located in the place (of spend whose
-  supplier's local authority is known), each with its coverage: the known part / all spend.
-  Supplier facts come from ``spend.resolve`` (``SUPPLIERS_SQL``).
+  VCSE when any of them says so) and to suppliers located in the place's councils (of spend
+  whose supplier's local authority is known), each with its coverage: the known part / all
+  spend. Supplier facts come from ``spend.resolve`` (``SUPPLIERS_SQL``).
+* ``themes``: spend by contract theme (``spend.themes``: expense type, then service area),
+  always with an ``unmapped`` row, and each theme's concentration: HHI, top-1 and top-3
+  shares and distinct suppliers over suppliers' net payments, suppliers keyed as in
+  ``suppliers`` (redacted payees left out, their amount shown as ``redacted_amount``).
+  ``theme_years`` splits the themes by financial year; ``unmapped`` lists the largest
+  labels in the unmapped row, so rules can be added for them.
 * ``contracted_vs_paid``: per council and financial year, the value of contract awards
   (OCDS; active or status-less, GBP, by award date) of buyers located in that council,
   against the value its spend files show paid. ``contracted_to_paid`` is their ratio: how
   much of the money paid the notices reveal (roughly: awards are multi-year, payments are
-  not all contracted).
-
-Service areas and expense types are not yet mapped to the contract themes.
+  not all contracted). Non-council bodies have no place in the awards data and are left out.
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 import duckdb
 
 from locality.metrics.places import Place
 from locality.spend.resolve import KEY, SUPPLIERS_SQL
-from locality.store import sql
+from locality.spend.themes import UNMAPPED, ThemeRule, load_rules, theme_table
+
+# The place's payments: council bodies by registry code, other bodies by name.
+_IN_PLACE = """
+    (p.body_la_registry_code IN (SELECT unnest($codes::VARCHAR[]))
+     OR lower(trim(p.body)) IN (SELECT unnest($bodies::VARCHAR[])))
+"""
+_THEMES_TYPE = (
+    "STRUCT(service_area VARCHAR, expense_type VARCHAR, theme VARCHAR, decided_by VARCHAR,"
+    " rule VARCHAR)[]"
+)
 
 
 def _fy(column: str) -> str:
@@ -41,24 +64,40 @@ def _fy(column: str) -> str:
     return f"({start}::VARCHAR || '-' || lpad(((({start}) + 1) % 100)::VARCHAR, 2, '0'))"
 
 
-def _payments(codes_param: str) -> str:
-    """Place payments joined to what is known of their supplier."""
+def _with_payments() -> str:
+    """``WITH`` the place's payments (``pay``), over the threshold, each joined to what is
+    known of its supplier and to its theme."""
     join = " AND ".join(f"s.{c} IS NOT DISTINCT FROM p.{c}" for c in KEY)
     return f"""
-        s AS ({SUPPLIERS_SQL}),
+        WITH s AS ({SUPPLIERS_SQL}),
+        labels AS (SELECT unnest($themes::{_THEMES_TYPE}, recursive := true)),
         pay AS (
-            SELECT p.body, p.body_la_registry_code AS code, p.payment_date, p.amount_net,
-                   p.supplier_name, p.supplier_name_normalised, p.company_number, p.redacted,
-                   p.vcse_flag, s.org_id, s.method, s.scale, s.vcse AS known_vcse,
-                   s.la_registry_code AS supplier_la
-            FROM spend_payments p LEFT JOIN s ON {join}
-            WHERE p.body_la_registry_code IN (SELECT unnest({codes_param}))
+            SELECT p.source_file, p.body, p.body_la_registry_code AS code,
+                   coalesce(p.body_la_registry_code, p.body) AS body_key,
+                   p.payment_date, {_fy("p.payment_date")} AS financial_year, p.amount_net,
+                   p.supplier_name, p.redacted, p.vcse_flag, p.service_area, p.expense_type,
+                   CASE WHEN NOT p.redacted AND p.supplier_name_normalised IS NOT NULL
+                        THEN coalesce(s.org_id, 'GB-COH-' || p.company_number,
+                                      'name:' || p.supplier_name_normalised)
+                   END AS supplier_key,
+                   s.org_id, s.method, s.scale, s.vcse AS known_vcse,
+                   s.la_registry_code AS supplier_la,
+                   coalesce(t.theme, '{UNMAPPED}') AS theme, t.decided_by, t.rule
+            FROM spend_payments p
+            LEFT JOIN s ON {join}
+            LEFT JOIN labels t ON t.service_area IS NOT DISTINCT FROM p.service_area
+                              AND t.expense_type IS NOT DISTINCT FROM p.expense_type
+            WHERE {_IN_PLACE} AND abs(p.amount_net) >= $min_amount
         )
     """
 
 
-def _dicts(con: duckdb.DuckDBPyConnection, query: str, params: list[Any]) -> list[dict[str, Any]]:
-    result = con.execute(query, params)
+def _dicts(
+    con: duckdb.DuckDBPyConnection, query: str, params: dict[str, Any]
+) -> list[dict[str, Any]]:
+    # DuckDB refuses named parameters a query does not use, so pass only those it names.
+    used = {name: value for name, value in params.items() if f"${name}" in query}
+    result = con.execute(query, used)
     names = [d[0] for d in result.description or []]
     return [dict(zip(names, row, strict=True)) for row in result.fetchall()]
 
@@ -67,120 +106,275 @@ def _share(part: float | None, whole: float | None) -> float | None:
     return part / whole if part is not None and whole else None
 
 
-def place_view(con: duckdb.DuckDBPyConnection, place: Place, *, top: int = 20) -> dict[str, Any]:
-    """Every section of the whole-place view as JSON-ready data."""
+def place_bodies(place: Place) -> list[str]:
+    """The place's named (non-council) bodies as matched: trimmed, lower case."""
+    return sorted({name.strip().lower() for name in place.bodies})
+
+
+def like_for_like_threshold(
+    con: duckdb.DuckDBPyConnection, place: Place
+) -> tuple[float, list[str]]:
+    """The highest published threshold of the place's non-card spend files, and the bodies
+    publishing at it: counting only payments at least that large compares like with like.
+    (0.0, []) when the place has no spend."""
+    rows = _dicts(
+        con,
+        f"""
+        SELECT f.published_threshold AS threshold, list(DISTINCT f.body ORDER BY f.body) AS bodies
+        FROM ingested_files f
+        WHERE f.kind = 'spend' AND f.published_threshold IS NOT NULL
+          AND f.source_file IN (
+              SELECT p.source_file FROM spend_payments p WHERE {_IN_PLACE} AND NOT p.is_card
+          )
+        GROUP BY 1 ORDER BY 1 DESC LIMIT 1
+        """,
+        {"codes": sorted(place.councils), "bodies": place_bodies(place)},
+    )
+    return (float(rows[0]["threshold"]), list(rows[0]["bodies"])) if rows else (0.0, [])
+
+
+def _theme_labels(
+    con: duckdb.DuckDBPyConnection, params: dict[str, Any], rules: Sequence[ThemeRule]
+) -> list[dict[str, str | None]]:
+    """The theme of every (service area, expense type) the place's payments carry."""
+    labels = _dicts(
+        con,
+        f"SELECT DISTINCT p.service_area, p.expense_type FROM spend_payments p WHERE {_IN_PLACE}",
+        params,
+    )
+    return theme_table(((r["service_area"], r["expense_type"]) for r in labels), rules)
+
+
+def _themes(con: duckdb.DuckDBPyConnection, params: dict[str, Any]) -> list[dict[str, Any]]:
+    """Spend and concentration by theme, largest first, the unmapped row always last."""
+    rows = _dicts(
+        con,
+        f"""
+        {_with_payments()},
+        totals AS (
+            SELECT theme, count(*) AS payments, sum(amount_net) AS amount,
+                   coalesce(sum(amount_net) FILTER (WHERE decided_by = 'service_area'), 0)
+                       AS by_service_area,
+                   coalesce(sum(amount_net) FILTER (WHERE redacted), 0) AS redacted_amount
+            FROM pay GROUP BY theme
+        ),
+        per_supplier AS (
+            SELECT theme, supplier_key, sum(amount_net) AS value
+            FROM pay WHERE supplier_key IS NOT NULL GROUP BY ALL HAVING sum(amount_net) > 0
+        ),
+        ranked AS (
+            SELECT *, row_number() OVER (PARTITION BY theme ORDER BY value DESC, supplier_key)
+                          AS rank,
+                      sum(value) OVER (PARTITION BY theme) AS supplier_value
+            FROM per_supplier
+        ),
+        concentration AS (
+            SELECT theme, sum(power(value * 100.0 / supplier_value, 2)) AS hhi,
+                   sum(value) FILTER (WHERE rank = 1) / any_value(supplier_value) AS top1_share,
+                   sum(value) FILTER (WHERE rank <= 3) / any_value(supplier_value) AS top3_share,
+                   count(*) AS distinct_suppliers
+            FROM ranked GROUP BY theme
+        ),
+        place_total AS (SELECT sum(amount_net) AS total FROM pay)
+        SELECT t.theme, t.payments, round(t.amount, 2) AS amount,
+               CASE WHEN place_total.total <> 0 THEN t.amount / place_total.total END
+                   AS share_of_total,
+               round(t.by_service_area, 2) AS by_service_area,
+               coalesce(c.distinct_suppliers, 0) AS distinct_suppliers,
+               c.hhi, c.top1_share, c.top3_share,
+               round(t.redacted_amount, 2) AS redacted_amount
+        FROM totals t CROSS JOIN place_total LEFT JOIN concentration c USING (theme)
+        ORDER BY t.theme = '{UNMAPPED}', t.amount DESC, t.theme
+        """,
+        params,
+    )
+    if not any(r["theme"] == UNMAPPED for r in rows):
+        rows.append(_empty_theme(UNMAPPED))
+    return rows
+
+
+def _empty_theme(theme: str) -> dict[str, Any]:
+    return {
+        "theme": theme,
+        "payments": 0,
+        "amount": 0.0,
+        "share_of_total": None,
+        "by_service_area": 0.0,
+        "distinct_suppliers": 0,
+        "hhi": None,
+        "top1_share": None,
+        "top3_share": None,
+        "redacted_amount": 0.0,
+    }
+
+
+def _threshold(
+    con: duckdb.DuckDBPyConnection, place: Place, min_amount: float | None, like_for_like: bool
+) -> dict[str, Any]:
+    """The minimum absolute net amount counted, and why."""
+    if like_for_like and min_amount is not None:
+        raise ValueError("give min_amount or like_for_like, not both")
+    if like_for_like:
+        amount, bodies = like_for_like_threshold(con, place)
+        return {
+            "min_amount": amount,
+            "basis": "like for like (the highest published threshold of the place's bodies, "
+            "card files left out)",
+            "set_by": bodies,
+        }
+    if min_amount is not None:
+        if min_amount < 0:
+            raise ValueError(f"min_amount must be 0 or more, not {min_amount}")
+        return {"min_amount": float(min_amount), "basis": "as given", "set_by": []}
+    return {"min_amount": 0.0, "basis": "every published payment", "set_by": []}
+
+
+def place_view(
+    con: duckdb.DuckDBPyConnection,
+    place: Place,
+    *,
+    top: int = 20,
+    min_amount: float | None = None,
+    like_for_like: bool = False,
+    theme_rules: Sequence[ThemeRule] | None = None,
+) -> dict[str, Any]:
+    """Every section of the whole-place view as JSON-ready data.
+
+    ``min_amount`` counts only payments of at least that absolute net amount;
+    ``like_for_like`` sets it to the highest published threshold of the place's bodies.
+    ``theme_rules`` default to the bundled ones (``spend.themes.load_rules``).
+    """
     codes = sorted(place.councils)
-    params: list[Any] = [codes]
+    threshold = _threshold(con, place, min_amount, like_for_like)
+    params: dict[str, Any] = {
+        "codes": codes,
+        "bodies": place_bodies(place),
+        "min_amount": threshold["min_amount"],
+    }
+    rules = load_rules() if theme_rules is None else theme_rules
+    params["themes"] = _theme_labels(con, params, rules)
     bodies = _dicts(
         con,
-        """
-        WITH files AS (
+        f"""
+        {_with_payments()},
+        files AS (
             SELECT source_file, published_threshold, threshold_basis
             FROM ingested_files WHERE kind = 'spend'
         )
-        SELECT p.body_la_registry_code AS code, any_value(p.body) AS body,
+        SELECT any_value(p.code) AS code, any_value(p.body) AS body,
                count(DISTINCT p.source_file) AS files, count(*) AS payments,
                round(sum(p.amount_net), 2) AS amount,
                min(p.payment_date)::VARCHAR AS first_date,
                max(p.payment_date)::VARCHAR AS last_date,
                coalesce(min(f.published_threshold) FILTER (WHERE f.threshold_basis <> 'card file'),
                         min(f.published_threshold)) AS published_threshold
-        FROM spend_payments p LEFT JOIN files f USING (source_file)
-        WHERE p.body_la_registry_code IN (SELECT unnest(?))
-        GROUP BY 1 ORDER BY amount DESC, code
+        FROM pay p LEFT JOIN files f USING (source_file)
+        GROUP BY p.body_key ORDER BY amount DESC, p.body_key
         """,
         params,
     )
     months = _dicts(
         con,
-        """
-        SELECT strftime(payment_date, '%Y-%m') AS month, body_la_registry_code AS code,
+        f"""
+        {_with_payments()}
+        SELECT strftime(payment_date, '%Y-%m') AS month, any_value(code) AS code,
                any_value(body) AS body, count(*) AS payments,
                round(sum(amount_net), 2) AS amount
-        FROM spend_payments WHERE body_la_registry_code IN (SELECT unnest(?))
-        GROUP BY 1, 2 ORDER BY 1, 2
+        FROM pay GROUP BY month, body_key ORDER BY month, body_key
         """,
         params,
     )
     years = _dicts(
         con,
         f"""
-        SELECT {_fy("payment_date")} AS financial_year, body_la_registry_code AS code,
-               any_value(body) AS body, count(*) AS payments,
-               round(sum(amount_net), 2) AS amount
-        FROM spend_payments WHERE body_la_registry_code IN (SELECT unnest(?))
-        GROUP BY 1, 2 ORDER BY 1, 2
+        {_with_payments()}
+        SELECT financial_year, any_value(code) AS code, any_value(body) AS body,
+               count(*) AS payments, round(sum(amount_net), 2) AS amount
+        FROM pay GROUP BY financial_year, body_key ORDER BY financial_year, body_key
         """,
         params,
     )
     suppliers = _dicts(
         con,
         f"""
-        WITH {_payments("?")}
-        SELECT coalesce(org_id, 'GB-COH-' || company_number, 'name:' || supplier_name_normalised)
-                   AS supplier_key,
-               mode(supplier_name) AS supplier_name, any_value(org_id) AS org_id,
+        {_with_payments()}
+        SELECT supplier_key, mode(supplier_name) AS supplier_name, any_value(org_id) AS org_id,
                any_value(method) AS match_method, any_value(scale) AS scale,
                any_value(known_vcse) AS vcse, any_value(supplier_la) AS supplier_la,
-               count(DISTINCT code) AS bodies, list(DISTINCT code ORDER BY code) AS body_codes,
+               count(DISTINCT body_key) AS bodies,
+               list(DISTINCT body_key ORDER BY body_key) AS body_codes,
                count(*) AS payments, round(sum(amount_net), 2) AS amount
-        FROM pay WHERE NOT redacted AND supplier_name_normalised IS NOT NULL
-        GROUP BY 1 ORDER BY amount DESC, supplier_key LIMIT {int(top)}
+        FROM pay WHERE supplier_key IS NOT NULL
+        GROUP BY supplier_key ORDER BY amount DESC, supplier_key LIMIT {int(top)}
         """,
         params,
     )
-    (
-        total,
-        sme,
-        known_scale,
-        vcse,
-        known_vcse,
-        local,
-        known_location,
-        resolved,
-        redacted,
-    ) = sql.one(
+    (shares_row,) = _dicts(
         con,
         f"""
-        WITH {_payments("?")},
+        {_with_payments()},
         v AS (
             SELECT *, CASE WHEN vcse_flag OR known_vcse THEN true
                            WHEN vcse_flag IS NOT NULL OR known_vcse IS NOT NULL THEN false
                       END AS is_vcse
             FROM pay
         )
-        SELECT coalesce(sum(amount_net), 0),
-               sum(amount_net) FILTER (WHERE scale = 'sme'),
-               sum(amount_net) FILTER (WHERE scale IS NOT NULL),
-               sum(amount_net) FILTER (WHERE is_vcse),
-               sum(amount_net) FILTER (WHERE is_vcse IS NOT NULL),
-               sum(amount_net) FILTER (WHERE supplier_la IN (SELECT unnest(?))),
-               sum(amount_net) FILTER (WHERE supplier_la IS NOT NULL),
-               sum(amount_net) FILTER (WHERE org_id IS NOT NULL),
-               sum(amount_net) FILTER (WHERE redacted)
+        SELECT coalesce(sum(amount_net), 0) AS total,
+               sum(amount_net) FILTER (WHERE scale = 'sme') AS sme,
+               sum(amount_net) FILTER (WHERE scale IS NOT NULL) AS known_scale,
+               sum(amount_net) FILTER (WHERE is_vcse) AS vcse,
+               sum(amount_net) FILTER (WHERE is_vcse IS NOT NULL) AS known_vcse,
+               sum(amount_net) FILTER (WHERE supplier_la IN (SELECT unnest($codes::VARCHAR[])))
+                   AS local,
+               sum(amount_net) FILTER (WHERE supplier_la IS NOT NULL) AS known_location,
+               sum(amount_net) FILTER (WHERE org_id IS NOT NULL) AS resolved,
+               sum(amount_net) FILTER (WHERE redacted) AS redacted
         FROM v
         """,
-        [codes, codes],
+        params,
     )
-    total = float(total)
+    total = float(shares_row["total"])
     shares = {
         "total_amount": round(total, 2),
-        "sme_share": _share(sme, known_scale),
-        "known_scale_coverage": _share(known_scale or 0.0, total),
-        "vcse_share": _share(vcse, known_vcse),
-        "known_vcse_coverage": _share(known_vcse or 0.0, total),
-        "local_share": _share(local, known_location),
-        "known_location_coverage": _share(known_location or 0.0, total),
-        "resolved_coverage": _share(resolved or 0.0, total),
-        "redacted_share": _share(redacted or 0.0, total),
+        "sme_share": _share(shares_row["sme"], shares_row["known_scale"]),
+        "known_scale_coverage": _share(shares_row["known_scale"] or 0.0, total),
+        "vcse_share": _share(shares_row["vcse"], shares_row["known_vcse"]),
+        "known_vcse_coverage": _share(shares_row["known_vcse"] or 0.0, total),
+        "local_share": _share(shares_row["local"], shares_row["known_location"]),
+        "known_location_coverage": _share(shares_row["known_location"] or 0.0, total),
+        "resolved_coverage": _share(shares_row["resolved"] or 0.0, total),
+        "redacted_share": _share(shares_row["redacted"] or 0.0, total),
     }
+    themes = _themes(con, params)
+    theme_years = _dicts(
+        con,
+        f"""
+        {_with_payments()}
+        SELECT theme, financial_year, count(*) AS payments, round(sum(amount_net), 2) AS amount
+        FROM pay GROUP BY theme, financial_year
+        ORDER BY theme = '{UNMAPPED}', theme, financial_year
+        """,
+        params,
+    )
+    unmapped = _dicts(
+        con,
+        f"""
+        {_with_payments()}
+        SELECT service_area, expense_type, coalesce(rule, 'no rule') AS rule,
+               count(*) AS payments, round(sum(amount_net), 2) AS amount
+        FROM pay WHERE theme = '{UNMAPPED}'
+        GROUP BY ALL ORDER BY abs(sum(amount_net)) DESC, service_area, expense_type
+        LIMIT {int(top)}
+        """,
+        params,
+    )
     contracted = _dicts(
         con,
         f"""
-        WITH paid AS (
-            SELECT body_la_registry_code AS code, {_fy("payment_date")} AS financial_year,
-                   count(*) AS payments, sum(amount_net) AS paid
-            FROM spend_payments WHERE body_la_registry_code IN (SELECT unnest(?))
+        {_with_payments()},
+        paid AS (
+            SELECT code, financial_year, count(*) AS payments, sum(amount_net) AS paid
+            FROM pay WHERE code IN (SELECT unnest($codes::VARCHAR[]))
             GROUP BY ALL
         ),
         awarded AS (
@@ -189,7 +383,7 @@ def place_view(con: duckdb.DuckDBPyConnection, place: Place, *, top: int = 20) -
             FROM awards a
             JOIN processes pr USING (ocid)
             JOIN organisations o ON o.org_id = pr.buyer_org_id
-            WHERE o.la_registry_code IN (SELECT unnest(?)) AND a.currency = 'GBP'
+            WHERE o.la_registry_code IN (SELECT unnest($codes::VARCHAR[])) AND a.currency = 'GBP'
               AND a.value IS NOT NULL AND a.award_date IS NOT NULL
               AND (a.status = 'active' OR a.status IS NULL)
             GROUP BY ALL
@@ -203,24 +397,49 @@ def place_view(con: duckdb.DuckDBPyConnection, place: Place, *, top: int = 20) -
         LEFT JOIN ref_local_authorities la ON la.la_registry_code = code
         ORDER BY code, financial_year
         """,
-        [codes, codes],
+        params,
     )
     return {
         "place": place.name,
         "source": place.source,
         "councils": codes,
+        "named_bodies": sorted(place.bodies),
+        "threshold": threshold,
         "bodies": bodies,
         "shares": shares,
         "years": years,
         "months": months,
+        "themes": themes,
+        "theme_years": theme_years,
+        "unmapped": unmapped,
         "suppliers": suppliers,
         "contracted_vs_paid": contracted,
-        "notes": [
-            "Net of VAT in GBP; credit notes are negative. Bodies publish at different "
-            "thresholds (published_threshold: 0 means every payment).",
-            "Shares are of spend where the supplier's scale, VCSE status or place is known; "
-            "each *_coverage is that known part of all the place's spend.",
-            "Contracted: awards (OCDS) of buyers located in the council, by award date.",
-            "Service areas and expense types are not mapped to themes yet.",
-        ],
+        "notes": _notes(place, bodies, threshold),
     }
+
+
+def _notes(place: Place, bodies: list[dict[str, Any]], threshold: dict[str, Any]) -> list[str]:
+    found = {str(b["body"]).strip().lower() for b in bodies}
+    missing = [name for name in sorted(place.bodies) if name.strip().lower() not in found]
+    counted = (
+        "every published payment"
+        if not threshold["min_amount"]
+        else f"payments of £{threshold['min_amount']:,.2f} or more (net, either sign)"
+        + (f", the threshold of {', '.join(threshold['set_by'])}" if threshold["set_by"] else "")
+    )
+    notes = [
+        f"Net of VAT in GBP; credit notes are negative. Counted: {counted}. Bodies publish "
+        "at different thresholds (published_threshold: 0 means every payment); "
+        "--like-for-like compares them at the highest.",
+        "Shares are of spend where the supplier's scale, VCSE status or place is known; "
+        "each *_coverage is that known part of all the place's spend.",
+        "Themes: the contract themes, from each payment's expense type, else its service area "
+        "(reference/spend-themes.csv, plus --spend-themes). 'unmapped' holds levies, precepts, "
+        "loans and other transfers, and lines no rule matches. Concentration is over suppliers' "
+        "net payments in the theme, redacted payees left out (redacted_amount).",
+        "Contracted: awards (OCDS) of buyers located in the council, by award date; "
+        "non-council bodies are not in this table.",
+    ]
+    if missing:
+        notes.append(f"No spend loaded for: {', '.join(missing)}.")
+    return notes

@@ -287,6 +287,45 @@ MIGRATIONS.append(
     ]
 )
 
+MIGRATIONS.append(
+    # 6: spend suppliers and organisation registers (locality.spend.registers): the evidence of
+    # a match made through a register, what the registers say each supplier is, and what
+    # fuzzy matching already scored (so re-resolution scores only new names or new
+    # organisations).
+    [
+        "ALTER TABLE spend_supplier_matches ADD COLUMN evidence VARCHAR",
+        """
+        CREATE TABLE spend_supplier_registers (
+            supplier_name_normalised VARCHAR,  -- spend_payments' key columns, as they are
+            company_number VARCHAR,
+            charity_number VARCHAR,
+            kind VARCHAR NOT NULL,          -- charity | mutual | housing_non_profit | ...
+            vcse BOOLEAN,                   -- NULL: the kind says nothing (an arts NPO)
+            register VARCHAR NOT NULL,      -- deciding register, or published-charity-number
+            identifier VARCHAR,             -- org-id of the deciding register row
+            matched_by VARCHAR NOT NULL,    -- company_number | charity_number | organisation | name
+            linked_company_number VARCHAR,  -- the body's company number, when the key has none
+            resolved_at TIMESTAMPTZ
+        )
+        """,
+        """
+        CREATE TABLE spend_fuzzy_choices (
+            position INTEGER NOT NULL,      -- order of the names fuzzy matching scored against
+            name VARCHAR NOT NULL,          -- normalised organisation name
+            company_number VARCHAR          -- its organisation's GB-COH number
+        )
+        """,
+        """
+        CREATE TABLE spend_fuzzy_unmatched (
+            supplier_name_normalised VARCHAR NOT NULL,
+            company_number VARCHAR,
+            crowded BOOLEAN NOT NULL,       -- more candidates over the cutoff than were checked
+            signature VARCHAR NOT NULL      -- cutoffs and rules it was scored with
+        )
+        """,
+    ]
+)
+
 SCHEMA_VERSION = len(MIGRATIONS)
 
 # Columns of spend_payments, in table order.
