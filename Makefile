@@ -28,6 +28,7 @@ run: $(STAMP)
 	$(BIN)/locality --db $(SAMPLE_DB) ingest data/sample/spend
 	$(BIN)/locality --db $(SAMPLE_DB) status
 	$(BIN)/locality --db $(SAMPLE_DB) metrics --by buyer --limit 15
+	$(BIN)/locality --db $(SAMPLE_DB) place "West Yorkshire" --like-for-like --top 10
 	$(BIN)/locality --db $(SAMPLE_DB) serve
 
 lint: $(STAMP)
