@@ -23,6 +23,7 @@ from typing import Any
 import duckdb
 import orjson
 
+from locality.ingest.gc_pause import paused_gc
 from locality.ingest.merge import compile_releases, default_rules
 from locality.ingest.normalise import (
     AWARD_COLUMNS,
@@ -235,15 +236,16 @@ def compile_batch(batch: list[tuple[str, str]]) -> Rows:
     loads = orjson.loads
     dumps = orjson.dumps
     index = 0
-    while index < len(batch):
-        ocid = batch[index][0]
-        end = index
-        while end < len(batch) and batch[end][0] == ocid:
-            end += 1
-        releases = [loads(text) for _, text in batch[index:end]]
-        compiled = compile_releases(releases, rules)
-        normalise_process(ocid, releases, compiled, dumps(compiled).decode(), rules, rows)
-        index = end
+    with paused_gc():
+        while index < len(batch):
+            ocid = batch[index][0]
+            end = index
+            while end < len(batch) and batch[end][0] == ocid:
+                end += 1
+            releases = [loads(text) for _, text in batch[index:end]]
+            compiled = compile_releases(releases, rules)
+            normalise_process(ocid, releases, compiled, dumps(compiled).decode(), rules, rows)
+            index = end
     return rows
 
 
@@ -323,7 +325,8 @@ def ingest_file(
         return summary
     loader.open_staging(con)
     try:
-        rejected = _stage_file(con, path, source, summary, progress)
+        with paused_gc():
+            rejected = _stage_file(con, path, source, summary, progress)
         if summary.kept == 0 and summary.records_read > 0:
             reasons = {r[4].split(":")[0] for r in rejected}
             if all(reason.startswith(_NOT_OCDS_REASONS) for reason in reasons):

@@ -30,14 +30,12 @@ from __future__ import annotations
 
 import codecs
 import csv
-import gc
 import io
 import operator
 import re
 import time
 import tomllib
 from collections.abc import Iterable, Iterator, Sequence
-from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import date
 from functools import lru_cache
@@ -49,6 +47,7 @@ import duckdb
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from locality.ingest.gc_pause import paused_gc
 from locality.ingest.identity import is_placeholder, normalise_name, pad_company_number
 from locality.ingest.ocds import open_bytes
 from locality.reference import (
@@ -953,21 +952,6 @@ class SpendFile:
         if stats.positive and stats.below_default / stats.positive > 0.5:
             return 0.0, "observed"
         return config.default_threshold, "default"
-
-
-@contextmanager
-def paused_gc() -> Iterator[None]:
-    """No cyclic garbage collection while rows are read: a chunk holds a list of cells per
-    row, and collections that walk them all cost more than reading them (twice the time
-    of the whole read, measured on the shared spend files). Cells hold only strings, so
-    nothing cyclic is left behind."""
-    was_enabled = gc.isenabled()
-    gc.disable()
-    try:
-        yield
-    finally:
-        if was_enabled:
-            gc.enable()
 
 
 # Monthly files of one council repeat most supplier names and dates: clean each once.
