@@ -14,6 +14,7 @@ from locality.store.db import connect
 
 ROOT = Path(__file__).resolve().parent.parent
 SAMPLE = ROOT / "data" / "sample" / "ocds"
+SPEND_SAMPLE = ROOT / "data" / "sample" / "spend"
 FIXTURES = Path(__file__).resolve().parent / "fixtures"
 CF_RELEASES = SAMPLE / "contracts-finder-releases.jsonl"
 CF_LEGACY_AWARDS = SAMPLE / "contracts-finder-legacy-2020-award-releases.jsonl"
@@ -44,6 +45,17 @@ def sample_store_file(tmp_path_factory: pytest.TempPathFactory) -> Path:
     path = tmp_path_factory.mktemp("sample") / "sample.duckdb"
     con = connect(path)
     ingest(con, [SAMPLE])
+    con.close()
+    return path
+
+
+@pytest.fixture(scope="session")
+def spend_sample_store_file(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The bundled sample's contracts (OCDS) and council spend files ingested once per test
+    session, suppliers resolved (copy it before writing)."""
+    path = tmp_path_factory.mktemp("spend-sample") / "spend-sample.duckdb"
+    con = connect(path)
+    ingest(con, [SAMPLE, SPEND_SAMPLE])
     con.close()
     return path
 

@@ -37,12 +37,19 @@ CASES = [
 
 @pytest.fixture(scope="module")
 def api_schema(sample_store_file: Path) -> Iterator[Any]:
-    yield schemathesis.openapi.from_asgi("/openapi.json", create_app(sample_store_file))
+    app = create_app(sample_store_file, warm=False)
+    yield schemathesis.openapi.from_asgi("/openapi.json", app)
 
 
 def test_every_api_route_is_fuzzed() -> None:
     paths = {path for _, path in OPERATIONS}
-    assert {"/api/status", "/api/metrics", "/api/place/{name}", "/api/compare"} <= paths
+    assert {
+        "/api/status",
+        "/api/metrics",
+        "/api/place/{name}",
+        "/api/place/{name}/spend",
+        "/api/compare",
+    } <= paths
     assert all(path.startswith("/api/") for path in paths)
 
 
@@ -78,6 +85,14 @@ def test_api_conforms_to_its_schema(
     [
         ("/api/place/{name}", {"path_parameters": {"name": "Manchester"}}),
         ("/api/place/{name}", {"path_parameters": {"name": "West Yorkshire"}}),
+        ("/api/place/{name}/spend", {"path_parameters": {"name": "Manchester"}}),
+        (
+            "/api/place/{name}/spend",
+            {
+                "path_parameters": {"name": "Leeds"},
+                "query": {"format": "csv", "section": "themes", "min_amount": 500},
+            },
+        ),
         ("/api/compare", {"query": {"names": ["Manchester", "Swindon", "York"]}}),
         ("/api/compare", {"query": {"names": ["WYCA", "York"], "format": "csv"}}),
         ("/api/metrics", {"query": {"by": "place", "where": ["place=Manchester"]}}),

@@ -727,19 +727,29 @@ def serve_command(
         str, typer.Option("--host", help="Address to listen on (127.0.0.1: this machine only).")
     ] = "127.0.0.1",
     port: Annotated[int, typer.Option("--port", min=1, max=65535, help="Port.")] = 8000,
+    warm: Annotated[
+        bool,
+        typer.Option(
+            "--warm/--no-warm",
+            help="Fill the cache in the background at start-up (home page, red flags, then "
+            "each place with data, most awards first), so first visitors do not wait.",
+        ),
+    ] = True,
 ) -> None:
     """Serve the dashboard: a place's picture in a browser, and its figures as a JSON API.
 
     Pages for each council or place (headline figures in plain words, shares by year,
-    value by theme, top suppliers, red flags), side-by-side comparison, buyers, suppliers
-    and contracting processes, with every chart's data as CSV; the API is under /api/
-    (schema at /openapi.json). The store is only read, never written; nothing is loaded
-    from outside this server. Stop with Ctrl+C.
+    value by theme, top suppliers, red flags, council spend), side-by-side comparison,
+    buyers, suppliers and contracting processes, with every chart's data as CSV; the API is
+    under /api/ (schema at /openapi.json). The store is only read, never written; nothing
+    is loaded from outside this server. Stop with Ctrl+C. While the server (or its
+    warming) reads the store, `locality ingest` cannot write it: stop the server first.
 
     Example:
 
     \b
       locality --db data/sample.duckdb serve --port 8765
+      locality serve --no-warm    # skip the background warming
     """
     import uvicorn
 
@@ -751,7 +761,7 @@ def serve_command(
         _fail(str(exc))
     shown = f"[{host}]" if ":" in host else host
     out.print(f"locality dashboard: http://{shown}:{port}/", highlight=False)
-    uvicorn.run(create_app(State.db), host=host, port=port, log_level="warning")
+    uvicorn.run(create_app(State.db, warm=warm), host=host, port=port, log_level="warning")
 
 
 @app.command("report")

@@ -1,10 +1,12 @@
 """The dashboard: server-rendered pages and a JSON API over one store, read-only.
 
 ``create_app(db_path)`` builds the FastAPI application; ``locality serve`` runs it with
-uvicorn. Routes only parse parameters, call ``locality.web.queries`` (which calls the
-library) and render: no SQL here. Every response carries a strict Content-Security-Policy
-(scripts and everything else from this server only); charts are Vega-Lite specs in JSON
-script tags, drawn by the vendored vega, vega-lite and vega-embed in ``static/vendor/``.
+uvicorn. When the server starts (the ASGI lifespan), ``locality.web.warm`` fills the cache
+in a background thread unless ``warm=False``. Routes only parse parameters, call
+``locality.web.queries`` (which calls the library) and render: no SQL here. Every response
+carries a strict Content-Security-Policy (scripts and everything else from this server
+only); charts are Vega-Lite specs in JSON script tags, drawn by the vendored vega,
+vega-lite and vega-embed in ``static/vendor/``.
 """
 
 from __future__ import annotations
@@ -12,7 +14,8 @@ from __future__ import annotations
 import csv
 import io
 import os
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import AsyncIterator, Iterator, Mapping, Sequence
+from contextlib import asynccontextmanager
 from pathlib import Path as FilePath
 from typing import Annotated, Any, Literal
 from urllib.parse import quote, urlencode
@@ -24,6 +27,7 @@ from fastapi.responses import HTMLResponse, JSONResponse, Response
 from fastapi.staticfiles import StaticFiles
 from jinja2 import Environment, FileSystemLoader, select_autoescape
 from pydantic import StringConstraints
+from starlette.concurrency import run_in_threadpool
 from starlette.datastructures import MutableHeaders
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
@@ -31,9 +35,12 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from locality import __version__
 from locality.metrics import DIMENSIONS, FILTERABLE
 from locality.metrics.compare import HEADLINE
+from locality.reference import local_authority
+from locality.spend.themes import UNMAPPED
 from locality.store.db import StoreError
 from locality.web import charts, present, queries
 from locality.web.queries import MAX_COMPARE, MAX_NAME, BadRequest, NotFound, Session, Store
+from locality.web.warm import Warmer
 
 HERE = FilePath(__file__).resolve().parent
 TEMPLATES = HERE / "templates"
@@ -70,6 +77,26 @@ Where = Annotated[str, StringConstraints(pattern=WHERE_PATTERN, max_length=MAX_N
 MAX_LIMIT = 1_000_000
 # A name to compare: something other than blanks.
 NonBlank = Annotated[str, StringConstraints(pattern=r"\S", max_length=MAX_NAME)]
+# The spend view's threshold options, as ``locality place --min-amount / --like-for-like``.
+MinAmount = Annotated[
+    float | None,
+    Query(
+        ge=0,
+        allow_inf_nan=False,
+        description="Count only payments whose absolute net amount is at least this (GBP). "
+        "Not with like_for_like.",
+    ),
+]
+LikeForLike = Annotated[
+    bool,
+    Query(
+        description="Count only payments at or above the highest threshold the place's bodies "
+        "publish at (card files left out), so every body is counted alike.",
+    ),
+]
+SpendSection = Literal[
+    "bodies", "years", "months", "themes", "theme-years", "unmapped", "suppliers", "contracted"
+]
 
 # The OpenAPI of the responses (FastAPI cannot infer them: routes return Response objects).
 OBJECT: dict[str, Any] = {"type": "object"}
@@ -97,13 +124,18 @@ ERROR: dict[str, Any] = {
 
 
 def _responses(
-    body: dict[str, Any], *, csv: bool = False, not_found: bool = False, invalid: bool = False
+    body: dict[str, Any],
+    *,
+    csv: bool = False,
+    not_found: bool = False,
+    invalid: bool = False,
+    description: str = "OK",
 ) -> dict[int | str, dict[str, Any]]:
     """OpenAPI ``responses`` of an API route: 200 (JSON, or CSV too), 404 and 422."""
     content: dict[str, Any] = {"application/json": {"schema": body}}
     if csv:
         content["text/csv"] = {"schema": CSV_TEXT}
-    out: dict[int | str, dict[str, Any]] = {200: {"description": "OK", "content": content}}
+    out: dict[int | str, dict[str, Any]] = {200: {"description": description, "content": content}}
     error = {"application/json": {"schema": ERROR}}
     if not_found:
         out[404] = {
@@ -114,6 +146,54 @@ def _responses(
         out[422] = {"description": "A parameter the library refuses; `detail` says why"}
         out[422]["content"] = error
     return out
+
+
+# The whole-place spend view (``locality place NAME --format json``) and what the page adds.
+SPEND_VIEW: dict[str, Any] = {
+    "type": "object",
+    "required": [
+        "place", "source", "councils", "named_bodies", "threshold", "bodies", "shares",
+        "years", "months", "themes", "theme_years", "unmapped", "suppliers",
+        "contracted_vs_paid", "notes", "spend_loaded", "sentences",
+    ],
+    "properties": {
+        "place": {"type": "string"},
+        "source": {"type": "string"},
+        "councils": {"type": "array", "items": {"type": "string"}},
+        "named_bodies": {"type": "array", "items": {"type": "string"}},
+        "threshold": {
+            "type": "object",
+            "required": ["min_amount", "basis", "set_by"],
+            "properties": {
+                "min_amount": {"type": "number"},
+                "basis": {"type": "string"},
+                "set_by": {"type": "array", "items": {"type": "string"}},
+            },
+        },
+        "shares": {"type": "object", "required": ["total_amount"]},
+        **{
+            key: ROWS
+            for key in (
+                "bodies", "years", "months", "themes", "theme_years", "unmapped", "suppliers",
+                "contracted_vs_paid",
+            )
+        },
+        "notes": {"type": "array", "items": {"type": "string"}},
+        "spend_loaded": {"type": "boolean"},
+        "sentences": {"type": "object", "additionalProperties": {"type": "string"}},
+    },
+}  # fmt: skip
+SPEND_DESCRIPTION = (
+    "The whole place's council spend, as `locality place NAME --format json` (top 20 "
+    "suppliers): its bodies, spend by month and financial year, by theme (with an "
+    "`unmapped` row always, and each theme's concentration), top suppliers with how many "
+    "of the place's bodies pay them, SME/VCSE/local shares each with its coverage, and per "
+    "council contracted (OCDS awards) against paid; `threshold` says which payments were "
+    "counted. Added: `spend_loaded` (false when no spend file of the place's bodies is "
+    "loaded: every section is then empty) and a plain-language `sentences` per headline "
+    "figure. With format=csv, one section (`section`) as `locality place --format csv "
+    "--section`."
+)
 
 
 class SecurityHeaders:
@@ -170,6 +250,12 @@ def place_url(name: str) -> str:
     return f"/place/{quote(str(name), safe='')}"
 
 
+def spend_url(name: str, *, api: bool = False, **params: Any) -> str:
+    """The spend page of a place (or its API, ``api=True``), with query parameters."""
+    path = f"{'/api' if api else ''}{place_url(name)}/spend"
+    return api_url(path, **{k: v for k, v in params.items() if v not in (None, False)})
+
+
 def buyer_url(org_id: str) -> str:
     return f"/buyer/{quote(str(org_id), safe='')}"
 
@@ -196,6 +282,14 @@ def suggestion_url(s: Mapping[str, str]) -> str:
     }[s["kind"]](s["id"])
 
 
+def council_name(code: str | None) -> str:
+    """A council's name from its registry code ("LDS" -> "Leeds"); "unknown" without one."""
+    if not code:
+        return "unknown"
+    council = local_authority(code)
+    return council.nice_name if council else code
+
+
 def _environment() -> Environment:
     env = Environment(
         loader=FileSystemLoader(TEMPLATES),
@@ -206,9 +300,11 @@ def _environment() -> Environment:
     present.register_filters(env)
     env.filters.update(
         basename=lambda p: os.path.basename(str(p or "")),
+        council=council_name,
     )
     env.globals.update(
         place_url=place_url,
+        spend_url=spend_url,
         buyer_url=buyer_url,
         supplier_url=supplier_url,
         process_url=process_url,
@@ -219,6 +315,7 @@ def _environment() -> Environment:
         version=__version__,
         max_compare=MAX_COMPARE,
         flags_available=queries.flags_available(),
+        unmapped=UNMAPPED,
     )
     return env
 
@@ -245,10 +342,30 @@ value it could be computed on (`known_*_share`). Definitions: docs/metrics.md.
 """
 
 
-def create_app(db_path: str | os.PathLike[str], *, places_file: FilePath | None = None) -> FastAPI:
-    """The dashboard application over the store at ``db_path`` (opened read-only)."""
+def create_app(
+    db_path: str | os.PathLike[str], *, places_file: FilePath | None = None, warm: bool = True
+) -> FastAPI:
+    """The dashboard application over the store at ``db_path`` (opened read-only).
+
+    With ``warm`` (the default), starting the server (the ASGI lifespan, which uvicorn
+    runs) starts warming the cache in a background thread (``locality.web.warm``), and
+    stopping it stops the warming; ``app.state.warmer`` is the ``Warmer`` (None without).
+    Building the app opens nothing.
+    """
     store = Store(FilePath(db_path), places_file)
+    warmer = Warmer(store) if warm else None
     env = _environment()
+
+    @asynccontextmanager
+    async def lifespan(_: FastAPI) -> AsyncIterator[None]:
+        if warmer is not None:
+            warmer.start()
+        try:
+            yield
+        finally:
+            if warmer is not None:  # interrupts its query, waits a little (off the event loop)
+                await run_in_threadpool(warmer.stop)
+
     app = FastAPI(
         title="locality",
         version=__version__,
@@ -256,8 +373,10 @@ def create_app(db_path: str | os.PathLike[str], *, places_file: FilePath | None 
         docs_url=None,  # Swagger UI would load from a CDN; /docs is served below instead
         redoc_url=None,
         default_response_class=JSON,
+        lifespan=lifespan,
     )
     app.state.store = store
+    app.state.warmer = warmer
     app.add_middleware(SecurityHeaders)
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
 
@@ -379,6 +498,35 @@ def create_app(db_path: str | os.PathLike[str], *, places_file: FilePath | None 
         return JSON(queries.place_page(s, name))
 
     @app.get(
+        "/api/place/{name}/spend",
+        summary="A place's council spend (locality place NAME --format json|csv)",
+        description=SPEND_DESCRIPTION,
+        responses=_responses(
+            SPEND_VIEW,
+            csv=True,
+            not_found=True,
+            invalid=True,
+            description="The whole-place spend view as JSON, or one section as CSV",
+        ),
+    )
+    def api_spend(
+        s: S,
+        name: PlaceName,
+        min_amount: MinAmount = None,
+        like_for_like: LikeForLike = False,
+        format: Annotated[Format, Query(description="json or csv.")] = "json",
+        section: Annotated[
+            SpendSection, Query(description="The table of format=csv (as --section).")
+        ] = "years",
+    ) -> Response:
+        data = queries.spend_page(s, name, min_amount=min_amount, like_for_like=like_for_like)
+        if format == "csv":
+            columns, rows = queries.spend_section(data, section)
+            slug = quote(data["place"].lower().replace(" ", "-"), safe="-")
+            return _csv(columns, rows, f"spend-{section}-{slug}.csv")
+        return JSON(data)
+
+    @app.get(
         "/api/compare",
         summary="Headline measures side by side (locality compare --format json|csv)",
         responses=_responses(ROWS, csv=True, not_found=True, invalid=True),
@@ -460,6 +608,52 @@ def create_app(db_path: str | os.PathLike[str], *, places_file: FilePath | None 
             ),
         }
         return page(request, "place.html", data=data, specs=specs)
+
+    @app.api_route(
+        "/place/{name}/spend",
+        methods=["GET", "HEAD"],
+        response_class=HTMLResponse,
+        include_in_schema=False,
+    )
+    def place_spend(
+        request: Request,
+        s: S,
+        name: str,
+        min_amount: MinAmount = None,
+        like_for_like: LikeForLike = False,
+    ) -> HTMLResponse:
+        p = queries.place(s, name)
+        queries.spend_threshold(min_amount, like_for_like)  # a bad one is a 422 first
+        info = queries.place_info(p)
+        label = p.name
+        specs = {}
+        links: dict[str, str] = {}
+        data: dict[str, Any] = {"place": p.name, "spend_loaded": False}
+        if queries.spend_bodies(s, p):  # else the page says how to load spend files
+            data = queries.spend_page(s, name, min_amount=min_amount, like_for_like=like_for_like)
+            specs = {
+                "years": charts.spend_by_year(
+                    data["years"], f"Spend paid by financial year and body, {label}"
+                ),
+                "themes": charts.spend_by_theme(
+                    data["themes"], f"Spend by theme, {label}", unmapped=UNMAPPED
+                ),
+                "contracted": charts.contracted_vs_paid(
+                    data["contracted_vs_paid"],
+                    f"Contracted (award notices) against paid (spend files), councils of {label}",
+                ),
+            }
+            links = queries.spend_links(s, data)
+        threshold = {"min_amount": min_amount, "like_for_like": like_for_like}
+        return page(
+            request,
+            "spend.html",
+            data=data,
+            info=info,
+            specs=specs,
+            org_pages=links,
+            threshold=threshold,
+        )
 
     @app.api_route(
         "/compare", methods=["GET", "HEAD"], response_class=HTMLResponse, include_in_schema=False

@@ -286,3 +286,208 @@ def compare_values(rows: Sequence[Mapping[str, Any]], description: str) -> dict[
         }
     )
     return spec
+
+
+# --- council spend (the whole-place view, ``locality.spend.place``) ------------------------
+
+
+def _body_label(row: Mapping[str, Any]) -> str:
+    return str(row.get("body") or row.get("code") or "unknown")
+
+
+def spend_by_year(rows: Sequence[Mapping[str, Any]], description: str) -> dict[str, Any]:
+    """Stacked bars: spend paid each financial year, one colour per body (``years`` rows)."""
+    bodies: list[str] = []
+    for row in rows:
+        if _body_label(row) not in bodies:
+            bodies.append(_body_label(row))
+    values = [
+        {
+            "financial year": str(row["financial_year"]),
+            "body": _body_label(row),
+            "amount": row.get("amount") or 0.0,
+            "payments": row.get("payments"),
+        }
+        for row in rows
+    ]
+    palette = [OKABE_ITO[i % len(OKABE_ITO)] for i in range(len(bodies))]
+    spec = _base(description, values)
+    spec.update(
+        {
+            "height": 240,
+            "mark": {"type": "bar", "tooltip": True},
+            "encoding": {
+                "x": {
+                    "field": "financial year",
+                    "type": "ordinal",
+                    "sort": "ascending",
+                    "axis": {"labelAngle": 0},
+                },
+                "y": {
+                    "field": "amount",
+                    "type": "quantitative",
+                    "title": "paid (net of VAT)",
+                    "axis": MONEY_AXIS,
+                    "stack": "zero",
+                },
+                "color": {
+                    "field": "body",
+                    "type": "nominal",
+                    "title": None,
+                    "sort": bodies,
+                    "legend": {"columns": 1, "labelLimit": 320},
+                    "scale": {"domain": bodies, "range": palette},
+                },
+                "order": {"field": "body", "sort": "ascending"},
+                "tooltip": [
+                    {"field": "financial year", "type": "ordinal"},
+                    {"field": "body", "type": "nominal"},
+                    {
+                        "field": "amount",
+                        "type": "quantitative",
+                        "format": ",.0f",
+                        "title": "paid £",
+                    },
+                    {"field": "payments", "type": "quantitative", "format": ","},
+                ],
+            },
+        }
+    )
+    return spec
+
+
+def spend_by_theme(
+    rows: Sequence[Mapping[str, Any]], description: str, unmapped: str = "unmapped"
+) -> dict[str, Any]:
+    """Horizontal bars of spend by theme in the view's order (largest first, the unmapped
+    line last and in its own colour), with each theme's concentration in the tooltip."""
+    themes = [str(row["theme"]) for row in rows]
+    values = [
+        {
+            "theme": str(row["theme"]),
+            "kind": "unmapped" if row["theme"] == unmapped else "a contract theme",
+            "amount": row.get("amount") or 0.0,
+            "payments": row.get("payments"),
+            "share_of_total": row.get("share_of_total"),
+            "hhi": row.get("hhi"),
+            "top1_share": row.get("top1_share"),
+            "top3_share": row.get("top3_share"),
+        }
+        for row in rows
+    ]
+    spec = _base(description, values)
+    spec.update(
+        {
+            "height": ROW_HEIGHT * max(len(values), 1),
+            "mark": {"type": "bar", "tooltip": True},
+            "encoding": {
+                "y": {"field": "theme", "type": "nominal", "title": None, "sort": themes},
+                "x": {
+                    "field": "amount",
+                    "type": "quantitative",
+                    "title": "paid (net of VAT)",
+                    "axis": MONEY_AXIS,
+                },
+                "color": {
+                    "field": "kind",
+                    "type": "nominal",
+                    "title": None,
+                    "scale": {
+                        "domain": ["a contract theme", "unmapped"],
+                        "range": [OKABE_ITO[0], OKABE_ITO[1]],
+                    },
+                },
+                "tooltip": [
+                    {"field": "theme", "type": "nominal"},
+                    {
+                        "field": "amount",
+                        "type": "quantitative",
+                        "format": ",.0f",
+                        "title": "paid £",
+                    },
+                    {"field": "payments", "type": "quantitative", "format": ","},
+                    {
+                        "field": "share_of_total",
+                        "type": "quantitative",
+                        "format": ".1%",
+                        "title": "share of spend",
+                    },
+                    {"field": "hhi", "type": "quantitative", "format": ",.0f", "title": "HHI"},
+                    {
+                        "field": "top1_share",
+                        "type": "quantitative",
+                        "format": ".1%",
+                        "title": "top supplier",
+                    },
+                    {
+                        "field": "top3_share",
+                        "type": "quantitative",
+                        "format": ".1%",
+                        "title": "top 3 suppliers",
+                    },
+                ],
+            },
+        }
+    )
+    return spec
+
+
+CONTRACTED_PAID = (("contracted", "contracted (notices)"), ("paid", "paid (spend files)"))
+
+
+def contracted_vs_paid(rows: Sequence[Mapping[str, Any]], description: str) -> dict[str, Any]:
+    """Grouped horizontal bars: per council and financial year, the value of contract awards
+    against the value paid (``contracted_vs_paid`` rows)."""
+    labels = [f"{row['council']} {row['financial_year']}" for row in rows]
+    names = [name for _, name in CONTRACTED_PAID]
+    values = [
+        {
+            "council and year": label,
+            "measure": name,
+            "amount": row.get(column) or 0.0,
+            "contracted_to_paid": row.get("contracted_to_paid"),
+        }
+        for label, row in zip(labels, rows, strict=True)
+        for column, name in CONTRACTED_PAID
+    ]
+    spec = _base(description, values)
+    spec.update(
+        {
+            "height": 14 * max(len(values), 1),
+            "mark": {"type": "bar", "tooltip": True},
+            "encoding": {
+                "y": {
+                    "field": "council and year",
+                    "type": "nominal",
+                    "title": None,
+                    "sort": labels,
+                },
+                "yOffset": {"field": "measure", "sort": names},
+                "x": {
+                    "field": "amount",
+                    "type": "quantitative",
+                    "title": "GBP",
+                    "axis": MONEY_AXIS,
+                },
+                "color": {
+                    "field": "measure",
+                    "type": "nominal",
+                    "title": None,
+                    "sort": names,
+                    "scale": {"domain": names, "range": [OKABE_ITO[0], OKABE_ITO[2]]},
+                },
+                "tooltip": [
+                    {"field": "council and year", "type": "nominal"},
+                    {"field": "measure", "type": "nominal"},
+                    {"field": "amount", "type": "quantitative", "format": ",.0f", "title": "£"},
+                    {
+                        "field": "contracted_to_paid",
+                        "type": "quantitative",
+                        "format": ".1%",
+                        "title": "contracted / paid",
+                    },
+                ],
+            },
+        }
+    )
+    return spec

@@ -128,12 +128,70 @@ def headline_sentences(where: str, row: Mapping[str, Any]) -> dict[str, str]:
     return out
 
 
+def _bodies(n: int) -> str:
+    return f"{n:,} public body" if n == 1 else f"{n:,} public bodies"
+
+
+def counted(threshold: Mapping[str, Any]) -> str:
+    """What a spend view counts, from its ``threshold``: "every published payment", or
+    "payments of £500 or more (net, either sign)"."""
+    amount = float(threshold.get("min_amount") or 0.0)
+    if not amount:
+        return "every published payment"
+    pounds = f"£{amount:,.0f}" if amount.is_integer() else f"£{amount:,.2f}"
+    return f"payments of {pounds} or more (net, either sign)"
+
+
+def spend_sentences(where: str, view: Mapping[str, Any]) -> dict[str, str]:
+    """One plain-language sentence per headline figure of a whole-place spend view
+    (``locality.spend.place.place_view``); ``where`` is the place's name.
+
+    Each share says the part of spend it is computed on: "Of the 4.8% of spend where the
+    supplier's size is known, 29.4% went to SMEs."
+    """
+    shares = view["shares"]
+    bodies = view.get("bodies") or []
+    payments = sum(int(b.get("payments") or 0) for b in bodies)
+    out = {
+        "total_amount": (
+            f"{money(shares.get('total_amount') or 0.0)} was paid by {_bodies(len(bodies))} in "
+            f"{where} in {_plural(payments, 'payment')}, net of VAT, counting "
+            f"{counted(view['threshold'])}."
+        )
+    }
+
+    def reach(key: str, coverage: str, condition: str, outcome: str) -> str:
+        share = shares.get(key)
+        if share is None:
+            return f"No spend in {where} has {condition}, so there is no share."
+        return (
+            f"Of the {pct(shares.get(coverage))} of spend where {condition}, {pct(share)} "
+            f"went to {outcome}."
+        )
+
+    out["sme_share"] = reach(
+        "sme_share", "known_scale_coverage", "the supplier's size is known", "SMEs"
+    )
+    out["vcse_share"] = reach(
+        "vcse_share", "known_vcse_coverage", "the supplier's VCSE status is known", "VCSEs"
+    )
+    out["local_share"] = reach(
+        "local_share",
+        "known_location_coverage",
+        "the supplier's council is known",
+        f"suppliers located in {where}",
+    )
+    return out
+
+
 __all__ = [
+    "counted",
     "headline_sentences",
     "money",
     "money_exact",
     "number",
     "pct",
+    "spend_sentences",
 ]
 
 
@@ -189,4 +247,5 @@ def register_filters(env: Any) -> None:
         scale=scale,
         measure=measure,
         hhi=lambda value: measure("hhi", value),
+        counted=counted,
     )

@@ -6,11 +6,14 @@ picks the calls for a page, resolves names, and caches results. The store is ope
 read-only, one connection per request, opened only when something is not in the cache.
 Cached results are keyed by the store file's size and modification time, so a new ingest
 (which needs the server's connections closed between requests) is seen at once.
+``locality.web.warm`` fills the cache in the background when the server starts.
 """
 
 from __future__ import annotations
 
+import contextlib
 import difflib
+import math
 import os
 import threading
 from collections import OrderedDict
@@ -27,10 +30,12 @@ from locality.metrics.compare import compare as compare_places
 from locality.metrics.places import Place, PlaceError, load_places
 from locality.metrics.places import resolve as resolve_place
 from locality.reference import local_authorities, local_authority
+from locality.spend.place import place_bodies, place_view
+from locality.spend.themes import load_rules
 from locality.store import lookup
 from locality.store.db import connect
 from locality.store.status import store_status
-from locality.web.present import headline_sentences
+from locality.web.present import headline_sentences, spend_sentences
 
 T = TypeVar("T")
 
@@ -39,6 +44,7 @@ TOP_SUPPLIERS = 15
 TOP_FLAGS = 20
 MAX_COMPARE = 6
 AWARDS_SHOWN = 100
+SPEND_TOP = 20  # top suppliers and largest unmapped lines of the spend view (the CLI's --top)
 
 
 class NotFound(LookupError):
@@ -65,7 +71,12 @@ class Store:
     Computing is bounded too: at most ``computing`` results are computed at once (every
     connection shares one DuckDB instance and its memory limit, and each query already uses
     every core), and a result being computed is computed once, however many requests ask
-    for it at the same time (the others wait for it).
+    for it at the same time (the others wait for it). A background session (the start-up
+    warming, ``locality.web.warm``) computes outside those slots, so it never makes a
+    request wait for a slot: at most one more query runs.
+
+    ``computations`` counts the results computed (not served from the cache), and
+    ``active`` the requests' sessions open now (background sessions are not counted).
     """
 
     path: Path
@@ -76,6 +87,8 @@ class Store:
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
     _pending: dict[tuple[Any, ...], threading.Lock] = field(default_factory=dict, repr=False)
     _slots: threading.Semaphore = field(init=False, repr=False)
+    computations: int = field(default=0, init=False)
+    active: int = field(default=0, init=False)
 
     def __post_init__(self) -> None:
         self._slots = threading.Semaphore(self.computing)
@@ -95,8 +108,12 @@ class Store:
                 parts += [st.st_size, st.st_mtime_ns]
         return tuple(parts)
 
-    def session(self) -> Session:
-        return Session(self)
+    def session(self, *, background: bool = False) -> Session:
+        return Session(self, background=background)
+
+    def _opened(self, delta: int) -> None:
+        with self._lock:
+            self.active += delta
 
     def get(self, key: tuple[Any, ...]) -> tuple[bool, Any]:
         with self._lock:
@@ -127,6 +144,8 @@ class Store:
                 if hit:
                     found: T = value
                     return found
+                with self._lock:
+                    self.computations += 1
                 if query:
                     with self._slots:
                         result = compute()
@@ -141,12 +160,20 @@ class Store:
 
 
 class Session:
-    """The work of one request: a read-only connection opened on first use, then closed."""
+    """The work of one request: a read-only connection opened on first use, then closed.
 
-    def __init__(self, store: Store) -> None:
+    A ``background`` session (start-up warming) computes outside the store's computing
+    slots and is not counted among the requests in flight.
+    """
+
+    def __init__(self, store: Store, *, background: bool = False) -> None:
         self.store = store
+        self.background = background
         self._con: duckdb.DuckDBPyConnection | None = None
         self._stamp = store.stamp()
+        self._counted = not background
+        if self._counted:
+            store._opened(1)
 
     @property
     def con(self) -> duckdb.DuckDBPyConnection:
@@ -160,7 +187,7 @@ class Session:
         if hit:
             result: T = value
             return result
-        return self.store.compute_once(full, lambda: compute(self.con))
+        return self.store.compute_once(full, lambda: compute(self.con), query=not self.background)
 
     def derived(self, key: tuple[Any, ...], compute: Callable[[], T]) -> T:
         """Like ``cached``, for a value computed from other cached values (no connection)."""
@@ -171,10 +198,20 @@ class Session:
             return result
         return self.store.compute_once(full, compute, query=False)
 
+    def interrupt(self) -> None:
+        """Stop the query running on this session's connection, if any (from any thread)."""
+        con = self._con
+        if con is not None:
+            with contextlib.suppress(duckdb.Error):  # closed meanwhile: nothing is running
+                con.interrupt()
+
     def close(self) -> None:
         if self._con is not None:
             self._con.close()
             self._con = None
+        if self._counted:
+            self._counted = False
+            self.store._opened(-1)
 
     def __enter__(self) -> Session:
         return self
@@ -216,7 +253,7 @@ def place(s: Session, name: str) -> Place:
         raise NotFound(str(exc), suggest_places(name, places)) from exc
 
 
-def _place_info(p: Place) -> dict[str, Any]:
+def place_info(p: Place) -> dict[str, Any]:
     councils = []
     for code in sorted(p.councils):
         council = local_authority(code)
@@ -417,7 +454,7 @@ def _place_page(s: Session, p: Place) -> dict[str, Any]:
     flagged = flags_of_buyers(s, set(buyers))
     where = f"buyers in {p.name}"
     return {
-        "place": _place_info(p),
+        "place": place_info(p),
         "headline": headline,
         "sentences": headline_sentences(where, headline),
         "by_year": by_year,
@@ -425,6 +462,7 @@ def _place_page(s: Session, p: Place) -> dict[str, Any]:
         "top_suppliers": suppliers,
         "flags": None if flagged is None else flagged[0],
         "flagged_processes": None if flagged is None else flagged[1],
+        "spend_bodies": spend_bodies(s, p),
     }
 
 
@@ -437,22 +475,18 @@ def compare(s: Session, names: Sequence[str]) -> list[dict[str, Any]]:
     # One row per place, each computed (and cached) on its own, so any set of places that
     # were compared before, in any combination, costs nothing (a place's measures do not
     # depend on the others it is compared with).
+    return [compare_row(s, name, p) for name, p in zip(names, resolved, strict=True)]
+
+
+def compare_row(s: Session, name: str, p: Place) -> dict[str, Any]:
+    """The ``locality compare`` row of one place (``name`` as given, resolved to ``p``)."""
     places_file = s.store.places_file
 
-    def row_of(name: str) -> Callable[[duckdb.DuckDBPyConnection], dict[str, Any]]:
-        def compute(con: duckdb.DuckDBPyConnection) -> dict[str, Any]:
-            row: dict[str, Any] = compare_places(con, [name], places_file=places_file).to_pylist()[
-                0
-            ]
-            return row
+    def compute(con: duckdb.DuckDBPyConnection) -> dict[str, Any]:
+        row: dict[str, Any] = compare_places(con, [name], places_file=places_file).to_pylist()[0]
+        return row
 
-        return compute
-
-    rows = [
-        s.cached(("compare-row", p.name, tuple(sorted(p.councils))), row_of(name))
-        for name, p in zip(names, resolved, strict=True)
-    ]
-    return rows
+    return s.cached(("compare-row", p.name, tuple(sorted(p.councils))), compute)
 
 
 def _organisation(s: Session, org_id: str, role: str) -> dict[str, Any]:
@@ -560,3 +594,166 @@ def home(s: Session) -> dict[str, Any]:
     by_place = _run(s, "place", groups=list(places.values()), family="spend_reach")
     by_locality = _run(s, "locality", limit=20)
     return {"status": status(s), "places": by_place, "localities": by_locality}
+
+
+# --- council spend (locality.spend.place) ---------------------------------------------------
+
+# ``locality place --section NAME`` -> the key of ``place_view``'s result.
+SPEND_SECTIONS = {
+    "bodies": "bodies",
+    "years": "years",
+    "months": "months",
+    "themes": "themes",
+    "theme-years": "theme_years",
+    "unmapped": "unmapped",
+    "suppliers": "suppliers",
+    "contracted": "contracted_vs_paid",
+}
+# The columns of each section (a CSV has its header even when the place has no spend);
+# tests/test_web_spend.py checks them against ``place_view``'s rows.
+SPEND_COLUMNS = {
+    "bodies": (
+        "code", "body", "files", "payments", "amount", "first_date", "last_date",
+        "published_threshold",
+    ),
+    "years": ("financial_year", "code", "body", "payments", "amount"),
+    "months": ("month", "code", "body", "payments", "amount"),
+    "themes": (
+        "theme", "payments", "amount", "share_of_total", "by_service_area",
+        "distinct_suppliers", "hhi", "top1_share", "top3_share", "redacted_amount",
+    ),
+    "theme_years": ("theme", "financial_year", "payments", "amount"),
+    "unmapped": ("service_area", "expense_type", "rule", "payments", "amount"),
+    "suppliers": (
+        "supplier_key", "supplier_name", "org_id", "match_method", "scale", "vcse",
+        "supplier_la", "bodies", "body_codes", "payments", "amount",
+    ),
+    "contracted_vs_paid": (
+        "code", "council", "financial_year", "awards", "contracted", "payments", "paid",
+        "contracted_to_paid",
+    ),
+}  # fmt: skip
+
+
+def spend_bodies(s: Session, p: Place) -> list[dict[str, Any]]:
+    """The spend publishers of a place the store holds (``locality status``'s rows), largest
+    first: councils by registry code, a ``--places`` file's other bodies by name."""
+    named = set(place_bodies(p))
+    return [
+        row
+        for row in status(s).get("spend_bodies") or []
+        if row["la_registry_code"] in p.councils or str(row["body"]).strip().lower() in named
+    ]
+
+
+def spend_threshold(min_amount: float | None, like_for_like: bool) -> float | None:
+    """``min_amount`` checked (BadRequest says why): a finite amount, 0 or more, and not
+    given with ``like_for_like``."""
+    if min_amount is None:
+        return None
+    if like_for_like:
+        raise BadRequest("give min_amount or like_for_like, not both")
+    if not math.isfinite(min_amount) or min_amount < 0:
+        raise BadRequest(f"min_amount must be an amount in GBP, 0 or more (got {min_amount})")
+    return float(min_amount)
+
+
+def spend_page(
+    s: Session, name: str, *, min_amount: float | None = None, like_for_like: bool = False
+) -> dict[str, Any]:
+    """The whole-place spend view (``locality place NAME --format json``, top 20), with
+    ``spend_loaded`` (does the store hold spend files of the place's bodies?) and a
+    plain-language ``sentences`` per headline figure."""
+    p = place(s, name)
+    amount = spend_threshold(min_amount, like_for_like)
+    key = (p.name, tuple(sorted(p.councils)), tuple(sorted(p.bodies)), amount, like_for_like)
+
+    def compute(con: duckdb.DuckDBPyConnection) -> dict[str, Any]:
+        try:
+            return place_view(
+                con,
+                p,
+                top=SPEND_TOP,
+                min_amount=amount,
+                like_for_like=like_for_like,
+                theme_rules=load_rules(),
+            )
+        except ValueError as exc:  # the library's own check of the threshold
+            raise BadRequest(str(exc)) from exc
+
+    def page() -> dict[str, Any]:
+        view = s.cached(("spend-view", *key), compute)
+        return {
+            **view,
+            "spend_loaded": bool(spend_bodies(s, p)),
+            "sentences": spend_sentences(p.name, view),
+        }
+
+    return s.derived(("spend-page", *key), page)
+
+
+def spend_section(view: Mapping[str, Any], section: str) -> tuple[list[str], list[dict[str, Any]]]:
+    """One section of a spend view as CSV columns and rows (lists joined by ";", as the CLI)."""
+    key = SPEND_SECTIONS.get(section)
+    if key is None:
+        raise BadRequest(f"unknown section {section!r}; choose one of: {', '.join(SPEND_SECTIONS)}")
+    rows = [
+        {k: ";".join(map(str, v)) if isinstance(v, list) else v for k, v in row.items()}
+        for row in view[key]
+    ]
+    columns = list(rows[0]) if rows else list(SPEND_COLUMNS[key])
+    return columns, rows
+
+
+def spend_links(s: Session, view: Mapping[str, Any]) -> dict[str, str]:
+    """The page kind of each top supplier of a spend view resolved to an organisation."""
+    return organisation_pages(s, (row["org_id"] for row in view["suppliers"]))
+
+
+def organisation_pages(s: Session, org_ids: Iterable[str | None]) -> dict[str, str]:
+    """For each organisation id, the kind of page it has: "supplier" when it won an award,
+    else "buyer" when it bought; ids with neither are left out."""
+    ids = sorted({i for i in org_ids if i})
+    if not ids:
+        return {}
+    orgs = s.cached(("orgs", tuple(ids)), lambda con: lookup.organisations(con, ids))
+    out: dict[str, str] = {}
+    for org_id, org in orgs.items():
+        if org.get("supplier_processes"):
+            out[org_id] = "supplier"
+        elif org.get("buyer_processes"):
+            out[org_id] = "buyer"
+    return out
+
+
+# --- warming (locality.web.warm) ----------------------------------------------------------
+
+
+def places_with_data(s: Session) -> list[str]:
+    """Every combined authority (and ``--places`` place) and council with counted awards or
+    spend files, most awards first (then those with spend only, by amount paid)."""
+    places = s.store.places()
+    ranked: dict[str, float] = {}
+    for row in _run(s, "place", groups=list(places.values()), family="spend_reach"):
+        if row.get("place") and row.get("awards"):
+            ranked[str(row["place"])] = float(row["awards"])
+    for row in _run(s, "locality"):
+        name = row.get("locality")
+        if name and name != "unknown" and row.get("awards"):
+            ranked.setdefault(str(name), float(row["awards"]))
+    names = sorted(ranked, key=lambda n: (-ranked[n], n))
+    # Places whose bodies publish spend files but whose buyers awarded nothing counted.
+    spending: dict[str, float] = {}
+    for row in status(s).get("spend_bodies") or []:
+        code = row["la_registry_code"]
+        council = local_authority(code) if code else None
+        if council is None:
+            continue
+        for p in places.values():
+            if code in p.councils:
+                spending[p.name] = spending.get(p.name, 0.0) + float(row["total_amount"])
+        spending[council.nice_name] = spending.get(council.nice_name, 0.0) + float(
+            row["total_amount"]
+        )
+    names += sorted((n for n in spending if n not in ranked), key=lambda n: (-spending[n], n))
+    return names

@@ -1,0 +1,112 @@
+"""The council spend page in a real browser: Playwright driving Debian's chromium, as
+``tests/test_browser.py`` (same launch options, guards and skips), over the bundled sample's
+contracts and council spend files.
+
+The page must show the headline total the API gives, draw its charts, log no console error
+and make no request that leaves 127.0.0.1.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import socket
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
+
+import pytest
+
+from locality.web import present
+from locality.web.app import create_app
+from tests.test_browser import (
+    CHROMIUM,
+    LAUNCH_ARGS,
+    Watch,
+    _api,
+    _charts_drawn,
+    _figures,
+    _open,
+    _same,
+    _shot,
+    sync_api,
+)
+
+pytestmark = pytest.mark.browser
+
+
+@pytest.fixture(scope="module")
+def spend_server(spend_sample_store_file: Path) -> Iterator[str]:
+    """The dashboard over the sample with spend, served by uvicorn in a thread."""
+    import uvicorn
+
+    before = hashlib.blake2b(spend_sample_store_file.read_bytes()).hexdigest()
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    sock.bind(("127.0.0.1", 0))
+    port = sock.getsockname()[1]
+    app = create_app(spend_sample_store_file, warm=False)
+    config = uvicorn.Config(app, log_level="warning", lifespan="off")
+    instance = uvicorn.Server(config)
+    thread = threading.Thread(target=instance.run, kwargs={"sockets": [sock]}, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 15
+    while not instance.started:
+        assert thread.is_alive() and time.monotonic() < deadline, "the server did not start"
+        time.sleep(0.02)
+    yield f"http://127.0.0.1:{port}"
+    instance.should_exit = True
+    thread.join(timeout=10)
+    sock.close()
+    assert hashlib.blake2b(spend_sample_store_file.read_bytes()).hexdigest() == before
+
+
+@pytest.fixture(scope="module")
+def spend_browser() -> Iterator[Any]:
+    with sync_api.sync_playwright() as p:
+        instance = p.chromium.launch(executable_path=str(CHROMIUM), args=LAUNCH_ARGS)
+        yield instance
+        instance.close()
+
+
+@pytest.fixture
+def spend_page(spend_browser: Any, spend_server: str) -> Iterator[tuple[Any, Watch]]:
+    context = spend_browser.new_context(
+        base_url=spend_server, viewport={"width": 1280, "height": 900}, service_workers="block"
+    )
+    p = context.new_page()
+    watch = Watch(p, urlsplit(spend_server).netloc)
+    context.route("**/*", watch.route)
+    yield p, watch
+    context.close()
+    watch.check()
+
+
+def test_spend_page(spend_page: tuple[Any, Watch]) -> None:
+    p, _ = spend_page
+    _open(p, "/place/West%20Yorkshire/spend")
+    data = _api(p, "/api/place/West%20Yorkshire/spend")
+    assert p.locator("h1").inner_text() == "Council spend in West Yorkshire"
+    shares = data["shares"]
+    shown = _figures(p)
+    assert len(shown) == 4
+    total_value, total_text = shown[0]
+    assert _same(total_value, shares["total_amount"])
+    assert total_text == present.money(shares["total_amount"])
+    for (value, text), key in zip(
+        shown[1:], ("sme_share", "vcse_share", "local_share"), strict=True
+    ):
+        assert _same(value, shares[key]) and text == present.pct(shares[key]), key
+    assert _charts_drawn(p) == 3
+    _shot(p, "spend-west-yorkshire")
+    # The like-for-like toggle: a link to the same page at the highest published threshold.
+    with p.expect_navigation():
+        p.get_by_role("link", name="Compare like with like").click()
+    assert urlsplit(p.url).query == "like_for_like=true"
+    like = _api(p, "/api/place/West%20Yorkshire/spend?like_for_like=true")
+    total_value, total_text = _figures(p)[0]
+    assert _same(total_value, like["shares"]["total_amount"])
+    assert total_text == present.money(like["shares"]["total_amount"])
+    assert _charts_drawn(p) == 3

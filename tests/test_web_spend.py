@@ -1,0 +1,473 @@
+"""The dashboard's council spend pages (``/place/NAME/spend``) and their API, without a browser.
+
+One app over the bundled real sample, contracts (data/sample/ocds) and council spend files
+(data/sample/spend) together. The API must be ``place_view``'s result (the numbers of
+``locality place NAME --format json``), and the page must show those numbers, formatted as
+``locality.web.present`` formats them.
+"""
+
+from __future__ import annotations
+
+import csv
+import hashlib
+import io
+import json
+import re
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+from urllib.parse import quote
+
+import orjson
+import pytest
+import schemathesis
+from fastapi.testclient import TestClient
+from markupsafe import escape
+
+from locality.metrics.places import load_places, resolve
+from locality.spend.place import place_view
+from locality.spend.themes import UNMAPPED
+from locality.store.db import connect
+from locality.web import present, queries
+from locality.web.app import SECURITY_HEADERS, create_app
+from locality.web.warm import Warmer
+
+WITH_SPEND = ("West Yorkshire", "Greater Manchester", "Leeds")
+EXTRAS = ("spend_loaded", "sentences")  # what the API adds to place_view's result
+
+
+def _digest(path: Path) -> str:
+    return hashlib.blake2b(path.read_bytes()).hexdigest()
+
+
+@pytest.fixture(scope="module")
+def client(spend_sample_store_file: Path) -> Iterator[TestClient]:
+    before = _digest(spend_sample_store_file)
+    with TestClient(create_app(spend_sample_store_file, warm=False)) as c:
+        yield c
+    assert _digest(spend_sample_store_file) == before
+
+
+def _view(db: Path, name: str, **options: Any) -> Any:
+    """``place_view`` as the API serialises it (JSON)."""
+    con = connect(db, read_only=True)
+    try:
+        view = place_view(con, resolve(name, load_places(None)), top=queries.SPEND_TOP, **options)
+    finally:
+        con.close()
+    return json.loads(orjson.dumps(view))
+
+
+def _json(client: TestClient, url: str) -> Any:
+    response = client.get(url)
+    assert response.status_code == 200, response.text
+    assert response.headers["content-type"].startswith("application/json")
+    return response.json()
+
+
+def _page(client: TestClient, url: str) -> str:
+    response = client.get(url)
+    assert response.status_code == 200, response.text[:2000]
+    assert response.headers["content-type"].startswith("text/html")
+    return response.text
+
+
+def _close(a: Any, b: Any) -> bool:
+    """Equal, floats to 1e-9 (DuckDB sums floats in parallel: the last digit may differ)."""
+    if isinstance(a, dict) and isinstance(b, dict):
+        return list(a) == list(b) and all(_close(a[k], b[k]) for k in a)
+    if isinstance(a, list) and isinstance(b, list):
+        return len(a) == len(b) and all(_close(x, y) for x, y in zip(a, b, strict=True))
+    if isinstance(a, float) and isinstance(b, float):
+        return a == pytest.approx(b, rel=1e-9, abs=1e-9)
+    return bool(a == b)
+
+
+def _shown(text: str, value: str) -> bool:
+    return str(escape(value)) in text
+
+
+def _data(value: Any, shown: str) -> str:
+    return f'<data value="{"" if value is None else value}">{shown}</data>'
+
+
+def _specs(text: str) -> dict[str, Any]:
+    return {
+        target: json.loads(body)
+        for target, body in re.findall(
+            r'<script type="application/json" class="chart-spec" '
+            r'data-target="([^"]+)">(.*?)</script>',
+            text,
+            flags=re.S,
+        )
+    }
+
+
+def _csv_rows(client: TestClient, url: str) -> tuple[list[str], list[dict[str, str]]]:
+    response = client.get(url)
+    assert response.status_code == 200, response.text
+    assert response.headers["content-type"].startswith("text/csv")
+    assert "attachment" in response.headers["content-disposition"]
+    reader = csv.DictReader(io.StringIO(response.text))
+    assert reader.fieldnames, "a CSV always has its header, even with no rows"
+    return list(reader.fieldnames), list(reader)
+
+
+def _same(text: str, value: Any) -> bool:
+    if value is None:
+        return text == ""
+    if isinstance(value, bool):
+        return text == str(value)
+    if isinstance(value, float):
+        return float(text) == pytest.approx(value)
+    if isinstance(value, list):
+        return text == ";".join(map(str, value))
+    return text == str(value)
+
+
+# --- the API is place_view ---------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("name", WITH_SPEND)
+def test_api_is_the_place_view(
+    client: TestClient, spend_sample_store_file: Path, name: str
+) -> None:
+    api = _json(client, f"/api/place/{quote(name)}/spend")
+    assert api["spend_loaded"] is True
+    view = _view(spend_sample_store_file, name)
+    assert _close({k: v for k, v in api.items() if k not in EXTRAS}, view)
+    assert api["bodies"] and api["shares"]["total_amount"] > 0
+    assert [t["theme"] for t in api["themes"]][-1] == UNMAPPED
+
+
+@pytest.mark.parametrize(
+    ("query", "options"),
+    [
+        ("like_for_like=true", {"like_for_like": True}),
+        ("min_amount=1000", {"min_amount": 1000.0}),
+        ("min_amount=0.5&like_for_like=false", {"min_amount": 0.5}),
+    ],
+)
+def test_api_threshold_options(
+    client: TestClient, spend_sample_store_file: Path, query: str, options: dict[str, Any]
+) -> None:
+    api = _json(client, f"/api/place/West%20Yorkshire/spend?{query}")
+    view = _view(spend_sample_store_file, "West Yorkshire", **options)
+    assert _close({k: v for k, v in api.items() if k not in EXTRAS}, view)
+    every = _json(client, "/api/place/West%20Yorkshire/spend")
+    assert api["shares"]["total_amount"] < every["shares"]["total_amount"]
+
+
+def test_like_for_like_is_the_highest_published_threshold(client: TestClient) -> None:
+    api = _json(client, "/api/place/West%20Yorkshire/spend?like_for_like=true")
+    # Leeds publishes every payment, Calderdale those of £500 or more.
+    assert api["threshold"]["min_amount"] == 500.0
+    assert api["threshold"]["set_by"] == ["Calderdale Metropolitan Borough Council"]
+    text = _page(client, "/place/West%20Yorkshire/spend?like_for_like=true")
+    assert _shown(text, present.counted(api["threshold"]))
+    assert "payments of £500 or more" in text
+    assert "set by Calderdale Metropolitan Borough Council" in text
+    assert 'href="/place/West%20Yorkshire/spend">Show every published payment</a>' in text
+    plain = _page(client, "/place/West%20Yorkshire/spend")
+    assert 'href="/place/West%20Yorkshire/spend?like_for_like=true">Compare like with like' in plain
+    assert 'name="min_amount" type="number" min="0"' in plain
+
+
+def test_section_columns_are_the_place_views(client: TestClient) -> None:
+    api = _json(client, "/api/place/West%20Yorkshire/spend")
+    for section, key in queries.SPEND_SECTIONS.items():
+        assert api[key], section
+        assert list(api[key][0]) == list(queries.SPEND_COLUMNS[key]), section
+
+
+def test_csv_sections_have_the_same_numbers(client: TestClient) -> None:
+    api = _json(client, "/api/place/Greater%20Manchester/spend?min_amount=500")
+    for section, key in queries.SPEND_SECTIONS.items():
+        url = f"/api/place/Greater%20Manchester/spend?min_amount=500&format=csv&section={section}"
+        columns, rows = _csv_rows(client, url)
+        assert columns == list(queries.SPEND_COLUMNS[key])
+        assert len(rows) == len(api[key]), section
+        for row, expected in zip(rows, api[key], strict=True):
+            for column, value in expected.items():
+                assert _same(row[column], value), (section, column)
+
+
+# --- the page shows the API's numbers ----------------------------------------------------------
+
+
+@pytest.mark.parametrize("name", WITH_SPEND)
+def test_page_shows_the_api_figures(client: TestClient, name: str) -> None:
+    data = _json(client, f"/api/place/{quote(name)}/spend")
+    text = _page(client, f"/place/{quote(name)}/spend")
+    assert f"<h1>Council spend in {escape(name)}</h1>" in text
+    shares = data["shares"]
+    assert _data(shares["total_amount"], present.money(shares["total_amount"])) in text
+    for key, coverage in (
+        ("sme_share", "known_scale_coverage"),
+        ("vcse_share", "known_vcse_coverage"),
+        ("local_share", "known_location_coverage"),
+    ):
+        assert _data(shares[key], present.pct(shares[key])) in text, key
+        assert f"of the {present.pct(shares[coverage])} of spend where" in text, key
+    assert data["sentences"]["sme_share"] == (
+        f"Of the {present.pct(shares['known_scale_coverage'])} of spend where the supplier's "
+        f"size is known, {present.pct(shares['sme_share'])} went to SMEs."
+    )
+    for sentence in data["sentences"].values():
+        assert _shown(text, sentence)
+    assert _shown(text, f"{present.money(shares['total_amount'])} was paid by")
+    assert _shown(text, present.counted(data["threshold"]))
+    for body in data["bodies"]:
+        assert _shown(text, body["body"])
+        assert _data(body["amount"], present.money(body["amount"])) in text
+    for row in data["years"]:
+        assert f"<td>{row['financial_year']}</td>" in text
+        assert _data(row["amount"], present.money(row["amount"])) in text
+    themes = [r["theme"] for r in data["themes"]]
+    assert UNMAPPED in themes
+    for row in data["themes"]:
+        assert f"<td>{escape(row['theme'])}</td>" in text
+        assert _data(row["amount"], present.money(row["amount"])) in text
+        assert present.measure("hhi", row["hhi"]) in text
+        assert present.pct(row["top1_share"]) in text and present.pct(row["top3_share"]) in text
+    assert '<tr class="unmapped"><td>unmapped</td>' in text
+    bodies = len(data["bodies"])
+    for row in data["suppliers"]:
+        assert _shown(text, row["supplier_name"])
+        assert f'data-sort="{row["bodies"]}">{row["bodies"]} of {bodies}</td>' in text
+    for row in data["contracted_vs_paid"]:
+        assert _data(row["paid"], present.money(row["paid"])) in text
+        assert _data(row["contracted"], present.money(row["contracted"])) in text
+        assert present.pct(row["contracted_to_paid"]) in text
+    assert "Contracted ÷ paid</strong> is how much of the money paid the notices reveal" in text
+
+
+def test_charts_carry_the_api_data_and_link_their_csv(client: TestClient) -> None:
+    url = "/place/West%20Yorkshire/spend?min_amount=100"
+    data = _json(client, "/api" + url)
+    text = _page(client, url)
+    specs = _specs(text)
+    assert set(specs) == {"chart-years", "chart-themes", "chart-contracted"}
+    years = specs["chart-years"]["data"]["values"]
+    assert [(v["financial year"], v["body"], v["amount"]) for v in years] == [
+        (r["financial_year"], r["body"], r["amount"]) for r in data["years"]
+    ]
+    themes = specs["chart-themes"]["data"]["values"]
+    assert [(v["theme"], v["amount"], v["hhi"]) for v in themes] == [
+        (r["theme"], r["amount"], r["hhi"]) for r in data["themes"]
+    ]
+    assert {v["kind"] for v in themes if v["theme"] == UNMAPPED} == {"unmapped"}
+    contracted = specs["chart-contracted"]["data"]["values"]
+    assert len(contracted) == 2 * len(data["contracted_vs_paid"])
+    paid = [v["amount"] for v in contracted if v["measure"].startswith("paid")]
+    assert paid == [r["paid"] for r in data["contracted_vs_paid"]]
+    for spec in specs.values():
+        assert "$schema" not in spec and "url" not in spec["data"]
+        assert spec["description"]
+    links = [
+        link.replace("&amp;", "&")
+        for link in re.findall(r'<a href="([^"]*format=csv[^"]*)" download>', text)
+    ]
+    assert len(links) >= len(specs)
+    for section in ("years", "themes", "contracted"):
+        link = next(u for u in links if f"section={section}&" in u or u.endswith(section))
+        assert "min_amount=100" in link  # the CSV is of the payments the page counts
+        _, rows = _csv_rows(client, link)
+        key = queries.SPEND_SECTIONS[section]
+        assert len(rows) == len(data[key]) and rows, section
+
+
+def test_suppliers_link_to_their_organisation_pages(client: TestClient) -> None:
+    data = _json(client, "/api/place/West%20Yorkshire/spend")
+    text = _page(client, "/place/West%20Yorkshire/spend")
+    resolved = [r for r in data["suppliers"] if r["org_id"]]
+    assert resolved, "the sample resolves some of West Yorkshire's top suppliers"
+    for row in resolved:
+        href = quote(row["org_id"], safe="")
+        if client.get(f"/api/supplier/{href}").status_code == 200:
+            assert f'<a href="/supplier/{href}">{escape(row["supplier_name"])}</a>' in text
+        elif client.get(f"/api/buyer/{href}").status_code == 200:
+            assert f'<a href="/buyer/{href}">{escape(row["supplier_name"])}</a>' in text
+    for row in data["suppliers"]:
+        if not row["org_id"]:
+            assert f'<td class="wrap">{escape(row["supplier_name"])}</td>' in text
+
+
+def test_place_page_links_to_its_spend(client: TestClient) -> None:
+    text = _page(client, "/place/West%20Yorkshire")
+    assert 'href="/place/West%20Yorkshire/spend">Council spend in West Yorkshire</a>' in text
+    data = _json(client, "/api/place/West%20Yorkshire")
+    assert {b["la_registry_code"] for b in data["spend_bodies"]} == {"CLD", "LDS"}
+    york = _page(client, "/place/York")
+    assert "/place/York/spend" not in york
+    assert "no spend files loaded for this place" in york
+    assert _json(client, "/api/place/York")["spend_bodies"] == []
+
+
+# --- no spend, unknown places, bad parameters ------------------------------------------------
+
+
+def test_place_without_spend_says_how_to_load_it(
+    client: TestClient, spend_sample_store_file: Path
+) -> None:
+    text = _page(client, "/place/York/spend")
+    assert "No spend files loaded for this place" in text
+    assert "<code>locality ingest FILE.csv</code>" in text
+    assert 'class="chart-spec"' not in text and "vega.min.js" not in text
+    api = _json(client, "/api/place/York/spend")
+    assert api["spend_loaded"] is False
+    assert api["bodies"] == [] and api["years"] == [] and api["suppliers"] == []
+    assert _close(
+        {k: v for k, v in api.items() if k not in EXTRAS}, _view(spend_sample_store_file, "York")
+    )
+    columns, rows = _csv_rows(client, "/api/place/York/spend?format=csv&section=suppliers")
+    assert rows == [] and columns == list(queries.SPEND_COLUMNS["suppliers"])
+
+
+def test_a_store_without_spend_says_so_too(sample_store_file: Path) -> None:
+    with TestClient(create_app(sample_store_file, warm=False)) as c:
+        assert "No spend files loaded for this place" in _page(c, "/place/Manchester/spend")
+        assert _json(c, "/api/place/Manchester/spend")["spend_loaded"] is False
+
+
+def test_unknown_place_is_a_404_that_suggests_near_names(client: TestClient) -> None:
+    page = client.get("/place/West%20Yorkshre/spend")
+    assert page.status_code == 404
+    assert 'href="/place/West%20Yorkshire"' in page.text
+    assert "Traceback" not in page.text
+    api = client.get("/api/place/West%20Yorkshre/spend")
+    assert api.status_code == 404
+    body = api.json()
+    assert "West Yorkshre" in body["detail"]
+    near = {"kind": "place", "name": "West Yorkshire", "id": "West Yorkshire"}
+    assert near in body["suggestions"]
+
+
+@pytest.mark.parametrize(
+    ("query", "message"),
+    [
+        ("min_amount=abc", "min_amount: Input should be a valid number"),
+        ("min_amount=-1", "min_amount: Input should be greater than or equal to 0"),
+        ("min_amount=", "min_amount: Input should be a valid number"),
+        ("min_amount=inf", "min_amount: Input should be a finite number"),
+        ("min_amount=nan", "min_amount: Input should be a finite number"),
+        ("min_amount=500&like_for_like=true", "give min_amount or like_for_like, not both"),
+        ("like_for_like=perhaps", "like_for_like: Input should be a valid boolean"),
+        ("format=csv&section=nonsense", "section: Input should be"),
+    ],
+)
+def test_bad_threshold_is_a_422_with_a_message(
+    client: TestClient, query: str, message: str
+) -> None:
+    api = client.get(f"/api/place/Leeds/spend?{query}")
+    assert api.status_code == 422, api.text
+    assert message in api.json()["detail"]
+    if not query.startswith("format"):
+        page = client.get(f"/place/Leeds/spend?{query}")
+        assert page.status_code == 422
+        assert "Cannot show that" in page.text and _shown(page.text, message)
+
+
+def test_spend_threshold_check() -> None:
+    assert queries.spend_threshold(None, True) is None
+    assert queries.spend_threshold(500, False) == 500.0
+    for amount, like in ((-1.0, False), (float("inf"), False), (float("nan"), False), (1.0, True)):
+        with pytest.raises(queries.BadRequest):
+            queries.spend_threshold(amount, like)
+
+
+# --- schema, headers, warming ------------------------------------------------------------------
+
+
+def test_openapi_describes_the_spend_api(client: TestClient) -> None:
+    schema = _json(client, "/openapi.json")
+    operation = schema["paths"]["/api/place/{name}/spend"]["get"]
+    assert "locality place" in operation["summary"]
+    ok = operation["responses"]["200"]
+    assert ok["description"].startswith("The whole-place spend view")
+    assert {"application/json", "text/csv"} <= set(ok["content"])
+    assert "spend_loaded" in ok["content"]["application/json"]["schema"]["required"]
+    assert {"404", "422"} <= set(operation["responses"])
+    params = {p["name"]: p for p in operation["parameters"]}
+    assert {"name", "min_amount", "like_for_like", "format", "section"} <= set(params)
+    assert params["min_amount"]["description"]
+    assert not any(p.startswith("/place") for p in schema["paths"])
+
+
+@pytest.mark.parametrize(
+    "parameters",
+    [
+        {"path_parameters": {"name": "West Yorkshire"}},
+        {"path_parameters": {"name": "Greater Manchester"}, "query": {"like_for_like": True}},
+        {
+            "path_parameters": {"name": "Leeds"},
+            "query": {"format": "csv", "section": "suppliers", "min_amount": 250.5},
+        },
+    ],
+)
+def test_spend_responses_conform_to_the_schema(
+    spend_sample_store_file: Path, parameters: dict[str, Any]
+) -> None:
+    """The 200 bodies of places with spend (the fuzzing in test_api_schema.py runs over a
+    store without spend) match the documented schema."""
+    schema = schemathesis.openapi.from_asgi(
+        "/openapi.json", create_app(spend_sample_store_file, warm=False)
+    )
+    case = schema["/api/place/{name}/spend"]["GET"].Case(**parameters)
+    response = case.call_and_validate()
+    assert response.status_code == 200, response.text
+
+
+def test_security_headers_on_spend_responses(client: TestClient) -> None:
+    for url in (
+        "/place/Leeds/spend",
+        "/place/York/spend",
+        "/api/place/Leeds/spend",
+        "/api/place/Leeds/spend?format=csv&section=themes",
+        "/api/place/Leeds/spend?min_amount=abc",
+        "/place/Yrok/spend",
+    ):
+        response = client.get(url)
+        for header, value in SECURITY_HEADERS.items():
+            assert response.headers.get(header) == value, (url, header)
+    text = _page(client, "/place/Leeds/spend")
+    for attrs in re.findall(r"<script([^>]*)>", text):
+        assert 'src="/static/' in attrs or 'type="application/json"' in attrs, attrs
+    assert "http://" not in text and "https://" not in text
+
+
+def test_places_with_spend_are_warmed_too(client: TestClient) -> None:
+    """Places whose buyers awarded nothing counted but whose councils publish spend files
+    (Calderdale and Salford in the sample) are warmed after the places with awards."""
+    store = client.app.state.store  # type: ignore[attr-defined]
+    with store.session() as s:
+        names = queries.places_with_data(s)
+    awarded = {r["locality"] for r in _json(client, "/api/metrics?by=locality") if r["awards"]}
+    assert {"Calderdale", "Salford", "Leeds", "West Yorkshire"} <= set(names)
+    spend_only = [n for n in names if n in ("Calderdale", "Salford")]
+    assert not set(spend_only) & awarded
+    assert names.index("Calderdale") > max(names.index(n) for n in awarded if n in names)
+
+
+def test_warming_includes_the_spend_pages(
+    spend_sample_store_file: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(queries, "places_with_data", lambda s: ["Leeds", "York", "Tees Valley"])
+    app = create_app(spend_sample_store_file, warm=False)
+    store = app.state.store
+    warmer = Warmer(store, compare=False)
+    with TestClient(app) as c:
+        warmer.start()
+        assert warmer.wait(120) and warmer.failed == 0
+        # home, flags by buyer and by process, the list, 3 place pages, 2 spend pages (York
+        # has no spend).
+        assert warmer.warmed == 4 + 3 + 2
+        before = store.computations
+        for name in ("Leeds", "Tees Valley", "York"):
+            _page(c, f"/place/{quote(name)}/spend")
+            _json(c, f"/api/place/{quote(name)}")
+        for name in ("Leeds", "Tees Valley"):
+            _json(c, f"/api/place/{quote(name)}/spend")
+        assert store.computations == before
+        _page(c, "/place/Leeds/spend?like_for_like=true")  # not warmed: computed now
+        assert store.computations > before
