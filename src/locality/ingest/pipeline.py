@@ -7,7 +7,6 @@ the file is next opened. Files already loaded with the same content are skipped.
 
 from __future__ import annotations
 
-import functools
 import hashlib
 import multiprocessing
 import os
@@ -372,7 +371,7 @@ def ingest_file(
 # transaction (a commit per file cost about 10 ms: most of the time for a folder of small
 # monthly files), and handed to worker processes in groups of about GROUP bytes.
 SPEND_BATCH_BYTES = 256 << 20
-SPEND_GROUP_BYTES = 4 << 20
+SPEND_GROUP_BYTES = 8 << 20
 # Below this many bytes in a batch, starting worker processes costs more than it saves.
 SPEND_PARALLEL_MIN_BYTES = 16 << 20
 # gzip spend files inflate about this much (for sizing groups).
@@ -394,10 +393,12 @@ class SpendBatch:
 
     Each file's payments replace any it had before; re-ingesting the same content is a
     no-op, and a copy of a file already loaded (e.g. the ``.csv.gz`` of a ``.csv``) is
-    skipped so nothing is counted twice. :meth:`add` only checks a file; :meth:`flush`
-    reads the files (``parse_spend_files``: in worker processes for a large batch),
-    completes their summaries and applies them: the files of one batch land together, or
-    on any error none of them. It runs by itself once ``SPEND_BATCH_BYTES`` are waiting.
+    skipped so nothing is counted twice. Files are read by ``parse_spend_files`` in groups:
+    in worker processes once the batch holds ``SPEND_PARALLEL_MIN_BYTES``, each group
+    handed over as soon as it is full (so reading overlaps checking the next files), else
+    in this process at :meth:`flush`. :meth:`flush` completes the files' summaries and
+    applies them: the files of one batch land together, or on any error none of them. It
+    runs by itself once ``SPEND_BATCH_BYTES`` are waiting; :meth:`close` stops the workers.
     """
 
     def __init__(
@@ -420,6 +421,9 @@ class SpendBatch:
         self.jobs = jobs
         self._pending: list[_PendingSpend] = []
         self._bytes = 0
+        self._pool: ProcessPoolExecutor | None = None
+        self._submitted: deque[Future[tuple[list[ParsedFile], Any]]] = deque()
+        self._unsubmitted: list[_PendingSpend] = []
         # What the store holds, looked up once rather than twice a file.
         self._loaded: dict[tuple[str, str], int] = {}  # (file, content hash) → rejected
         self._spend_copies: dict[str, set[str]] = {}  # content hash → spend files
@@ -450,16 +454,57 @@ class SpendBatch:
             if handle.read(2) == b"\x1f\x8b":
                 size *= GZIP_RATIO
         self._spend_copies.setdefault(digest, set()).add(source)
-        self._pending.append(_PendingSpend(path, source, digest, summary, walked, size))
+        item = _PendingSpend(path, source, digest, summary, walked, size)
+        self._pending.append(item)
+        self._unsubmitted.append(item)
         self._bytes += size
+        if self.jobs > 1 and self._bytes >= SPEND_PARALLEL_MIN_BYTES:
+            self._submit(final=False)
         if self._bytes >= SPEND_BATCH_BYTES:
             self.flush()
         return summary
 
-    def _groups(self) -> list[list[_PendingSpend]]:
+    def _submit(self, *, final: bool) -> None:
+        """Hand full groups (and, when ``final``, the rest) to the worker processes."""
+        if self._pool is None:
+            context = multiprocessing.get_context("forkserver")
+            # Workers fork from a server that has imported the reader once, rather than
+            # each importing it (a third of a second) as it starts.
+            context.set_forkserver_preload(["locality.ingest.spend"])
+            self._pool = ProcessPoolExecutor(max_workers=self.jobs, mp_context=context)
+        groups = self._groups(self._unsubmitted)
+        if not final and sum(item.size for item in groups[-1]) < SPEND_GROUP_BYTES:
+            self._unsubmitted = groups.pop()  # not full yet
+        else:
+            self._unsubmitted = []
+        for group in groups:
+            if group:
+                task = [(str(item.path), item.source) for item in group]
+                # One DuckDB thread a worker: the workers are the parallelism.
+                self._submitted.append(
+                    self._pool.submit(parse_spend_files, task, self.columns, self.body, threads=1)
+                )
+
+    @contextmanager
+    def _workers_closed(self) -> Iterator[None]:
+        try:
+            yield
+        finally:
+            self.close()
+
+    def close(self) -> None:
+        """Stop the worker processes (any work not collected is dropped)."""
+        if self._pool is not None:
+            self._pool.shutdown(wait=True, cancel_futures=True)
+            self._pool = None
+        self._submitted.clear()
+        self._unsubmitted = []
+
+    @staticmethod
+    def _groups(pending: list[_PendingSpend]) -> list[list[_PendingSpend]]:
         groups: list[list[_PendingSpend]] = [[]]
         size = 0
-        for item in self._pending:
+        for item in pending:
             if groups[-1] and size + item.size > SPEND_GROUP_BYTES:
                 groups.append([])
                 size = 0
@@ -467,52 +512,42 @@ class SpendBatch:
             size += item.size
         return groups
 
-    def _parsed(self) -> Iterator[tuple[list[ParsedFile], Any]]:
-        """(findings, payments table) of each group, in order."""
-        groups = self._groups()
-        tasks = [[(str(item.path), item.source) for item in group] for group in groups]
-        if self.jobs <= 1 or len(groups) == 1 or self._bytes < SPEND_PARALLEL_MIN_BYTES:
-            for task in tasks:
-                yield parse_spend_files(task, self.columns, self.body)
+    def _parsed(self, pending: list[_PendingSpend]) -> Iterator[tuple[list[ParsedFile], Any]]:
+        """(findings, payments table) of each group of the files, in order."""
+        if self._pool is not None:
+            self._submit(final=True)
+            while self._submitted:
+                yield self._submitted.popleft().result()
             return
-        context = multiprocessing.get_context("forkserver")
-        workers = min(self.jobs, len(groups))
-        with ProcessPoolExecutor(max_workers=workers, mp_context=context) as pool:
-            # One DuckDB thread a worker: the workers are the parallelism.
-            work = functools.partial(
-                parse_spend_files, columns=self.columns, body=self.body, threads=1
-            )
-            yield from pool.map(work, tasks)
+        for group in self._groups(pending):
+            task = [(str(item.path), item.source) for item in group]
+            yield parse_spend_files(task, self.columns, self.body)
 
     def flush(self) -> None:
         """Read every queued file and apply the batch in one transaction."""
         pending, self._pending, self._bytes = self._pending, [], 0
         if not pending:
             return
-        self._pending = pending
         by_source = {item.source: item for item in pending}
         con = self.con
         rejected: list[tuple[Any, ...]] = []
         records: list[dict[str, Any]] = []
-        try:
-            with _one_transaction(con):
-                loader.delete_spend(con, list(by_source))
-                for findings, table in self._parsed():
-                    loader.insert_spend(con, table)
-                    for parsed in findings:
-                        item = by_source[parsed.source_file]
-                        record = self._complete(item, parsed)
-                        if record is not None:
-                            records.append(record)
-                            rejected.extend(
-                                (item.source, line, column, None, reason, raw)
-                                for line, column, reason, raw in parsed.rejected
-                            )
-                self.progress("apply", f"{len(records)} spend file(s)", 0, None)
-                loader.insert_rejected(con, rejected)
-                loader.record_files(con, records)
-        finally:
-            self._pending = []
+        with self._workers_closed(), _one_transaction(con):
+            loader.delete_spend(con, list(by_source))
+            for findings, table in self._parsed(pending):
+                loader.insert_spend(con, table)
+                for parsed in findings:
+                    item = by_source[parsed.source_file]
+                    record = self._complete(item, parsed)
+                    if record is not None:
+                        records.append(record)
+                        rejected.extend(
+                            (item.source, line, column, None, reason, raw)
+                            for line, column, reason, raw in parsed.rejected
+                        )
+            self.progress("apply", f"{len(records)} spend file(s)", 0, None)
+            loader.insert_rejected(con, rejected)
+            loader.record_files(con, records)
         for record in records:
             self._note_loaded(
                 record["source_file"], record["content_hash"], "spend", record["rejected"]
@@ -659,33 +694,37 @@ def ingest(
     spend_columns: SpendColumns | None = None
     spend: SpendBatch | None = None
     summaries = []
-    for index, (path, walked) in enumerate(files, 1):
-        progress("file", path.name, index, len(files))
-        file_kind = detect_kind(path) if kind == "auto" else kind
-        if file_kind == "spend":
-            if spend is None:
-                spend_columns = (
-                    columns if isinstance(columns, SpendColumns) else load_columns(columns)
-                )
-                spend = SpendBatch(
-                    con,
-                    force=force,
-                    progress=progress,
-                    body=body,
-                    columns=spend_columns,
-                    kind=kind,
-                    jobs=jobs,
-                )
-            summaries.append(spend.add(path, walked=walked))
-            continue
+    try:
+        for index, (path, walked) in enumerate(files, 1):
+            progress("file", path.name, index, len(files))
+            file_kind = detect_kind(path) if kind == "auto" else kind
+            if file_kind == "spend":
+                if spend is None:
+                    spend_columns = (
+                        columns if isinstance(columns, SpendColumns) else load_columns(columns)
+                    )
+                    spend = SpendBatch(
+                        con,
+                        force=force,
+                        progress=progress,
+                        body=body,
+                        columns=spend_columns,
+                        kind=kind,
+                        jobs=jobs,
+                    )
+                summaries.append(spend.add(path, walked=walked))
+                continue
+            if spend is not None:
+                spend.flush()  # files land in the order given
+            try:
+                summaries.append(ingest_file(con, path, force=force, progress=progress, jobs=jobs))
+            except NotOcdsError as exc:
+                summaries.append(FileSummary(file=str(path), error=str(exc)))
         if spend is not None:
-            spend.flush()  # files land in the order given
-        try:
-            summaries.append(ingest_file(con, path, force=force, progress=progress, jobs=jobs))
-        except NotOcdsError as exc:
-            summaries.append(FileSummary(file=str(path), error=str(exc)))
-    if spend is not None:
-        spend.flush()
+            spend.flush()
+    finally:
+        if spend is not None:
+            spend.close()  # worker processes, after an error too
     resolution = None
     if (
         any(not s.skipped and not s.error for s in summaries)
