@@ -141,9 +141,9 @@ def test_worker_processes_load_what_one_process_loads(
     con = connect(one)
     ingest(con, [SPEND], jobs=1)
     con.close()
-    # Every file its own group, and workers however small the batch.
+    # Every file its own group, and workers for a batch of over 1 kB (the sample is MBs).
     monkeypatch.setattr(pipeline, "SPEND_GROUP_BYTES", 1)
-    monkeypatch.setattr(pipeline, "SPEND_PARALLEL_MIN_BYTES", 0)
+    monkeypatch.setattr(pipeline, "SPEND_PARALLEL_MIN_BYTES", 1024)
     calls: list[int] = []
     real = pipeline.ProcessPoolExecutor
 
