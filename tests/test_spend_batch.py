@@ -236,3 +236,64 @@ def test_a_streamed_file_reads_as_a_whole_one(name: str, monkeypatch: pytest.Mon
     monkeypatch.setattr(spend, "CHUNK_ROWS", 500)  # and in many chunks
     assert read(SPEND / name) == whole
     assert len(whole) > 1000
+
+
+def _payments_of(con: duckdb.DuckDBPyConnection, name: str) -> tuple[int, float]:
+    found = sql.one(
+        con,
+        "SELECT count(*), coalesce(round(sum(amount_net), 2), 0) FROM spend_payments "
+        "WHERE source_file LIKE ?",
+        [f"%/{name}"],
+    )
+    return int(found[0]), float(found[1])
+
+
+def test_a_file_named_twice_in_one_run_is_loaded_once(tmp_path: Path) -> None:
+    name = "salford-city-council-2018-04.csv"
+    folder = tmp_path / "spend"
+    folder.mkdir()
+    shutil.copy(SPEND / name, folder / name)
+    con = connect(tmp_path / "store.duckdb")
+    summary = ingest(con, [folder, folder / name, Path(str(folder / ".") + "/" + name)])
+    loaded = [f for f in summary.files if not f.skipped]
+    assert len(loaded) == 1 and loaded[0].kept > 1000
+    assert [f.note for f in summary.files if f.skipped] == ["given twice: read once"] * 2
+    assert _payments_of(con, name) == (loaded[0].kept, loaded[0].total_amount)
+    assert sql.one(con, "SELECT count(*) FROM ingested_files")[0] == 1
+    con.close()
+
+
+def test_a_file_that_breaks_on_reingest_keeps_its_last_good_load(tmp_path: Path) -> None:
+    name = "salford-city-council-2018-04.csv"
+    folder = tmp_path / "spend"
+    folder.mkdir()
+    path = folder / name
+    shutil.copy(SPEND / name, path)
+    con = connect(tmp_path / "store.duckdb")
+    first = ingest(con, [folder]).files[0]
+    before = _payments_of(con, name)
+    assert before == (first.kept, first.total_amount) and first.kept > 1000
+    # The council republishes the file with a broken last line; found by walking the folder.
+    path.write_bytes(path.read_bytes() + b'"' + b"x" * 200_000 + b'",1\n')
+    again = ingest(con, [folder]).files[0]
+    assert again.error is not None and not again.skipped  # an error, not "not spend"
+    assert name in again.error and "none of the file's rows were loaded" in again.error
+    assert _payments_of(con, name) == before
+    kept = sql.one(con, "SELECT kept FROM ingested_files WHERE source_file LIKE ?", [f"%/{name}"])
+    assert kept == (first.kept,)
+    con.close()
+
+
+def test_a_truncated_gzip_fails_alone(tmp_path: Path) -> None:
+    good = "salford-city-council-2018-09.csv"
+    shutil.copy(SPEND / good, tmp_path / good)
+    broken = tmp_path / "manchester-city-council-2012-06.csv.gz"
+    data = (SPEND / broken.name).read_bytes()
+    broken.write_bytes(data[: len(data) // 2])
+    con = connect(tmp_path / "store.duckdb")
+    summary = ingest(con, [tmp_path / good, broken])
+    by_name = {Path(f.file).name: f for f in summary.files}
+    assert by_name[broken.name].error is not None
+    assert str(broken) in by_name[broken.name].error
+    assert by_name[good].kept > 0 and _payments_of(con, good)[0] == by_name[good].kept
+    con.close()

@@ -458,3 +458,23 @@ def test_theme_totals_are_the_place_total(
     for name_ in ("sme_share", "vcse_share", "local_share", "known_scale_coverage"):
         share = view["shares"][name_]
         assert share is None or 0 <= share <= 1
+
+
+def test_a_named_body_spelt_two_ways_is_one_body(tmp_path: Path, places_toml: Path) -> None:
+    """Files of one body given with different case or spacing are one body of the place,
+    shown by the name the places file gives it."""
+    path = tmp_path / "two.duckdb"
+    for spelling, source in ((POLICE.upper(), POLICE_FILE), (f"  {POLICE.lower()} ", SALFORD)):
+        result = CliRunner().invoke(
+            app, ["--db", str(path), "ingest", "--body", spelling, str(source)]
+        )
+        assert result.exit_code == 0, result.output
+    con = connect(path, read_only=True)
+    try:
+        view = place_view(con, resolve("West Yorkshire", load_places(places_toml)))
+    finally:
+        con.close()
+    assert [b["body"] for b in view["bodies"]] == [POLICE]
+    assert view["bodies"][0]["files"] == 2
+    assert {r["body"] for r in view["years"]} == {POLICE}
+    assert all(r["body_codes"] == [POLICE] for r in view["suppliers"])

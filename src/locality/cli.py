@@ -206,7 +206,10 @@ def ingest_command(
     jobs: Annotated[
         int | None,
         typer.Option(
-            "--jobs", min=1, help="Worker processes for compiling (default: one per core)."
+            "--jobs",
+            min=1,
+            help="Worker processes for compiling OCDS and reading spend files "
+            "(default: one per core).",
         ),
     ] = None,
     kind: Annotated[
@@ -231,9 +234,10 @@ def ingest_command(
     Reads release packages, record packages, JSON Lines, JSON arrays of releases, gzip of
     any of these, and directories of such files, including the legacy Contracts Finder
     layouts. Council spend CSVs (any encoding, header layout and amount format the
-    councils use) become payments with body, date, net amount and supplier. Each file is one
-    transaction; invalid records go to the `rejected` table with file, line and reason, and
-    everything valid is kept. Re-ingesting a file changes nothing.
+    councils use) become payments with body, date, net amount and supplier. Each OCDS file,
+    and each batch of spend files, is one transaction; invalid records go to the `rejected`
+    table with file, line and reason, and everything valid is kept. Re-ingesting a file
+    changes nothing; a file that cannot be read is reported and keeps its last good load.
 
     Example:
 

@@ -1,8 +1,9 @@
 """``locality ingest``: read files, keep what is valid, compile processes, fill the store.
 
-Each file is loaded in one transaction: an interrupted ingest (even ``kill -9``) leaves the
-store as it was before that file, because DuckDB discards an uncommitted transaction when
-the file is next opened. Files already loaded with the same content are skipped.
+Each OCDS file is loaded in one transaction, and spend files in batches (``SpendBatch``), a
+transaction each: an interrupted ingest (even ``kill -9``) leaves the store as it was before
+that file or batch, because DuckDB discards an uncommitted transaction when the store is
+next opened. Files already loaded with the same content are skipped.
 """
 
 from __future__ import annotations
@@ -11,6 +12,7 @@ import hashlib
 import multiprocessing
 import os
 import time
+import zlib
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures import Future, ProcessPoolExecutor
@@ -440,7 +442,15 @@ class SpendBatch:
         started = time.perf_counter()
         source = str(path.resolve())
         summary = FileSummary(file=str(path), kind="spend")
-        digest = content_hash(path)
+        if any(item.source == source for item in self._pending):
+            # Named twice in one run (a folder and a file in it): read once.
+            summary.skipped, summary.note = True, "given twice: read once"
+            return summary
+        try:
+            digest = content_hash(path)
+        except (OSError, EOFError, zlib.error) as exc:
+            summary.error = f"{path}: cannot read the file ({exc})"
+            return summary
         loaded = None if self.force else self._loaded.get((source, digest))
         copies = sorted(self._spend_copies.get(digest, set()) - {source})
         if loaded is not None or copies:
@@ -533,18 +543,22 @@ class SpendBatch:
         rejected: list[tuple[Any, ...]] = []
         records: list[dict[str, Any]] = []
         with self._workers_closed(), _one_transaction(con):
-            loader.delete_spend(con, list(by_source))
             for findings, table in self._parsed(pending):
-                loader.insert_spend(con, table)
+                read: list[str] = []
                 for parsed in findings:
                     item = by_source[parsed.source_file]
                     record = self._complete(item, parsed)
                     if record is not None:
+                        read.append(item.source)
                         records.append(record)
                         rejected.extend(
                             (item.source, line, column, None, reason, raw)
                             for line, column, reason, raw in parsed.rejected
                         )
+                # Only files read whole replace what they had: a file that fails now keeps
+                # the payments of its last good load (and its record says so).
+                loader.delete_spend(con, read)
+                loader.insert_spend(con, table)
             self.progress("apply", f"{len(records)} spend file(s)", 0, None)
             loader.insert_rejected(con, rejected)
             loader.record_files(con, records)
@@ -669,7 +683,8 @@ def ingest(
     body: str | None = None,
     columns: str | Path | SpendColumns | None = None,
 ) -> IngestSummary:
-    """Ingest files and directories; each file is its own transaction.
+    """Ingest files and directories: each OCDS file, and each batch of spend files, is its
+    own transaction.
 
     ``kind`` is ``auto`` (spend for ``.csv``/``.csv.gz`` names, OCDS for JSON, else by
     content), ``ocds`` or ``spend``. ``body`` names the publishing body of spend files that

@@ -35,6 +35,7 @@ import operator
 import re
 import time
 import tomllib
+import zlib
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import date
@@ -607,6 +608,7 @@ class SpendFile:
         self._handle.close()
 
     def _csv_error(self, exc: csv.Error) -> NotSpendError:
+        """A CSV error before the header was found: not a spend file we can read."""
         return NotSpendError(f"{self.path}: CSV error after line {self._line_end}: {exc}")
 
     def _next(self) -> tuple[int, list[str]] | None:
@@ -787,8 +789,12 @@ class SpendFile:
                     chunk = _Chunk(fields)
                     lines, picked, kept_cells = chunk.lines, chunk.picked, chunk.cells
         except csv.Error as exc:
-            self._line_end = line_end
-            raise self._csv_error(exc) from exc
+            # A spend file broken part way: an error (never skipped as "not spend"), and
+            # none of its rows are loaded.
+            raise SpendFileError(
+                f"{self.path}: CSV error after line {line_end}: {exc}; none of the file's "
+                "rows were loaded: mend the line and ingest the file again"
+            ) from exc
         self._line_end = line_end
         if chunk.lines:
             yield chunk
@@ -1133,6 +1139,12 @@ def parse_spend_files(
             except SpendFileError as exc:
                 parser.discard(source)
                 parsed.error, parsed.not_spend = str(exc), isinstance(exc, NotSpendError)
+                found.append((parsed, None, 0.0))
+                continue
+            except (OSError, EOFError, zlib.error, UnicodeError) as exc:
+                # A file that cannot be read (a truncated gzip, a disk error) fails alone.
+                parser.discard(source)
+                parsed.error = f"{path}: cannot read the file ({exc})"
                 found.append((parsed, None, 0.0))
                 continue
             found.append((parsed, reader, time.perf_counter() - started))

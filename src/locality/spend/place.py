@@ -94,9 +94,15 @@ def _with_payments() -> str:
     return f"""
         WITH s AS ({SUPPLIERS_SQL}),
         labels AS (SELECT unnest($themes::{_THEMES_TYPE}, recursive := true)),
+        named AS (
+            SELECT unnest($body_names::STRUCT(key VARCHAR, name VARCHAR)[], recursive := true)
+        ),
         pay AS (
-            SELECT p.source_file, p.body, p.body_la_registry_code AS code,
-                   coalesce(p.body_la_registry_code, p.body) AS body_key,
+            -- A named body is one body however its files spell it: keyed and shown by the
+            -- name the places file gives it.
+            SELECT p.source_file, coalesce(n.name, p.body) AS body,
+                   p.body_la_registry_code AS code,
+                   coalesce(p.body_la_registry_code, n.name, p.body) AS body_key,
                    p.payment_date, {_fy_start("p.payment_date")} AS fy_start, p.amount_net,
                    p.supplier_name, p.redacted, p.vcse_flag, p.service_area, p.expense_type,
                    CASE WHEN NOT p.redacted AND p.supplier_name_normalised IS NOT NULL
@@ -108,6 +114,8 @@ def _with_payments() -> str:
                    coalesce(t.theme, '{UNMAPPED}') AS theme, t.decided_by, t.rule
             FROM spend_payments p
             LEFT JOIN s ON {join}
+            LEFT JOIN named n
+                   ON p.body_la_registry_code IS NULL AND n.key = lower(trim(p.body))
             LEFT JOIN labels t ON t.service_area IS NOT DISTINCT FROM p.service_area
                               AND t.expense_type IS NOT DISTINCT FROM p.expense_type
             WHERE {_IN_PLACE} AND abs(p.amount_net) >= $min_amount
@@ -132,6 +140,12 @@ def _share(part: float | None, whole: float | None) -> float | None:
 def place_bodies(place: Place) -> list[str]:
     """The place's named (non-council) bodies as matched: trimmed, lower case."""
     return sorted({name.strip().lower() for name in place.bodies})
+
+
+def _body_names(place: Place) -> list[dict[str, str]]:
+    """Each named body's match key and the name the places file gives it."""
+    names = {name.strip().lower(): name.strip() for name in sorted(place.bodies)}
+    return [{"key": key, "name": name} for key, name in sorted(names.items())]
 
 
 def like_for_like_threshold(
@@ -272,6 +286,7 @@ def place_view(
     params: dict[str, Any] = {
         "codes": codes,
         "bodies": place_bodies(place),
+        "body_names": _body_names(place),
         "min_amount": threshold["min_amount"],
     }
     rules = load_rules() if theme_rules is None else theme_rules

@@ -12,7 +12,7 @@ A rule is one row of a CSV file (``reference/spend-themes.csv``, or a user's
 * ``field``: ``expense_type`` or ``service_area``;
 * ``pattern``: a regular expression (Python ``re``), searched in the field's text after
   ``normalise_label`` (lower case, "&" as "and", every other run of punctuation or spaces
-  as one space), so ``\\brents?\\b`` matches "RENTS" and "Rent & Rates";
+  as one space), case not mattering, so ``\\brents?\\b`` matches "RENTS" and "Rent & Rates";
 * ``theme``: one of the contract themes, or ``unmapped``, which says "known, and not a
   purchase in any theme" (levies, precepts, loans, tax) and stops any later rule, so a
   levy paid from the highways budget is not counted as construction;
@@ -114,7 +114,7 @@ def _rule(cells: Sequence[str], where: str) -> ThemeRule:
     if not pattern:
         raise SpendThemesError(f"{where}: empty pattern")
     try:
-        compiled = re.compile(pattern)
+        compiled = re.compile(pattern, re.IGNORECASE)  # labels are lower case: so is "NHS"
     except re.error as exc:
         raise SpendThemesError(
             f"{where}: pattern {pattern!r} is not a regular expression ({exc})"

@@ -170,6 +170,7 @@ class Session:
         self.store = store
         self.background = background
         self._con: duckdb.DuckDBPyConnection | None = None
+        self._interrupted = False
         self._stamp = store.stamp()
         self._counted = not background
         if self._counted:
@@ -179,6 +180,8 @@ class Session:
     def con(self) -> duckdb.DuckDBPyConnection:
         if self._con is None:
             self._con = connect(self.store.path, read_only=True)
+        if self._interrupted:  # interrupted before (or while) connecting: run nothing more
+            raise duckdb.InterruptException("INTERRUPT Error: the session was interrupted")
         return self._con
 
     def cached(self, key: tuple[Any, ...], compute: Callable[[duckdb.DuckDBPyConnection], T]) -> T:
@@ -199,7 +202,9 @@ class Session:
         return self.store.compute_once(full, compute, query=False)
 
     def interrupt(self) -> None:
-        """Stop the query running on this session's connection, if any (from any thread)."""
+        """Stop the query running on this session's connection, if any, and any it would
+        start (from any thread)."""
+        self._interrupted = True
         con = self._con
         if con is not None:
             with contextlib.suppress(duckdb.Error):  # closed meanwhile: nothing is running
