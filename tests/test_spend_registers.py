@@ -473,6 +473,9 @@ def test_suppliers_commands_show_registers_and_evidence(
     status = json.loads(runner.invoke(app, ["--db", db, "status", "--format", "json"]).stdout)
     by_register = status["spend_suppliers"]["by_register"]
     assert by_register["published-charity-number"]["vcse"] == 1
+    printed = runner.invoke(app, ["--db", db, "status"]).stdout
+    assert "Spend suppliers the organisation registers know" in printed
+    assert "published-charity-number" in printed
 
 
 def test_supplier_evidence_of_an_unknown_name_is_empty(store: duckdb.DuckDBPyConnection) -> None:

@@ -450,6 +450,20 @@ def status_command(
             f"suppliers ({methods or 'none'}; fuzzy at score >= {resolved['fuzzy_cutoff']:g}).",
             highlight=False,
         )
+        registers = resolved.get("by_register") or {}
+        if registers:
+            table = Table(title="Spend suppliers the organisation registers know")
+            for column in ("register", "suppliers", "VCSE", "not VCSE", "£ net"):
+                table.add_column(column, justify="left" if column == "register" else "right")
+            for name, counts in sorted(registers.items(), key=lambda item: -item[1]["amount"]):
+                table.add_row(
+                    name,
+                    f"{counts['suppliers']:,}",
+                    f"{counts['vcse']:,}",
+                    f"{counts['not_vcse']:,}",
+                    f"{counts['amount']:,.0f}",
+                )
+            out.print(table)
     if status["rejected_reasons"]:
         reasons = Table(title="Rejected records by reason", title_justify="left")
         reasons.add_column("reason")
