@@ -553,14 +553,14 @@ SELECT piece, source_file, is_card, pos, source_line, body,
        nullif(service_area, '') AS service_area, nullif(expense_type, '') AS expense_type,
        nullif(transaction_id, '') AS transaction_id, redacted, bad_amount,
     CASE WHEN (bad_amount IS NOT NULL OR net_v IS NOT NULL OR gross_v IS NOT NULL
-               OR vat_v IS NOT NULL) AND supplier_name IS NULL AND date_text = ''
+               OR vat_v IS NOT NULL) AND supplier_name IS NULL AND NOT date_given
              THEN 'total'
          WHEN bad_amount IS NOT NULL THEN 'amount'
          WHEN net_v IS NULL AND gross_v IS NULL THEN 'missing'
          WHEN payment_date IS NULL THEN 'date'
     END AS problem,
     coalesce(net_v, gross_v - coalesce(vat_v, 0)) AS amount_net
-FROM b ORDER BY piece, pos
+FROM b
 """
 
 
@@ -827,64 +827,79 @@ class SpendFile:
         return any(_TOTAL_CELL.fullmatch(c.strip()) for c in cells if c)
 
     def _columns(self, chunk: _Chunk) -> pa.Table:
-        """The chunk as Arrow columns: texts as published, and each distinct value of the
-        date, supplier, number, flag and body columns cleaned once."""
+        """The chunk as Arrow columns: texts as published (stripped), and each distinct value
+        of the date, supplier, number, flag and body columns cleaned once. Columns the file
+        does not map are all null, and constants are repeated in Arrow: turning Python
+        values into Arrow ones is a good part of the reader's time."""
         count = len(chunk.lines)
         by_field = dict(zip(chunk.fields, zip(*chunk.picked, strict=True), strict=True))
-        nothing: tuple[str, ...] = ("",) * count
+        string = pa.string()
 
-        def texts(name: str) -> tuple[str, ...]:
-            return by_field.get(name, nothing)
+        def stripped(name: str) -> pa.Array:
+            if name not in by_field:
+                return pa.nulls(count, string)
+            return pa.array(list(map(str.strip, by_field[name])), string)
 
-        def stripped(name: str) -> list[str] | tuple[str, ...]:
-            return list(map(str.strip, by_field[name])) if name in by_field else nothing
+        def encoded(name: str, clean: Any) -> tuple[pa.Array, list[Any]]:
+            """(index of each row's distinct value, each distinct value cleaned)."""
+            values = by_field[name]
+            distinct = list(set(values))
+            index = {value: i for i, value in enumerate(distinct)}
+            codes = pa.array(list(map(index.__getitem__, values)), pa.int32())
+            return codes, [clean(value.strip()) for value in distinct]
 
-        def mapped(name: str, clean: Any) -> list[Any]:
-            values = texts(name)
-            cache = {value: clean(value.strip()) for value in set(values)}
-            return list(map(cache.__getitem__, values))
+        def part(codes: pa.Array, cleaned: list[Any], at: int, kind: pa.DataType) -> pa.Array:
+            """One part of the cleaned values, dictionary-encoded by the codes."""
+            values = pa.array([value[at] for value in cleaned], kind)
+            return pa.DictionaryArray.from_arrays(codes, values)
+
+        def cleaned(name: str, clean: Any, kind: pa.DataType) -> pa.Array:
+            if name not in by_field:
+                return pa.nulls(count, kind)
+            codes, values = encoded(name, clean)
+            return pa.DictionaryArray.from_arrays(codes, pa.array(values, kind))
 
         redaction = self.config.redaction
-        suppliers = mapped("supplier_name", lambda name: _clean_supplier(name, redaction))
-        day_texts = mapped("payment_date", lambda t: (t, _parse_date_cached(t)))
+        supplier_codes, suppliers = encoded(
+            "supplier_name", lambda name: _clean_supplier(name, redaction)
+        )
+        day_codes, days = encoded(
+            "payment_date", lambda text: (bool(text), _parse_date_cached(text))
+        )
         if self.body.source == "column" and ("body" in by_field or "body_code" in by_field):
-            pairs = list(zip(texts("body"), texts("body_code"), strict=True))
-            cache = {p: self._row_body(p[0].strip(), p[1].strip()) for p in set(pairs)}
-            bodies = list(map(cache.__getitem__, pairs))
+            names = by_field.get("body", ("",) * count)
+            codes = by_field.get("body_code", ("",) * count)
+            pairs = list(zip(names, codes, strict=True))
+            distinct_pairs = list(set(pairs))
+            pair_index = {pair: i for i, pair in enumerate(distinct_pairs)}
+            body_codes = pa.array(list(map(pair_index.__getitem__, pairs)), pa.int32())
+            found = [self._row_body(n.strip(), c.strip()) for n, c in distinct_pairs]
+            body = part(body_codes, found, 0, string)
+            body_code = part(body_codes, found, 1, string)
         else:
-            bodies = [(self.body.name, self.body.la_registry_code)] * count
-        vcse: list[bool | None] = (
-            mapped("vcse_flag", lambda t: parse_flag(t) or False)
-            # Where a file publishes the flag, an unmarked row is the council saying "no".
-            if "vcse_flag" in by_field
-            else [None] * count
-        )
-        string = pa.string()
-        first, second, third = (
-            operator.itemgetter(0),
-            operator.itemgetter(1),
-            operator.itemgetter(2),
-        )
+            body = _repeat(self.body.name, count, string)
+            body_code = _repeat(self.body.la_registry_code, count, string)
         return pa.table(
             {
                 "pos": pa.array(range(count), pa.int64()),
                 "source_line": pa.array(chunk.lines, pa.int64()),
-                "body": pa.array(list(map(first, bodies)), string),
-                "body_la_registry_code": pa.array(list(map(second, bodies)), string),
-                "date_text": pa.array(list(map(first, day_texts)), string),
-                "payment_date": pa.array(list(map(second, day_texts)), pa.date32()),
-                "net_text": pa.array(stripped("amount_net"), string),
-                "gross_text": pa.array(stripped("amount_gross"), string),
-                "vat_text": pa.array(stripped("amount_vat"), string),
-                "supplier_name": pa.array(list(map(first, suppliers)), string),
-                "supplier_name_normalised": pa.array(list(map(second, suppliers)), string),
-                "company_number": pa.array(mapped("company_number", clean_company_number), string),
-                "charity_number": pa.array(mapped("charity_number", clean_charity_number), string),
-                "vcse_flag": pa.array(vcse, pa.bool_()),
-                "service_area": pa.array(stripped("service_area"), string),
-                "expense_type": pa.array(stripped("expense_type"), string),
-                "transaction_id": pa.array(stripped("transaction_id"), string),
-                "redacted": pa.array(list(map(third, suppliers)), pa.bool_()),
+                "body": body,
+                "body_la_registry_code": body_code,
+                "date_given": part(day_codes, days, 0, pa.bool_()),
+                "payment_date": part(day_codes, days, 1, pa.date32()),
+                "net_text": stripped("amount_net"),
+                "gross_text": stripped("amount_gross"),
+                "vat_text": stripped("amount_vat"),
+                "supplier_name": part(supplier_codes, suppliers, 0, string),
+                "supplier_name_normalised": part(supplier_codes, suppliers, 1, string),
+                "company_number": cleaned("company_number", clean_company_number, string),
+                "charity_number": cleaned("charity_number", clean_charity_number, string),
+                # Where a file publishes the flag, an unmarked row is the council saying "no".
+                "vcse_flag": cleaned("vcse_flag", lambda t: parse_flag(t) or False, pa.bool_()),
+                "service_area": stripped("service_area"),
+                "expense_type": stripped("expense_type"),
+                "transaction_id": stripped("transaction_id"),
+                "redacted": part(supplier_codes, suppliers, 2, pa.bool_()),
             }
         )
 
@@ -958,6 +973,35 @@ class SpendFile:
         if stats.positive and stats.below_default / stats.positive > 0.5:
             return 0.0, "observed"
         return config.default_threshold, "default"
+
+
+_CHUNK_SCHEMA = pa.schema(
+    [
+        ("pos", pa.int64()),
+        ("source_line", pa.int64()),
+        ("body", pa.string()),
+        ("body_la_registry_code", pa.string()),
+        ("date_given", pa.bool_()),
+        ("payment_date", pa.date32()),
+        ("net_text", pa.string()),
+        ("gross_text", pa.string()),
+        ("vat_text", pa.string()),
+        ("supplier_name", pa.string()),
+        ("supplier_name_normalised", pa.string()),
+        ("company_number", pa.string()),
+        ("charity_number", pa.string()),
+        ("vcse_flag", pa.bool_()),
+        ("service_area", pa.string()),
+        ("expense_type", pa.string()),
+        ("transaction_id", pa.string()),
+        ("redacted", pa.bool_()),
+    ]
+)
+
+
+def _repeat(value: Any, count: int, kind: pa.DataType) -> pa.Array:
+    """``count`` times ``value`` as an Arrow array, made in Arrow, not from a Python list."""
+    return pa.repeat(pa.scalar(value, kind), count)
 
 
 # Monthly files of one council repeat most supplier names and dates: clean each once.
@@ -1041,12 +1085,13 @@ class SpendParser:
         con = self.con
         tables = []
         for number, (reader, chunk, source_file) in enumerate(pieces):
-            table = reader._columns(chunk)
+            # One schema for every piece (dictionary-encoded columns decoded, in Arrow).
+            table = reader._columns(chunk).cast(_CHUNK_SCHEMA)
             count = table.num_rows
             tables.append(
-                table.append_column("piece", pa.array([number] * count, pa.int32()))
-                .append_column("source_file", pa.array([source_file] * count, pa.string()))
-                .append_column("is_card", pa.array([reader.layout.is_card] * count, pa.bool_()))
+                table.append_column("piece", _repeat(number, count, pa.int32()))
+                .append_column("source_file", _repeat(source_file, count, pa.string()))
+                .append_column("is_card", _repeat(reader.layout.is_card, count, pa.bool_()))
             )
         con.register("_spend_chunk", pa.concat_tables(tables))
         try:
