@@ -140,28 +140,64 @@ def _ingest_progress(progress: Progress) -> Any:
     return update
 
 
+def _short(path: str | Path) -> str:
+    """The last two parts of a path: enough to tell monthly files of councils apart."""
+    return "/".join(Path(path).parts[-2:])
+
+
+# Past this many files, files loaded cleanly are summed per folder: a table of hundreds of
+# monthly files is neither readable nor quick to print.
+SUMMARY_FILE_ROWS = 40
+
+
 def _summary_table(summary: IngestSummary) -> Table:
+    from locality.ingest.pipeline import GIVEN_TWICE
+
     table = Table(title="Ingest summary", title_justify="left")
     spend = any(f.kind == "spend" for f in summary.files)
     names = ("file", "read", "kept", "rejected", "new", "updated", "processes")
     for name in (*names, *(("£ net",) if spend else ()), "s"):
         table.add_column(name, justify="left" if name == "file" else "right")
-    for f in summary.files:
+    files = list(summary.files)
+    folders: dict[str, list[Any]] = {}
+    if len(files) > SUMMARY_FILE_ROWS:
+        clean = [f for f in files if not (f.error or f.skipped or f.rejected)]
+        for f in clean:
+            folders.setdefault(str(Path(f.file).parent), []).append(f)
+        shown = {id(f) for f in clean}
+        files = [f for f in files if id(f) not in shown]
+    for folder, group in folders.items():
+        money = (f"{sum(f.total_amount or 0 for f in group):,.2f}",) if spend else ()
+        ocds = [f for f in group if f.kind != "spend"]
+        counts = ("new_releases", "updated_releases", "processes")
+        table.add_row(
+            f"{_short(folder)}/ ({len(group)} files, none rejected)",
+            f"{sum(f.records_read for f in group):,}",
+            f"{sum(f.kept for f in group):,}",
+            "0",
+            *(f"{sum(getattr(f, c) for f in ocds):,}" if ocds else "" for c in counts),
+            *money,
+            f"{sum(f.seconds for f in group):.2f}",
+        )
+    label = _short if folders else (lambda file: Path(file).name)
+    for f in files:
         money = (f"{f.total_amount:,.2f}" if f.total_amount is not None else "",) if spend else ()
         if f.error:
-            table.add_row(Path(f.file).name, *["-"] * (len(names) + len(money)), style="red")
+            table.add_row(label(f.file), *["-"] * (len(names) + len(money)), style="red")
         elif f.skipped:
             why = (
-                "not a spend file, skipped"
+                "given twice"
+                if f.note == GIVEN_TWICE
+                else "not spend: skipped"
                 if f.note
-                else "copy of a loaded file, skipped"
+                else "a copy: skipped"
                 if f.duplicate_of
-                else "unchanged file, skipped"
+                else "unchanged: skipped"
             )
-            table.add_row(Path(f.file).name, why, "", "", "", "", "", *money, f"{f.seconds:.2f}")
+            table.add_row(label(f.file), why, "", "", "", "", "", *money, f"{f.seconds:.2f}")
         elif f.kind == "spend":
             table.add_row(
-                Path(f.file).name,
+                label(f.file),
                 f"{f.records_read:,}",
                 f"{f.kept:,}",
                 f"{f.rejected:,}",
@@ -173,7 +209,7 @@ def _summary_table(summary: IngestSummary) -> Table:
             )
         else:
             table.add_row(
-                Path(f.file).name,
+                label(f.file),
                 f"{f.records_read:,}",
                 f"{f.kept:,}",
                 f"{f.rejected:,}",

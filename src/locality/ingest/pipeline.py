@@ -10,7 +10,9 @@ from __future__ import annotations
 
 import hashlib
 import multiprocessing
+import multiprocessing.forkserver
 import os
+import threading
 import time
 import zlib
 from collections import deque
@@ -45,6 +47,7 @@ from locality.ingest.spend import (
     parse_spend_files,
 )
 from locality.ingest.validate import RejectedRelease, check_release
+from locality.spend.registers import register_index
 from locality.spend.resolve import resolve_suppliers
 from locality.store import loader, sql
 
@@ -380,6 +383,20 @@ SPEND_PARALLEL_MIN_BYTES = 16 << 20
 GZIP_RATIO = 8
 
 
+# The note of a file named twice in one run (a folder and a file in it).
+GIVEN_TWICE = "given twice: read once"
+
+
+def _forkserver() -> Any:
+    """The forkserver context, its server started: workers fork from a server that has
+    imported the reader once, rather than each importing it (a third of a second) as it
+    starts. Starting it early lets that import overlap other work."""
+    context = multiprocessing.get_context("forkserver")
+    context.set_forkserver_preload(["locality.ingest.spend"])
+    multiprocessing.forkserver.ensure_running()
+    return context
+
+
 @dataclass
 class _PendingSpend:
     path: Path
@@ -444,7 +461,7 @@ class SpendBatch:
         summary = FileSummary(file=str(path), kind="spend")
         if any(item.source == source for item in self._pending):
             # Named twice in one run (a folder and a file in it): read once.
-            summary.skipped, summary.note = True, "given twice: read once"
+            summary.skipped, summary.note = True, GIVEN_TWICE
             return summary
         try:
             digest = content_hash(path)
@@ -477,11 +494,7 @@ class SpendBatch:
     def _submit(self, *, final: bool) -> None:
         """Hand full groups (and, when ``final``, the rest) to the worker processes."""
         if self._pool is None:
-            context = multiprocessing.get_context("forkserver")
-            # Workers fork from a server that has imported the reader once, rather than
-            # each importing it (a third of a second) as it starts.
-            context.set_forkserver_preload(["locality.ingest.spend"])
-            self._pool = ProcessPoolExecutor(max_workers=self.jobs, mp_context=context)
+            self._pool = ProcessPoolExecutor(max_workers=self.jobs, mp_context=_forkserver())
         groups = self._groups(self._unsubmitted)
         if not final and sum(item.size for item in groups[-1]) < SPEND_GROUP_BYTES:
             self._unsubmitted = groups.pop()  # not full yet
@@ -620,6 +633,10 @@ class SpendBatch:
         }
 
 
+def _spend_bytes(files: Sequence[tuple[Path, bool]]) -> int:
+    return sum(path.stat().st_size for path, _ in files if looks_like_spend(path))
+
+
 def detect_kind(path: Path) -> str:
     """``spend`` for ``.csv``/``.csv.gz`` names, ``ocds`` for JSON names, else by content."""
     if looks_like_spend(path):
@@ -708,6 +725,7 @@ def ingest(
     jobs = jobs if jobs is not None else (os.cpu_count() or 1)
     spend_columns: SpendColumns | None = None
     spend: SpendBatch | None = None
+    registers: threading.Thread | None = None
     summaries = []
     try:
         for index, (path, walked) in enumerate(files, 1):
@@ -715,9 +733,15 @@ def ingest(
             file_kind = detect_kind(path) if kind == "auto" else kind
             if file_kind == "spend":
                 if spend is None:
+                    # The organisation registers the supplier resolution needs, read while
+                    # the files are (this thread mostly waits on workers and DuckDB).
+                    registers = threading.Thread(target=register_index, daemon=True)
+                    registers.start()
                     spend_columns = (
                         columns if isinstance(columns, SpendColumns) else load_columns(columns)
                     )
+                    if jobs > 1 and _spend_bytes(files) >= SPEND_PARALLEL_MIN_BYTES:
+                        _forkserver()  # workers will be wanted: start their server now
                     spend = SpendBatch(
                         con,
                         force=force,
@@ -747,6 +771,8 @@ def ingest(
     ):
         # New payments or new organisations: match spend suppliers again (spend/resolve.py).
         progress("resolve", "spend suppliers", 0, None)
+        if registers is not None:
+            registers.join()
         resolution = resolve_suppliers(con).as_json()
     store = store_totals(con)
     totals: dict[str, Any] = {
