@@ -5,6 +5,7 @@ from __future__ import annotations
 import shutil
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import duckdb
 import pytest
@@ -78,3 +79,35 @@ def writable_sample_store(
     con = connect(copy)
     yield con
     con.close()
+
+
+def award_release(
+    tag: str, buyer: str, supplier: str, company_number: str, amount: float, date: str
+) -> dict[str, Any]:
+    """One OCDS award release naming a real buyer and a real supplier under a company
+    number, for tests that link a spend file's supplier when no sample release names it."""
+    ocid = f"ocds-test-{tag}"
+    return {
+        "ocid": ocid,
+        "id": f"{ocid}-award",
+        "date": date,
+        "tag": ["award"],
+        "parties": [
+            {"id": "b", "name": buyer, "roles": ["buyer"]},
+            {
+                "id": "s",
+                "name": supplier,
+                "roles": ["supplier"],
+                "identifier": {"scheme": "GB-COH", "id": company_number},
+            },
+        ],
+        "buyer": {"id": "b", "name": buyer},
+        "awards": [
+            {
+                "id": "1",
+                "status": "active",
+                "value": {"amount": amount, "currency": "GBP"},
+                "suppliers": [{"id": "s", "name": supplier}],
+            }
+        ],
+    }

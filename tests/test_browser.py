@@ -20,6 +20,7 @@ import socket
 import threading
 import time
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 from urllib.parse import quote, urlsplit
@@ -60,17 +61,18 @@ if not os.access(CHROMIUM, os.X_OK):
 # --- the server and the browser ----------------------------------------------------------
 
 
-@pytest.fixture(scope="module")
-def server(sample_store_file: Path) -> Iterator[str]:
-    """The dashboard over the sample, served by uvicorn in a thread; yields its base URL."""
+@contextmanager
+def serving(store_file: Path) -> Iterator[str]:
+    """The dashboard over a store, served by uvicorn in a thread (no start-up warming);
+    yields its base URL, and checks on the way out that the store was only read."""
     import uvicorn
 
-    before = hashlib.blake2b(sample_store_file.read_bytes()).hexdigest()
+    before = hashlib.blake2b(store_file.read_bytes()).hexdigest()
     sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     sock.bind(("127.0.0.1", 0))
     port = sock.getsockname()[1]
-    config = uvicorn.Config(create_app(sample_store_file), log_level="warning", lifespan="off")
+    config = uvicorn.Config(create_app(store_file, warm=False), log_level="warning", lifespan="off")
     instance = uvicorn.Server(config)
     thread = threading.Thread(target=instance.run, kwargs={"sockets": [sock]}, daemon=True)
     thread.start()
@@ -83,7 +85,14 @@ def server(sample_store_file: Path) -> Iterator[str]:
     thread.join(timeout=10)
     sock.close()
     # The server only reads: the store is byte for byte what it was.
-    assert hashlib.blake2b(sample_store_file.read_bytes()).hexdigest() == before
+    assert hashlib.blake2b(store_file.read_bytes()).hexdigest() == before
+
+
+@pytest.fixture(scope="module")
+def server(sample_store_file: Path) -> Iterator[str]:
+    """The dashboard over the sample; yields its base URL."""
+    with serving(sample_store_file) as url:
+        yield url
 
 
 @pytest.fixture(scope="module")

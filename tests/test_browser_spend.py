@@ -8,10 +8,6 @@ and make no request that leaves 127.0.0.1.
 
 from __future__ import annotations
 
-import hashlib
-import socket
-import threading
-import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -20,7 +16,6 @@ from urllib.parse import urlsplit
 import pytest
 
 from locality.web import present
-from locality.web.app import create_app
 from tests.test_browser import (
     CHROMIUM,
     LAUNCH_ARGS,
@@ -31,6 +26,7 @@ from tests.test_browser import (
     _open,
     _same,
     _shot,
+    serving,
     sync_api,
 )
 
@@ -39,28 +35,9 @@ pytestmark = pytest.mark.browser
 
 @pytest.fixture(scope="module")
 def spend_server(spend_sample_store_file: Path) -> Iterator[str]:
-    """The dashboard over the sample with spend, served by uvicorn in a thread."""
-    import uvicorn
-
-    before = hashlib.blake2b(spend_sample_store_file.read_bytes()).hexdigest()
-    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    sock.bind(("127.0.0.1", 0))
-    port = sock.getsockname()[1]
-    app = create_app(spend_sample_store_file, warm=False)
-    config = uvicorn.Config(app, log_level="warning", lifespan="off")
-    instance = uvicorn.Server(config)
-    thread = threading.Thread(target=instance.run, kwargs={"sockets": [sock]}, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 15
-    while not instance.started:
-        assert thread.is_alive() and time.monotonic() < deadline, "the server did not start"
-        time.sleep(0.02)
-    yield f"http://127.0.0.1:{port}"
-    instance.should_exit = True
-    thread.join(timeout=10)
-    sock.close()
-    assert hashlib.blake2b(spend_sample_store_file.read_bytes()).hexdigest() == before
+    """The dashboard over the sample with spend; yields its base URL."""
+    with serving(spend_sample_store_file) as url:
+        yield url
 
 
 @pytest.fixture(scope="module")

@@ -28,7 +28,7 @@ from locality.spend.resolve import (
 )
 from locality.store import sql
 from locality.store.db import connect
-from tests.conftest import ROOT, SAMPLE
+from tests.conftest import ROOT, SAMPLE, award_release
 
 SPEND = ROOT / "data" / "sample" / "spend"
 CALDERDALE = SPEND / "calderdale-council-2022-08.csv"
@@ -78,30 +78,14 @@ def test_exact_company_number_match(tmp_path: Path) -> None:
     # Calderdale's real file with one release naming a real supplier of that file under the
     # number Calderdale publishes for it ("8911274", unpadded, line 77), and a name unlike
     # the spend file's, so only the number can match.
-    release = {
-        "ocid": "ocds-test-calderdale-1",
-        "id": "ocds-test-calderdale-1-award",
-        "date": "2022-07-01T00:00:00Z",
-        "tag": ["award"],
-        "parties": [
-            {"id": "b", "name": "Calderdale Metropolitan Borough Council", "roles": ["buyer"]},
-            {
-                "id": "s",
-                "name": "ABILITY WETROOMS LIMITED (TRADING)",
-                "roles": ["supplier"],
-                "identifier": {"scheme": "GB-COH", "id": "8911274"},
-            },
-        ],
-        "buyer": {"id": "b", "name": "Calderdale Metropolitan Borough Council"},
-        "awards": [
-            {
-                "id": "1",
-                "status": "active",
-                "value": {"amount": 5460, "currency": "GBP"},
-                "suppliers": [{"id": "s", "name": "ABILITY WETROOMS LIMITED (TRADING)"}],
-            }
-        ],
-    }
+    release = award_release(
+        "calderdale-1",
+        "Calderdale Metropolitan Borough Council",
+        "ABILITY WETROOMS LIMITED (TRADING)",
+        "8911274",
+        5460,
+        "2022-07-01T00:00:00Z",
+    )
     ocds = tmp_path / "release.json"
     ocds.write_text(json.dumps(release), encoding="utf-8")
     con = connect(tmp_path / "store.duckdb")

@@ -38,7 +38,7 @@ from locality.spend.resolve import (
 )
 from locality.store import sql
 from locality.store.db import connect
-from tests.conftest import CF_LEGACY_AWARDS, CF_RELEASES, FIXTURES, ROOT, SAMPLE
+from tests.conftest import CF_LEGACY_AWARDS, CF_RELEASES, FIXTURES, ROOT, SAMPLE, award_release
 
 SPEND = ROOT / "data" / "sample" / "spend"
 WAKEFIELD = FIXTURES / "wakefield-council-2019-01_2019-03-excerpt.csv"
@@ -346,30 +346,14 @@ def test_a_charity_number_reaches_the_contract_organisation_of_its_company(
 ) -> None:
     # No OCDS sample release names this body, so one release names it under the company
     # number charity-lookups gives for the charity number Wakefield publishes (line 161).
-    release = {
-        "ocid": "ocds-test-wakefield-1",
-        "id": "ocds-test-wakefield-1-award",
-        "date": "2019-01-01T00:00:00Z",
-        "tag": ["award"],
-        "parties": [
-            {"id": "b", "name": "Wakefield Council", "roles": ["buyer"]},
-            {
-                "id": "s",
-                "name": "FAMILIES AND BABIES (FAB) LTD",
-                "roles": ["supplier"],
-                "identifier": {"scheme": "GB-COH", "id": "14342158"},
-            },
-        ],
-        "buyer": {"id": "b", "name": "Wakefield Council"},
-        "awards": [
-            {
-                "id": "1",
-                "status": "active",
-                "value": {"amount": 52491, "currency": "GBP"},
-                "suppliers": [{"id": "s", "name": "FAMILIES AND BABIES (FAB) LTD"}],
-            }
-        ],
-    }
+    release = award_release(
+        "wakefield-1",
+        "Wakefield Council",
+        "FAMILIES AND BABIES (FAB) LTD",
+        "14342158",
+        52491,
+        "2019-01-01T00:00:00Z",
+    )
     ocds = tmp_path / "release.json"
     ocds.write_text(json.dumps(release), encoding="utf-8")
     con = connect(tmp_path / "store.duckdb")

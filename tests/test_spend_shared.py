@@ -22,6 +22,7 @@ import pytest
 from locality.ingest.pipeline import ingest
 from locality.store.db import connect
 from tests.conftest import ROOT
+from tests.test_spend import _pounds
 
 SHARED = ROOT.parent / "shared" / "data" / "spend"
 pytestmark = pytest.mark.skipif(not SHARED.is_dir(), reason="../shared/data/spend is absent")
@@ -49,12 +50,6 @@ def _text(path: Path) -> str:
         return data.decode("utf-8")
     except UnicodeDecodeError:
         return data.decode("cp1252", errors="replace")
-
-
-def _pounds(text: str) -> float:
-    cleaned = text.strip().replace("\xa3", "").replace(",", "")
-    sign = -1.0 if cleaned.startswith("-") else 1.0
-    return sign * float(cleaned.lstrip("-"))
 
 
 def _is_date(text: str) -> bool:
