@@ -61,12 +61,26 @@ def spend_sample_store_file(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return path
 
 
+def read_only(path: Path) -> Iterator[duckdb.DuckDBPyConnection]:
+    """A read-only connection to a store built once for many tests (for fixtures)."""
+    con = connect(path, read_only=True)
+    yield con
+    con.close()
+
+
+def writable_copy(path: Path, tmp_path: Path) -> Iterator[duckdb.DuckDBPyConnection]:
+    """A connection to a private copy of a store built once, for a test that writes."""
+    copy = tmp_path / f"copy-of-{path.name}"
+    shutil.copy(path, copy)
+    con = connect(copy)
+    yield con
+    con.close()
+
+
 @pytest.fixture
 def sample_store(sample_store_file: Path) -> Iterator[duckdb.DuckDBPyConnection]:
     """A read-only connection to the ingested sample."""
-    con = connect(sample_store_file, read_only=True)
-    yield con
-    con.close()
+    yield from read_only(sample_store_file)
 
 
 @pytest.fixture
@@ -74,11 +88,7 @@ def writable_sample_store(
     sample_store_file: Path, tmp_path: Path
 ) -> Iterator[duckdb.DuckDBPyConnection]:
     """A private, writable copy of the ingested sample."""
-    copy = tmp_path / "sample-copy.duckdb"
-    shutil.copy(sample_store_file, copy)
-    con = connect(copy)
-    yield con
-    con.close()
+    yield from writable_copy(sample_store_file, tmp_path)
 
 
 def award_release(

@@ -5,7 +5,6 @@ bundled real sample (data/sample/ocds and data/sample/spend)."""
 from __future__ import annotations
 
 import json
-import shutil
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -28,35 +27,20 @@ from locality.spend.resolve import (
 )
 from locality.store import sql
 from locality.store.db import connect
-from tests.conftest import ROOT, SAMPLE, award_release
+from tests.conftest import ROOT, award_release, read_only, writable_copy
 
 SPEND = ROOT / "data" / "sample" / "spend"
 CALDERDALE = SPEND / "calderdale-council-2022-08.csv"
 
 
-@pytest.fixture(scope="module")
-def spend_store_file(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    path = tmp_path_factory.mktemp("spend") / "spend.duckdb"
-    con = connect(path)
-    ingest(con, [SAMPLE, SPEND])
-    con.close()
-    return path
+@pytest.fixture
+def spend_store(spend_sample_store_file: Path) -> Iterator[duckdb.DuckDBPyConnection]:
+    yield from read_only(spend_sample_store_file)
 
 
 @pytest.fixture
-def spend_store(spend_store_file: Path) -> Iterator[duckdb.DuckDBPyConnection]:
-    con = connect(spend_store_file, read_only=True)
-    yield con
-    con.close()
-
-
-@pytest.fixture
-def writable(spend_store_file: Path, tmp_path: Path) -> Iterator[duckdb.DuckDBPyConnection]:
-    copy = tmp_path / "copy.duckdb"
-    shutil.copy(spend_store_file, copy)
-    con = connect(copy)
-    yield con
-    con.close()
+def writable(spend_sample_store_file: Path, tmp_path: Path) -> Iterator[duckdb.DuckDBPyConnection]:
+    yield from writable_copy(spend_sample_store_file, tmp_path)
 
 
 def _match(con: duckdb.DuckDBPyConnection, name: str) -> tuple[object, ...] | None:
@@ -234,9 +218,9 @@ def test_place_totals_are_the_bodies_payments(spend_store: duckdb.DuckDBPyConnec
     assert [r["amount"] for r in top] == sorted((r["amount"] for r in top), reverse=True)
 
 
-def test_place_cli_formats(spend_store_file: Path) -> None:
+def test_place_cli_formats(spend_sample_store_file: Path) -> None:
     runner = CliRunner()
-    db = ["--db", str(spend_store_file)]
+    db = ["--db", str(spend_sample_store_file)]
     table = runner.invoke(app, [*db, "place", "West Yorkshire"])
     assert table.exit_code == 0, table.output
     assert "Leeds City Council" in table.stdout and "Contracted" in table.stdout

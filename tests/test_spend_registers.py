@@ -9,7 +9,6 @@ data/sample/README.md), which publishes charity and company numbers."""
 from __future__ import annotations
 
 import json
-import shutil
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -38,7 +37,16 @@ from locality.spend.resolve import (
 )
 from locality.store import sql
 from locality.store.db import connect
-from tests.conftest import CF_LEGACY_AWARDS, CF_RELEASES, FIXTURES, ROOT, SAMPLE, award_release
+from tests.conftest import (
+    CF_LEGACY_AWARDS,
+    CF_RELEASES,
+    FIXTURES,
+    ROOT,
+    SAMPLE,
+    award_release,
+    read_only,
+    writable_copy,
+)
 
 SPEND = ROOT / "data" / "sample" / "spend"
 WAKEFIELD = FIXTURES / "wakefield-council-2019-01_2019-03-excerpt.csv"
@@ -55,18 +63,12 @@ def store_file(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 @pytest.fixture
 def store(store_file: Path) -> Iterator[duckdb.DuckDBPyConnection]:
-    con = connect(store_file, read_only=True)
-    yield con
-    con.close()
+    yield from read_only(store_file)
 
 
 @pytest.fixture
 def writable(store_file: Path, tmp_path: Path) -> Iterator[duckdb.DuckDBPyConnection]:
-    copy = tmp_path / "copy.duckdb"
-    shutil.copy(store_file, copy)
-    con = connect(copy)
-    yield con
-    con.close()
+    yield from writable_copy(store_file, tmp_path)
 
 
 def _dicts(con: duckdb.DuckDBPyConnection, query: str, params: list[Any]) -> list[dict[str, Any]]:
