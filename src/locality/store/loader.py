@@ -329,7 +329,8 @@ def rebuild_organisations(con: duckdb.DuckDBPyConnection) -> None:
 def replace_rejected(
     con: duckdb.DuckDBPyConnection, source_file: str, rows: Sequence[tuple[Any, ...]]
 ) -> None:
-    replace_rejected_of(con, [source_file], rows)
+    sql.run(con, "DELETE FROM rejected WHERE source_file = ?", [source_file])
+    insert_rejected(con, rows)
 
 
 def loaded_file_counts(
@@ -382,14 +383,7 @@ def record_files(con: duckdb.DuckDBPyConnection, records: Sequence[dict[str, Any
 
 
 def record_file(con: duckdb.DuckDBPyConnection, values: dict[str, Any]) -> None:
-    sql.run(con, "DELETE FROM ingested_files WHERE source_file = ?", [values["source_file"]])
-    columns = list(values)
-    sql.run(
-        con,
-        f"INSERT INTO ingested_files ({', '.join(columns)}, ingested_at) "
-        f"VALUES ({', '.join('?' for _ in columns)}, now())",
-        [values[c] for c in columns],
-    )
+    record_files(con, [values])
 
 
 # ------------------------------------------------------------------------- spend files
@@ -420,13 +414,3 @@ def insert_rejected(con: duckdb.DuckDBPyConnection, rows: Sequence[tuple[Any, ..
         ("source_file", "source_line", "source_pointer", "ocid", "reason", "raw"),
         rows,
     )
-
-
-def replace_rejected_of(
-    con: duckdb.DuckDBPyConnection,
-    source_files: Sequence[str],
-    rows: Sequence[tuple[Any, ...]],
-) -> None:
-    """Replace the rejected rows of several files at once (caller holds a transaction)."""
-    sql.run(con, "DELETE FROM rejected WHERE source_file IN (SELECT unnest(?))", [source_files])
-    insert_rejected(con, rows)
