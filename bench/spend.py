@@ -196,6 +196,16 @@ def main() -> None:
         "place": {
             "name": PLACE,
             "bodies": [b["code"] for b in view["bodies"]],
+            # How much of the place's spend the theme rules place in a contract theme.
+            "theme_mapped_share": round(
+                1.0
+                - sum(
+                    t["share_of_total"] or 0.0 for t in view["themes"] if t["theme"] == "unmapped"
+                ),
+                4,
+            ),
+            "vcse_share": view["shares"]["vcse_share"],
+            "known_vcse_coverage": view["shares"]["known_vcse_coverage"],
             "library_seconds_best_of_5": round(min(timings), 3),
             "command_seconds": round(command_seconds, 3),
             "target_seconds": TARGET_PLACE_SECONDS,
@@ -221,7 +231,8 @@ def main() -> None:
     print(
         f"place {PLACE!r}: library {p['library_seconds_best_of_5']:.3f}s, command "
         f"{p['command_seconds']:.3f}s (target < {TARGET_PLACE_SECONDS}s: "
-        f"{'met' if p['meets_target'] else 'NOT met'})"
+        f"{'met' if p['meets_target'] else 'NOT met'}); {p['theme_mapped_share']:.1%} of its "
+        "spend has a theme"
     )
     print(f"wrote {out.relative_to(REPO_DIR)}")
 
