@@ -21,7 +21,8 @@ items (while an item computes, its connection is open, as a request's is: a writ
 the query running and ends the thread. Errors are logged and skipped; if the store cannot
 be opened, warming stops.
 
-On the 1M-release synthetic store (2 cores) warming takes about 6 minutes (86 places);
+On the 1M-release synthetic store (2 cores; measured once by hand, `bench/web.py` does not
+time warming) warming takes about 6 minutes (86 places);
 once done, the home page, every place page and comparison answer in milliseconds.
 """
 
