@@ -107,3 +107,38 @@ def identify(party: Mapping[str, Any]) -> Identity | None:
     if not key:
         return None
     return Identity(f"name:{key}", None, None, "name")
+
+
+# When a party lists several identifiers (``identifier`` and ``additionalIdentifiers``), the
+# organisation key is the one of the most widely published scheme, so a supplier seen as
+# ``GB-COH-…`` on Contracts Finder and as ``GB-PPON-…`` (Find a Tender's own platform id)
+# with that company number among its additional identifiers is one organisation.
+SCHEME_PREFERENCE = ("GB-COH", "GB-CHC", "GB-SC", "GB-NIC", "GB-UKPRN", "GB-MPR", "GB-PPON")
+
+# Charity registers of England and Wales, Scotland and Northern Ireland: a body registered
+# on one is a voluntary or community organisation (VCSE) whatever its size.
+CHARITY_SCHEMES = frozenset({"GB-CHC", "GB-SC", "GB-NIC"})
+
+
+def identifiers_of(party: Mapping[str, Any]) -> list[Identity]:
+    """Every real identifier a party publishes: ``identifier`` first, then the additional."""
+    found = []
+    for item in [party.get("identifier"), *_as_list(party.get("additionalIdentifiers"))]:
+        if isinstance(item, dict):
+            who = identify({"identifier": item})
+            if who is not None and who.method == "identifier":
+                found.append(who)
+    return found
+
+
+def _as_list(value: Any) -> list[Any]:
+    return value if isinstance(value, list) else []
+
+
+def preferred_identity(party: Mapping[str, Any]) -> Identity | None:
+    """The party's organisation key, preferring the most widely published scheme."""
+    known = identifiers_of(party)
+    if len(known) > 1:
+        rank = {scheme: i for i, scheme in enumerate(SCHEME_PREFERENCE)}
+        return min(known, key=lambda who: rank.get(who.scheme or "", len(rank)))
+    return identify(party)

@@ -32,6 +32,8 @@ from locality.ingest.normalise import (
     AWARD_COLUMNS,
     AWARD_SUPPLIER_COLUMNS,
     AWARD_VERSION_COLUMNS,
+    LOT_COLUMNS,
+    NOTICE_COLUMNS,
     PARTY_COLUMNS,
     PROCESS_COLUMNS,
     Rows,
@@ -263,6 +265,8 @@ def _stage_process_rows(con: duckdb.DuckDBPyConnection, rows: Rows) -> None:
     loader.stage_rows(con, "award_suppliers", AWARD_SUPPLIER_COLUMNS, rows.award_suppliers)
     loader.stage_rows(con, "process_parties", PARTY_COLUMNS, rows.parties)
     loader.stage_rows(con, "award_versions", AWARD_VERSION_COLUMNS, rows.award_versions)
+    loader.stage_rows(con, "process_notices", NOTICE_COLUMNS, rows.notices)
+    loader.stage_rows(con, "process_lots", LOT_COLUMNS, rows.lots)
 
 
 def compile_touched(

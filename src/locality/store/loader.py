@@ -49,6 +49,7 @@ _TIMESTAMP_COLUMNS = {
     "tender_end",
     "award_date",
     "observed_date",
+    "notice_date",
 }
 
 _ARROW_TYPES: dict[str, pa.DataType] = {
@@ -72,6 +73,15 @@ _ARROW_TYPES: dict[str, pa.DataType] = {
     "vcse_flag": pa.bool_(),
     "redacted": pa.bool_(),
     "is_card": pa.bool_(),
+    "value_net": pa.float64(),
+    "value_gross": pa.float64(),
+    "tender_value_gross": pa.float64(),
+    "bidders": pa.int32(),
+    "final_stage_bidders": pa.int32(),
+    "sme_final_stage_bidders": pa.int32(),
+    "vcse_final_stage_bidders": pa.int32(),
+    "related_lots": pa.list_(pa.string()),
+    "additional_ids": pa.list_(pa.string()),
 }
 
 # Columns that arrive as ISO ``yyyy-mm-dd`` text and are stored as DATE.
@@ -299,6 +309,10 @@ def rebuild_organisations(con: duckdb.DuckDBPyConnection) -> None:
                    coalesce(arg_max(scale, seen_at) FILTER (WHERE scale <> 'unknown'), 'unknown')
                        AS scale,
                    arg_max(vcse, seen_at) FILTER (WHERE vcse IS NOT NULL) AS vcse,
+                   arg_max(vcse_source, seen_at) FILTER (WHERE vcse IS NOT NULL)
+                       AS vcse_source,
+                   arg_max(buyer_type, seen_at) FILTER (WHERE buyer_type IS NOT NULL)
+                       AS buyer_type,
                    count(DISTINCT ocid) FILTER (WHERE list_contains(roles, 'buyer'))
                        AS buyer_processes,
                    count(DISTINCT ocid) FILTER (WHERE list_contains(roles, 'supplier'))
@@ -317,7 +331,7 @@ def rebuild_organisations(con: duckdb.DuckDBPyConnection) -> None:
                d.la_code, d.la_name, d.la_registry_code, d.region_code, d.region_name,
                d.country, a.buyer_processes, a.supplier_processes,
                coalesce(s.supplier_awards, 0), a.first_seen, a.last_seen,
-               a.address_has_postcode
+               a.address_has_postcode, a.vcse_source, a.buyer_type
         FROM agg a
         LEFT JOIN supplied s USING (org_id)
         LEFT JOIN ref_districts d ON d.outward_code = split_part(a.postcode, ' ', 1)

@@ -212,7 +212,15 @@ MIGRATIONS.append(
 
 
 # Tables rebuilt for every recompiled contracting process.
-PROCESS_TABLES = ("processes", "awards", "award_suppliers", "process_parties", "award_versions")
+PROCESS_TABLES = (
+    "processes",
+    "awards",
+    "award_suppliers",
+    "process_parties",
+    "award_versions",
+    "process_notices",
+    "process_lots",
+)
 
 # One row per payment line of a council spend file (also built alone by the spend reader
 # for a private table of the same shape).
@@ -321,6 +329,100 @@ MIGRATIONS.append(
             company_number VARCHAR,
             crowded BOOLEAN NOT NULL,       -- more candidates over the cutoff than were checked
             signature VARCHAR NOT NULL      -- cutoffs and rules it was scored with
+        )
+        """,
+    ]
+)
+
+MIGRATIONS.append(
+    # 7: values with their meaning, agreement types and Find a Tender notice by notice
+    # (docs/metrics.md, "Values" and "Agreement types"). Stores written before this need
+    # `locality ingest --force` to fill the new columns of processes already loaded.
+    [
+        # What kind of agreement a process sets up, with the evidence that decided it.
+        "ALTER TABLE processes ADD COLUMN agreement_type VARCHAR",  # contract | framework |
+        # dynamic_purchasing_system | call_off | other
+        "ALTER TABLE processes ADD COLUMN agreement_evidence VARCHAR",
+        "ALTER TABLE processes ADD COLUMN notice_form VARCHAR",  # latest notice: UK1..UK17 | ...
+        "ALTER TABLE processes ADD COLUMN stage VARCHAR",  # pipeline | engagement | ... | award
+        "ALTER TABLE processes ADD COLUMN buyer_type VARCHAR",  # UK_CA_TYPE / TED_CA_TYPE id
+        "ALTER TABLE processes ADD COLUMN tender_value_gross DOUBLE",
+        # Bid statistics summed over lots (bids.statistics); NULL where none are published.
+        "ALTER TABLE processes ADD COLUMN bidders INTEGER",
+        "ALTER TABLE processes ADD COLUMN final_stage_bidders INTEGER",
+        "ALTER TABLE processes ADD COLUMN sme_final_stage_bidders INTEGER",
+        "ALTER TABLE processes ADD COLUMN vcse_final_stage_bidders INTEGER",
+        # The one value a measure may sum is awards.value (NULL when unknown); these say
+        # where it came from and what was published.
+        "ALTER TABLE awards ADD COLUMN value_net DOUBLE",  # as published (amount)
+        "ALTER TABLE awards ADD COLUMN value_gross DOUBLE",  # as published (amountGross)
+        # value_source: award | contract | gross-only | none
+        "ALTER TABLE awards ADD COLUMN value_source VARCHAR",
+        "ALTER TABLE awards ADD COLUMN value_field VARCHAR",  # e.g. contracts[].value.amount
+        "ALTER TABLE awards ADD COLUMN value_issue VARCHAR",  # placeholder | negative | ...
+        "ALTER TABLE awards ADD COLUMN counts_as VARCHAR",  # awarded | ceiling | unknown
+        "ALTER TABLE awards ADD COLUMN agreement_type VARCHAR",
+        "ALTER TABLE awards ADD COLUMN related_lots VARCHAR[]",
+        "ALTER TABLE process_parties ADD COLUMN vcse_source VARCHAR",
+        "ALTER TABLE process_parties ADD COLUMN buyer_type VARCHAR",
+        "ALTER TABLE process_parties ADD COLUMN additional_ids VARCHAR[]",
+        "ALTER TABLE organisations ADD COLUMN vcse_source VARCHAR",
+        "ALTER TABLE organisations ADD COLUMN buyer_type VARCHAR",
+        # One row per notice (release) of a process: its Procurement Act 2023 form.
+        """
+        CREATE TABLE process_notices (
+            ocid VARCHAR NOT NULL,
+            release_id VARCHAR,
+            notice_id VARCHAR,              -- documents[].id of the notice, else release id
+            form VARCHAR,                   -- UK1..UK17, or cf-notice | 2015-rules | release tag
+            stage VARCHAR,                  -- pipeline | engagement | planned | tender | ...
+            notice_date TIMESTAMPTZ,
+            url VARCHAR,                    -- http(s) link to the notice, else NULL
+            tags VARCHAR[]
+        )
+        """,
+        # One row per lot: suitability and bid statistics, as published per lot.
+        """
+        CREATE TABLE process_lots (
+            ocid VARCHAR NOT NULL,
+            lot_id VARCHAR NOT NULL,
+            title VARCHAR,
+            suitable_sme BOOLEAN,
+            suitable_vcse BOOLEAN,
+            value DOUBLE,
+            value_gross DOUBLE,
+            currency VARCHAR,
+            bidders INTEGER,                -- bids.statistics measure "bids"
+            final_stage_bidders INTEGER,    -- "finalStageBids"
+            sme_final_stage_bidders INTEGER,  -- "smeFinalStageBids"
+            vcse_final_stage_bidders INTEGER  -- "vcseFinalStageBids"
+        )
+        """,
+        # Organisations known under two keys (a GB-CFS party id and an identifier) folded
+        # into one: every org_id column of the store holds canonical_org_id.
+        """
+        CREATE TABLE organisation_aliases (
+            org_id VARCHAR NOT NULL,
+            canonical_org_id VARCHAR NOT NULL,
+            reason VARCHAR NOT NULL
+        )
+        """,
+        # One notice published twice under two OCIDs: the copy is counted once.
+        """
+        CREATE TABLE duplicate_processes (
+            ocid VARCHAR NOT NULL,          -- the copy, left out of every measure
+            duplicate_of VARCHAR NOT NULL,  -- the OCID that is counted
+            reason VARCHAR NOT NULL
+        )
+        """,
+        # Central purchasing bodies (src/locality/reference/central-purchasing-bodies.csv).
+        """
+        CREATE TABLE ref_central_purchasing_bodies (
+            name VARCHAR NOT NULL,
+            name_normalised VARCHAR NOT NULL,
+            identifiers VARCHAR[],
+            kind VARCHAR,
+            note VARCHAR
         )
         """,
     ]
