@@ -22,17 +22,9 @@ import re
 from collections.abc import Mapping
 from typing import Any, NamedTuple
 
-_ORG_ID = re.compile(r"^([A-Z]{2}-[A-Z0-9]{2,})-(\S.*)$")
-_NON_WORD = re.compile(r"[^\w\s]+")
-_SPACES = re.compile(r"\s+")
-_SUFFIXES = (
-    (re.compile(r"\blimited\b"), "ltd"),
-    (re.compile(r"\bpublic limited company\b"), "plc"),
-    (re.compile(r"\band\b"), "&"),
-    (re.compile(r"\bthe\b"), ""),
-    (re.compile(r"\bco\b"), "company"),
-)
+from locality.domain.names import normalise_name
 
+_ORG_ID = re.compile(r"^([A-Z]{2}-[A-Z0-9]{2,})-(\S.*)$")
 
 # Placeholders publishers put where they have no number: not identifiers at all.
 _PLACEHOLDER = re.compile(r"^(?:0+|n/?a|none|null|nil|unknown|not applicable|exempt|-+|\.+)$", re.I)
@@ -64,15 +56,6 @@ def normalise_scheme_id(scheme: str, identifier: str) -> str:
     if scheme == "GB-COH":
         identifier = pad_company_number(identifier)
     return identifier
-
-
-def normalise_name(name: str) -> str:
-    """A name key for matching: case-folded, &/and and Ltd/Limited unified, no punctuation."""
-    text = name.casefold().replace("&", " and ")
-    text = _NON_WORD.sub(" ", text)
-    for pattern, replacement in _SUFFIXES:
-        text = pattern.sub(replacement, text)
-    return _SPACES.sub(" ", text).strip()
 
 
 def identify(party: Mapping[str, Any]) -> Identity | None:

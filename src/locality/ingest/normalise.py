@@ -19,14 +19,22 @@ import html
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
+from functools import lru_cache
 from typing import Any
 
 from locality.domain import agreements, notices
 from locality.domain.values import award_value
-from locality.ingest.identity import CHARITY_SCHEMES, identifiers_of, identify, preferred_identity
+from locality.ingest.identity import (
+    CHARITY_SCHEMES,
+    identifiers_of,
+    identify,
+    normalise_name,
+    preferred_identity,
+)
 from locality.ingest.merge import RuleTree, compile_releases
 from locality.ingest.postcodes import extract_postcode
 from locality.ingest.text import clean_text
+from locality.reference import central_purchasing_bodies
 from locality.reference import cpv as cpv_lookup
 
 SME_SCALES = frozenset({"sme", "micro"})
@@ -72,6 +80,7 @@ PROCESS_COLUMNS = (
     "final_stage_bidders",
     "sme_final_stage_bidders",
     "vcse_final_stage_bidders",
+    "central_purchasing_body",
 )
 AWARD_COLUMNS = (
     "ocid",
@@ -337,6 +346,25 @@ def _is_delta_only(award: Mapping[str, Any]) -> bool:
     """A Find a Tender UK15 award names only ``id`` and ``amendments``: it amends the award it
     names and is no award of its own."""
     return set(award) <= {"id", "amendments"}
+
+
+@lru_cache(maxsize=1)
+def _central_purchasing_index() -> tuple[frozenset[str], tuple[str, ...]]:
+    bodies = central_purchasing_bodies()
+    ids = frozenset(i for body in bodies for i in body.identifiers)
+    keys = tuple(sorted({normalise_name(s) for body in bodies for s in body.spellings}))
+    return ids, keys
+
+
+def is_central_purchasing_body(org_id: str | None, name: str | None) -> bool:
+    """Whether a buyer is a central purchasing body (``reference/central-purchasing-bodies.csv``):
+    by identifier, else by its name or a name that begins with one of the list's spellings
+    ("HealthTrust Europe LLP (HTE) acting as agent for …")."""
+    ids, keys = _central_purchasing_index()
+    if org_id is not None and org_id in ids:
+        return True
+    key = normalise_name(name) if name else ""
+    return bool(key) and any(key == k or key.startswith(k + " ") for k in keys)
 
 
 def is_legacy_award_layout(release: Mapping[str, Any]) -> bool:
@@ -712,6 +740,7 @@ def normalise_process(
             buyer_type,
             _number(_dict(tender.get("value")).get("amountGross")),
             *_bid_totals(lot_rows),
+            is_central_purchasing_body(buyer_org, buyer_name),
         )
     )
     rows.lots.extend(tuple(row) for row in lot_rows)

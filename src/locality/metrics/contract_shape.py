@@ -6,10 +6,13 @@ Measured over counted GBP awards, one row per award (not per supplier):
 
 * ``median_award_value``; ``over_1m_share`` and ``over_10m_share``: share of awarded value in
   awards over £1m and £10m;
-* ``framework_share``: share of value in processes whose ``procurementMethodDetails`` names
-  a framework or dynamic purchasing system; ``direct_award_share``: share of value in
-  processes with ``procurementMethod`` = ``direct`` (awarded without competition; OCDS's
-  ``limited`` is restricted competition and not counted here);
+* ``framework_share``: share of counted awards (by number: a ceiling is not money) that are
+  appointments to a framework agreement or dynamic purchasing system (agreement types:
+  ``locality.domain.agreements``); ``call_off_share``: share of awarded value in call-offs
+  from a framework or DPS; ``direct_award_share``: share of awarded value in processes
+  with ``procurementMethod`` = ``direct`` (awarded without competition; OCDS's ``limited``
+  is restricted competition and not counted here), computed over the value whose
+  procedure is published (``direct_award_known_share`` says how much that is);
 * ``mean_lots``: mean lots per process, over processes that publish lots;
 * ``innovation_share`` and ``innovation_awards``: value and count in research and
   innovation procurement: CPV division 73 (R&D services), or procedures recognised in the
@@ -34,13 +37,19 @@ MILLION = 1_000_000
 
 @family("contract_shape")
 def contract_shape(facts: ir.Table, keys: Sequence[str]) -> ir.Table:
-    gbp = facts.filter(facts.currency == "GBP")
+    appointments = facts.select(*keys, "award_key", "is_framework").distinct()
+    appointments_grouped = appointments.group_by(list(keys)) if keys else appointments
+    framework_counts = appointments_grouped.aggregate(
+        framework_share=share(appointments.is_framework.sum(), appointments.count())
+    )
+    gbp = facts.filter((facts.currency == "GBP") & facts.award_value.notnull())
     award_columns = [
         *keys,
         "award_key",
         "award_value",
-        "is_framework",
+        "is_call_off",
         "is_direct",
+        "method_known",
         "is_innovation",
     ]
     awards = gbp.select(*award_columns).distinct()
@@ -51,8 +60,9 @@ def contract_shape(facts: ir.Table, keys: Sequence[str]) -> ir.Table:
         median_award_value=value.median(),
         over_1m_value=value.sum(where=value > MILLION).fill_null(0),
         over_10m_value=value.sum(where=value > 10 * MILLION).fill_null(0),
-        framework_value=value.sum(where=awards.is_framework).fill_null(0),
-        direct_value=value.sum(where=awards.is_direct).fill_null(0),
+        call_off_value=value.sum(where=awards.is_call_off).fill_null(0),
+        method_known_value=value.sum(where=awards.method_known).fill_null(0),
+        direct_value=value.sum(where=awards.is_direct & awards.method_known).fill_null(0),
         innovation_value=value.sum(where=awards.is_innovation).fill_null(0),
         innovation_awards=awards.is_innovation.sum(),
     )
@@ -61,8 +71,9 @@ def contract_shape(facts: ir.Table, keys: Sequence[str]) -> ir.Table:
         "median_award_value",
         over_1m_share=share(per_award.over_1m_value, per_award.shape_value),
         over_10m_share=share(per_award.over_10m_value, per_award.shape_value),
-        framework_share=share(per_award.framework_value, per_award.shape_value),
-        direct_award_share=share(per_award.direct_value, per_award.shape_value),
+        call_off_share=share(per_award.call_off_value, per_award.shape_value),
+        direct_award_share=share(per_award.direct_value, per_award.method_known_value),
+        direct_award_known_share=share(per_award.method_known_value, per_award.shape_value),
         innovation_share=share(per_award.innovation_value, per_award.shape_value),
         innovation_awards=per_award.innovation_awards,
     )
@@ -90,7 +101,8 @@ def contract_shape(facts: ir.Table, keys: Sequence[str]) -> ir.Table:
         suitability_gap_vcse=share(suit.suitable_vcse_missed, suit.suitable_vcse_known),
     )
     if not keys:
-        return shape.cross_join(lots).cross_join(suitability)
+        return shape.cross_join(framework_counts).cross_join(lots).cross_join(suitability)
     result = join_on_keys(groups(facts, keys), shape, keys)
+    result = join_on_keys(result, framework_counts, keys)
     result = join_on_keys(result, lots, keys)
     return join_on_keys(result, suitability, keys)

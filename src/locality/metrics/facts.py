@@ -19,7 +19,9 @@ INNOVATION_PATTERN = (
     r"(?i)(innovation partnership|competitive dialogue|competitive procedure with negotiation"
     r"|pre-commercial|precommercial|\bsbri\b|small business research initiative)"
 )
-FRAMEWORK_PATTERN = r"(?i)(framework|dynamic purchasing|\bdps\b)"
+# Agreements whose value is a ceiling shared by many suppliers, not money awarded
+# (locality.domain.agreements; docs/metrics.md, "Agreement types").
+CEILING_AGREEMENTS = ("framework", "dynamic_purchasing_system")
 
 
 @dataclass(frozen=True)
@@ -33,6 +35,7 @@ class Tables:
     organisations: ir.Table
     ref_local_authorities: ir.Table
     ref_cpv_themes: ir.Table
+    duplicate_processes: ir.Table
 
     @classmethod
     def from_backend(cls, backend: ibis.BaseBackend) -> Tables:
@@ -64,7 +67,8 @@ def _financial_year(date: ir.TimestampValue) -> ir.StringValue:
 
 
 def process_facts(t: Tables) -> ir.Table:
-    p = t.processes
+    # One notice published twice under two OCIDs is one: the copy is left out everywhere.
+    p = t.processes.filter(~t.processes.ocid.isin(t.duplicate_processes.ocid))
     buyers = _places(t, "buyer")
     themes = t.ref_cpv_themes
     joined = p.left_join(buyers, p.buyer_org_id == buyers.buyer_id).left_join(
@@ -96,8 +100,15 @@ def process_facts(t: Tables) -> ir.Table:
         tender_start=joined.tender_start,
         tender_end=joined.tender_end,
         first_date=joined.first_date,
-        is_framework=joined.procurement_method_details.fill_null("").re_search(FRAMEWORK_PATTERN),
+        agreement_type=joined.agreement_type.fill_null("contract"),
+        is_framework=joined.agreement_type.isin(CEILING_AGREEMENTS).fill_null(False),
+        is_call_off=(joined.agreement_type == "call_off").fill_null(False),
+        central_purchasing_body=joined.central_purchasing_body.fill_null(False),
         is_direct=joined.procurement_method == "direct",
+        bidders=joined.bidders,
+        final_stage_bidders=joined.final_stage_bidders,
+        sme_final_stage_bidders=joined.sme_final_stage_bidders,
+        vcse_final_stage_bidders=joined.vcse_final_stage_bidders,
         is_innovation=(joined.cpv_division == "73") | text.re_search(INNOVATION_PATTERN),
     )
 
@@ -122,6 +133,7 @@ def award_facts(t: Tables) -> ir.Table:
     j = j.left_join(orgs, j.org_id == orgs.o_org_id)
     j = j.left_join(suppliers, j.org_id == suppliers.supplier_id)
 
+    counts_as = j.counts_as.fill_null(ibis.ifelse(j.value.isnull(), "unknown", "awarded"))
     scale = ibis.ifelse(j.p_scale.isnull() | (j.p_scale == "unknown"), j.o_scale, j.p_scale)
     scale = scale.fill_null("unknown")
     vcse = j.p_vcse.fill_null(j.o_vcse)
@@ -146,8 +158,15 @@ def award_facts(t: Tables) -> ir.Table:
         "method_details",
         "suitable_sme",
         "suitable_vcse",
+        "agreement_type",
         "is_framework",
+        "is_call_off",
+        "central_purchasing_body",
         "is_direct",
+        "bidders",
+        "final_stage_bidders",
+        "sme_final_stage_bidders",
+        "vcse_final_stage_bidders",
         "is_innovation",
         "lot_count",
         "supplier_id",
@@ -156,13 +175,21 @@ def award_facts(t: Tables) -> ir.Table:
         "supplier_region",
         "supplier_combined_authority",
         award_key=j.ocid.concat("|", j.award_id),
-        award_value=j.value,
+        # Money awarded: a framework's or DPS's value is a ceiling, kept apart.
+        award_value=ibis.ifelse(counts_as == "awarded", j.value, None),
+        ceiling_value=ibis.ifelse(counts_as == "ceiling", j.value, None),
+        counts_as=counts_as,
+        value_issue=j.value_issue,
         currency=j.currency,
         award_date=award_date,
         year=award_date.year(),
         financial_year=_financial_year(award_date),
         # The value reaching this supplier: its share, or the whole award when no supplier.
-        part=j.value_share.fill_null(ibis.ifelse(j.supplier_id.isnull(), j.value, None)),
+        part=ibis.ifelse(
+            counts_as == "awarded",
+            j.value_share.fill_null(ibis.ifelse(j.supplier_id.isnull(), j.value, None)),
+            None,
+        ),
         scale=scale,
         vcse=vcse,
         award_date_known=j.award_date.notnull(),

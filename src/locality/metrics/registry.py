@@ -18,7 +18,14 @@ from locality.metrics.places import Place, builtin_places
 Family = Callable[[ir.Table, Sequence[str]], ir.Table]
 FAMILIES: dict[str, Family] = {}
 # Output order: the headline family first.
-FAMILY_ORDER = ("spend_reach", "concentration", "contract_shape", "quality")
+FAMILY_ORDER = (
+    "spend_reach",
+    "frameworks",
+    "concentration",
+    "contract_shape",
+    "competition",
+    "quality",
+)
 
 
 def family(name: str) -> Callable[[Family], Family]:
@@ -166,8 +173,10 @@ def rows(table: pa.Table) -> list[dict[str, Any]]:
 
 # Register the families (each module registers itself on import).
 from locality.metrics import (  # noqa: E402, F401
+    competition,
     concentration,
     contract_shape,
+    frameworks,
     quality,
     spend_reach,
 )

@@ -2,8 +2,11 @@
 
 Definitions (``docs/metrics.md`` has the full text and edge cases):
 
-* an award counts when its ``status`` is ``active`` or missing; values are summed in GBP
-  only, and awards in other currencies are counted apart (``other_currency_awards``);
+* an award counts when its ``status`` is ``active`` or missing; only money awarded is
+  summed: a framework's or DPS's value is a ceiling (family ``frameworks``), and an unknown
+  value (none published, or a placeholder such as 0.01) is never zero nor summed
+  (``unknown_value_awards``); values are summed in GBP only, and awards in other
+  currencies are counted apart (``other_currency_awards``);
 * value to a supplier = award value / number of the award's suppliers;
 * SME: ``details.scale`` in {sme, micro} (legacy Contracts Finder: ``sme`` true), as the
   process itself published it, else the organisation's latest known scale; large: ``large``
@@ -32,14 +35,15 @@ from locality.metrics import family, share
 
 @family("spend_reach")
 def spend_reach(facts: ir.Table, keys: Sequence[str]) -> ir.Table:
-    gbp = facts.currency == "GBP"
+    money = facts.counts_as != "ceiling"
+    gbp = (facts.currency == "GBP") & facts.award_value.notnull()
     part = facts.part
     pair = facts.named_supplier & gbp
     known_scale = facts.scale != "unknown"
     known_vcse = facts.vcse.notnull()
     grouped = facts.group_by(list(keys)) if keys else facts
     agg = grouped.aggregate(
-        awards=facts.award_key.nunique(where=gbp),
+        awards=facts.award_key.nunique(where=money & (gbp | facts.award_value.isnull())),
         awarded_value=part.sum(where=gbp).fill_null(0),
         sme_value=part.sum(where=gbp & (facts.scale == "sme")).fill_null(0),
         known_scale_value=part.sum(where=gbp & known_scale).fill_null(0),
@@ -57,7 +61,10 @@ def spend_reach(facts: ir.Table, keys: Sequence[str]) -> ir.Table:
         known_scale_pairs=(pair & known_scale).sum(),
         vcse_pairs=(pair & facts.vcse.fill_null(False)).sum(),
         known_vcse_pairs=(pair & known_vcse).sum(),
-        other_currency_awards=facts.award_key.nunique(where=~gbp | facts.currency.isnull()),
+        other_currency_awards=facts.award_key.nunique(
+            where=facts.award_value.notnull() & (facts.currency != "GBP").fill_null(True)
+        ),
+        unknown_value_awards=facts.award_key.nunique(where=facts.counts_as == "unknown"),
     )
     return agg.select(
         *keys,
@@ -82,4 +89,5 @@ def spend_reach(facts: ir.Table, keys: Sequence[str]) -> ir.Table:
         local_value=agg.local_value,
         known_location_value=agg.known_location_value,
         other_currency_awards=agg.other_currency_awards,
+        unknown_value_awards=agg.unknown_value_awards,
     )

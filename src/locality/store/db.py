@@ -9,7 +9,13 @@ from typing import Any
 import duckdb
 import pyarrow as pa
 
-from locality.reference import cpv_themes, district_table, local_authorities
+from locality.domain.names import normalise_name
+from locality.reference import (
+    central_purchasing_bodies,
+    cpv_themes,
+    district_table,
+    local_authorities,
+)
 from locality.store import sql
 from locality.store.schema import MIGRATIONS, SCHEMA_VERSION
 
@@ -86,6 +92,8 @@ def _load_reference(con: duckdb.DuckDBPyConnection) -> None:
                 ],
             ),
         )
+    if _has_table(con, "ref_central_purchasing_bodies"):
+        _replace_table(con, "ref_central_purchasing_bodies", _central_purchasing_table())
     if _has_table(con, "ref_cpv_themes"):
         themes = list(cpv_themes().values())
         _replace_table(
@@ -93,6 +101,20 @@ def _load_reference(con: duckdb.DuckDBPyConnection) -> None:
             "ref_cpv_themes",
             _columns(themes, [("cpv_division", "division"), ("theme", "theme")]),
         )
+
+
+def _central_purchasing_table() -> pa.Table:
+    bodies = central_purchasing_bodies()
+    rows = [(body, spelling) for body in bodies for spelling in body.spellings]
+    return pa.table(
+        {
+            "name": [body.name for body, _ in rows],
+            "name_normalised": [normalise_name(spelling) for _, spelling in rows],
+            "identifiers": [list(body.identifiers) for body, _ in rows],
+            "kind": [body.kind for body, _ in rows],
+            "note": [body.note for body, _ in rows],
+        }
+    )
 
 
 def _has_table(con: duckdb.DuckDBPyConnection, table: str) -> bool:

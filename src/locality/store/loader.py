@@ -73,6 +73,7 @@ _ARROW_TYPES: dict[str, pa.DataType] = {
     "vcse_flag": pa.bool_(),
     "redacted": pa.bool_(),
     "is_card": pa.bool_(),
+    "central_purchasing_body": pa.bool_(),
     "value_net": pa.float64(),
     "value_gross": pa.float64(),
     "tender_value_gross": pa.float64(),

@@ -428,6 +428,12 @@ MIGRATIONS.append(
     ]
 )
 
+MIGRATIONS.append(
+    # 8: whether a process's buyer is a central purchasing body (its frameworks serve many
+    # places, not the place where its office is).
+    ["ALTER TABLE processes ADD COLUMN central_purchasing_body BOOLEAN"]
+)
+
 SCHEMA_VERSION = len(MIGRATIONS)
 
 # Columns of spend_payments, in table order.
