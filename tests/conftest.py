@@ -22,8 +22,9 @@ CF_LEGACY_AWARDS = SAMPLE / "contracts-finder-legacy-2020-award-releases.jsonl"
 CF_LEGACY_TENDERS = SAMPLE / "contracts-finder-legacy-2014-2015-tender-releases.jsonl"
 SCOTLAND = SAMPLE / "other-publishers" / "public-contracts-scotland-tender-releases.jsonl"
 WALES = SAMPLE / "other-publishers" / "sell2wales-tender-releases.jsonl"
+FIND_A_TENDER = SAMPLE / "find-a-tender" / "find-a-tender-releases.jsonl"
 ESCAPE_STRIPPED = FIXTURES / "clean_escape_stripped_variants.jsonl"
-SAMPLE_FILES = (CF_RELEASES, CF_LEGACY_AWARDS, CF_LEGACY_TENDERS, SCOTLAND, WALES)
+SAMPLE_FILES = (CF_RELEASES, CF_LEGACY_AWARDS, CF_LEGACY_TENDERS, SCOTLAND, WALES, FIND_A_TENDER)
 
 
 @pytest.fixture

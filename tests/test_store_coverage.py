@@ -73,18 +73,19 @@ def test_postcodes_map_to_current_councils(sample_store: duckdb.DuckDBPyConnecti
 
 def test_status_reports_counts_and_coverage(sample_store: duckdb.DuckDBPyConnection) -> None:
     status = store_status(sample_store)
-    assert status["counts"]["releases"] == 604
+    assert status["counts"]["releases"] == 604 + 16
     assert status["counts"]["rejected"] == 0
-    assert status["counts"]["processes"] == 186 + 70 + 137 + 90 + 90
+    assert status["counts"]["processes"] == 186 + 70 + 137 + 90 + 90 + 16
     coverage = status["coverage"]
     for key in ("supplier_scale", "supplier_vcse", "supplier_postcode", "supplier_local_authority"):
         assert 0 < coverage[key] <= 1
     assert {p["name"] for p in status["publishers"]} == {
         "Contracts Finder",
+        "Find a Tender",
         "Public Contracts Scotland",
         "Sell2Wales",
     }
-    assert status["date_range"] == {"first": "2014-12-17", "last": "2025-02-24"}
+    assert status["date_range"] == {"first": "2014-12-17", "last": "2026-10-06"}
 
 
 def test_status_shows_postcode_coverage_where_addresses_have_one(

@@ -504,6 +504,17 @@ def _notice_url(compiled: Mapping[str, Any]) -> str | None:
     return None
 
 
+def _process_notice_url(
+    ocid: str, view: Mapping[str, Any], latest_notice: Sequence[Any] | None
+) -> str | None:
+    """Find a Tender: the latest notice's page (its tender documents are attachments);
+    elsewhere the compiled release's notice document."""
+    latest = latest_notice[6] if latest_notice else None
+    if ocid.startswith(notices.FIND_A_TENDER_PREFIX) and latest:
+        return str(latest)
+    return _notice_url(view) or latest
+
+
 class _PartyIndex:
     """Parties of one process keyed by organisation, merging roles of repeated parties."""
 
@@ -731,7 +742,7 @@ def normalise_process(
             tender_currency,
             len(lots) if isinstance(lots, list) else None,
             len(awards),
-            (latest_notice[6] if latest_notice else None) or _notice_url(view),
+            _process_notice_url(ocid, view, latest_notice),
             compiled_json,
             agreement_type,
             agreement_evidence,

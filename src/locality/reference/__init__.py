@@ -13,6 +13,8 @@ Look-ups:
 * :func:`local_authority_code_for_code` — GSS, old ONS (SNAC) or registry code → registry code.
 * :func:`local_authority` / :func:`local_authorities` — the mySociety council register.
 * :func:`release_schema` — the OCDS 1.1.5 release schema (with merge rules).
+* :func:`spend_transfer_rules` — the rows of ``spend-transfers.csv``: payee patterns of
+  public bodies whose payments are transfers (compiled by ``locality.spend.transfers``).
 """
 
 from __future__ import annotations
@@ -30,11 +32,13 @@ from pathlib import Path
 from typing import Any
 
 __all__ = [
+    "CentralPurchasingBody",
     "CpvEntry",
     "CpvTheme",
     "District",
     "LocalAuthority",
     "ReferenceDataError",
+    "central_purchasing_bodies",
     "cpv",
     "cpv_themes",
     "district",
@@ -442,3 +446,73 @@ def cpv_themes() -> dict[str, CpvTheme]:
         row["division"]: CpvTheme(row["division"], row["theme"], row["why"])
         for row in _read_csv("cpv-themes.csv")
     }
+
+
+CENTRAL_PURCHASING_BODIES = "central-purchasing-bodies.csv"
+
+
+@dataclass(frozen=True)
+class CentralPurchasingBody:
+    """A body that buys for many others (Public Contracts Regulations 2015 reg. 37;
+    Procurement Act 2023 s. 1 "centralised procurement"): its frameworks serve many places,
+    so they are not the local buying of the place where its office is."""
+
+    name: str
+    spellings: tuple[str, ...]
+    identifiers: tuple[str, ...]
+    kind: str
+    note: str
+
+
+@lru_cache(maxsize=1)
+def central_purchasing_bodies() -> list[CentralPurchasingBody]:
+    return [
+        CentralPurchasingBody(
+            name=row["name"],
+            spellings=tuple(s.strip() for s in row["spellings"].split("|") if s.strip()),
+            identifiers=tuple(i.strip() for i in row["identifiers"].split("|") if i.strip()),
+            kind=row["kind"],
+            note=row["note"],
+        )
+        for row in _read_csv(CENTRAL_PURCHASING_BODIES)
+    ]
+
+
+# ---------------------------------------------------------------------- spend transfers
+
+SPEND_TRANSFERS = "spend-transfers.csv"
+
+
+@dataclass(frozen=True)
+class SpendTransferRow:
+    """One rule of ``spend-transfers.csv`` as written: ``line`` is its line in the file (so a
+    surprising classification can be traced to it), ``pattern`` a regular expression on the
+    normalised payee name, ``kind`` the kind of public body (or ``not_transfer``)."""
+
+    line: int
+    pattern: str
+    kind: str
+    note: str
+
+
+@lru_cache(maxsize=1)
+def spend_transfer_rules() -> tuple[SpendTransferRow, ...]:
+    """The rows of ``spend-transfers.csv`` in file order, comment (``#``) and blank rows left
+    out (a row that is not three cells is a ``ValueError`` naming its line). Checking them
+    (a known kind, a pattern that compiles) is ``locality.spend.transfers``' work."""
+    rows = []
+    with reference_path(SPEND_TRANSFERS).open(encoding="utf-8-sig", newline="") as handle:
+        reader = csv.reader(handle)
+        next(reader, None)  # the header: pattern,kind,note
+        for cells in reader:
+            if not any(cell.strip() for cell in cells) or cells[0].lstrip().startswith("#"):
+                continue
+            if len(cells) != 3:
+                # A note with an unquoted comma would shift the cells: say where, not guess.
+                raise ValueError(
+                    f"{SPEND_TRANSFERS}:{reader.line_num}: expected 3 cells (pattern, kind, "
+                    f"note), found {len(cells)}"
+                )
+            pattern, kind, note = (cell.strip() for cell in cells)
+            rows.append(SpendTransferRow(reader.line_num, pattern, kind, note))
+    return tuple(rows)
