@@ -37,6 +37,13 @@ SUB_CENTRAL_BUYER_TYPES = frozenset(
 
 VALUE_ISSUES = ("placeholder", "negative", "non_finite", "over_cap")
 
+# What every figure of value includes: said on every page, report and API response.
+VALUES_INCLUDE = (
+    "awarded contracts and call-offs; framework and dynamic purchasing system ceilings are "
+    "shown separately and never added; values published as placeholders (0.01, £1) or "
+    "impossible amounts are unknown, not zero"
+)
+
 
 @dataclass(frozen=True, slots=True)
 class AwardValue:

@@ -29,7 +29,12 @@ HEADLINE = (
     "median_award_value",
     "over_1m_share",
     "framework_share",
+    "frameworks",
+    "framework_ceiling_value",
+    "call_off_share",
     "direct_award_share",
+    "direct_award_known_share",
+    "single_bidder_share",
     "innovation_share",
     "suitability_gap_sme",
 )

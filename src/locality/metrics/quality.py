@@ -3,7 +3,9 @@
 Each ``coverage_*`` column is the share of counted awards (any currency) in the group for
 which the field a measure needs is published:
 
-* ``coverage_value``: ``awards[].value.amount``;
+* ``coverage_value``: a usable value (money or a framework ceiling; see docs/metrics.md,
+  "Values"); ``placeholder_value_awards`` and ``impossible_value_awards`` (negative, not
+  finite, over the cap) count the awards whose published amount was set aside;
 * ``coverage_award_date``: ``awards[].date`` (years, financial years);
 * ``coverage_supplier``: at least one named supplier (shares, concentration);
 * ``coverage_supplier_size``: every supplier's size known (SME share);
@@ -25,7 +27,11 @@ from locality.metrics import family, share
 @family("quality")
 def quality(facts: ir.Table, keys: Sequence[str]) -> ir.Table:
     per_award = facts.group_by([*keys, "award_key"]).aggregate(
-        has_value=facts.award_value.notnull().max(),
+        has_value=(facts.award_value.notnull() | facts.ceiling_value.notnull()).max(),
+        placeholder=(facts.value_issue == "placeholder").fill_null(False).max(),
+        impossible=facts.value_issue.isin(["negative", "non_finite", "over_cap"])
+        .fill_null(False)
+        .max(),
         has_date=facts.award_date_known.max(),
         has_supplier=facts.named_supplier.max(),
         all_sizes=(facts.named_supplier & (facts.scale != "unknown")).min(),
@@ -45,6 +51,8 @@ def quality(facts: ir.Table, keys: Sequence[str]) -> ir.Table:
         n_buyer_place=per_award.buyer_place.sum(),
         n_cpv=per_award.has_cpv.sum(),
         n_method=per_award.has_method.sum(),
+        placeholder_value_awards=per_award.placeholder.sum(),
+        impossible_value_awards=per_award.impossible.sum(),
     )
     fields = (
         "value",
@@ -59,5 +67,7 @@ def quality(facts: ir.Table, keys: Sequence[str]) -> ir.Table:
     return counts.select(
         *keys,
         "counted_awards",
+        "placeholder_value_awards",
+        "impossible_value_awards",
         **{f"coverage_{f}": share(counts[f"n_{f}"], counts.counted_awards) for f in fields},
     )

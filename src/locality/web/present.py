@@ -10,6 +10,8 @@ import datetime as dt
 from collections.abc import Mapping
 from typing import Any
 
+from locality.domain.values import VALUES_INCLUDE
+
 DASH = "–"
 
 
@@ -121,9 +123,29 @@ def headline_sentences(where: str, row: Mapping[str, Any]) -> dict[str, str]:
         )
     direct = row.get("direct_award_share")
     out["direct_award_share"] = (
-        f"{pct(direct)} of the value awarded by {where} was awarded directly, without competition."
+        f"{pct(direct)} of the value awarded by {where} whose procedure is published "
+        f"({pct(row.get('direct_award_known_share'))} of value) was awarded directly, "
+        "without competition."
         if direct is not None
         else f"No value awarded by {where} has a known procedure."
+    )
+    unknown = int(row.get("unknown_value_awards") or 0)
+    if unknown:
+        out["awarded_value"] += f" {_plural(unknown, 'award')} published no usable value."
+    frameworks = int(row.get("frameworks") or 0)
+    out["framework_ceiling_value"] = (
+        f"{_plural(frameworks, 'framework or dynamic purchasing system')} set up by {where} "
+        f"could buy up to {money(row.get('framework_ceiling_value') or 0.0)} in all: a ceiling "
+        "shared by the appointed suppliers, not money awarded, so it is not in the awarded "
+        "value"
+        + (
+            f" ({money(row.get('framework_ceiling_cpb_value'))} of it by central purchasing "
+            "bodies, buying for many places)."
+            if row.get("framework_ceiling_cpb_value")
+            else "."
+        )
+        if frameworks
+        else f"No framework or dynamic purchasing system was set up by {where}."
     )
     return out
 
@@ -211,8 +233,13 @@ MEASURE_LABELS = {
     "top3_share": "top 3 suppliers' share",
     "median_award_value": "median award",
     "over_1m_share": "share in awards over £1m",
-    "framework_share": "framework share",
-    "direct_award_share": "direct award share",
+    "framework_share": "framework and DPS appointments (share of awards)",
+    "frameworks": "frameworks and DPS set up",
+    "framework_ceiling_value": "framework and DPS ceilings (not money)",
+    "call_off_share": "share of value in call-offs",
+    "direct_award_share": "direct award share (of value with a known procedure)",
+    "direct_award_known_share": "procedure known (share of value)",
+    "single_bidder_share": "single-bidder share",
     "innovation_share": "innovation share",
     "suitability_gap_sme": "suitable-for-SME value won by large firms",
 }
@@ -237,6 +264,7 @@ def measure(name: str, value: Any) -> str:
 
 def register_filters(env: Any) -> None:
     """The formatting filters the dashboard's and the report's templates share."""
+    env.globals["values_include"] = VALUES_INCLUDE
     env.filters.update(
         money=money,
         money_exact=money_exact,
