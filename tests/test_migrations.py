@@ -11,7 +11,7 @@ from locality.ingest.pipeline import ingest
 from locality.store import sql
 from locality.store.db import StoreError, connect
 from locality.store.schema import MIGRATIONS, SCHEMA_VERSION
-from tests.conftest import CF_RELEASES
+from tests.conftest import CF_RELEASES, FIND_A_TENDER
 
 
 def _make_version_1_store(path: Path) -> None:
@@ -50,3 +50,21 @@ def test_newer_store_is_refused(tmp_path: Path) -> None:
     con.close()
     with pytest.raises(StoreError, match="newer locality"):
         connect(path)
+
+
+def test_upgraded_store_recompiles_every_process_once(tmp_path: Path) -> None:
+    """Migration 8 marks a store holding processes for recompiling: the next OCDS ingest fills
+    the new columns of the processes already there, then clears the mark."""
+    path = tmp_path / "store.duckdb"
+    con = connect(path)
+    try:
+        ingest(con, [CF_RELEASES])
+        # As an older store would hold them: processes without the new columns.
+        sql.run(con, "UPDATE processes SET agreement_type = NULL, notice_form = NULL")
+        sql.run(con, "INSERT INTO meta VALUES ('recompile_all', 'true')")
+        ingest(con, [FIND_A_TENDER])
+        assert sql.one(con, "SELECT count(*) FROM processes WHERE agreement_type IS NULL")[0] == 0
+        assert sql.one(con, "SELECT count(*) FROM processes")[0] == 186 + 16
+        assert sql.rows(con, "SELECT * FROM meta WHERE key = 'recompile_all'") == []
+    finally:
+        con.close()

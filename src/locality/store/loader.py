@@ -200,6 +200,13 @@ def plan_releases(con: duckdb.DuckDBPyConnection) -> dict[str, int]:
         """,
     )
     sql.run(con, f"CREATE TABLE {STAGING}.touched AS SELECT DISTINCT ocid FROM {STAGING}.changed")
+    if sql.rows(con, "SELECT 1 FROM meta WHERE key = 'recompile_all'"):
+        # A store upgraded to new process columns: every stored process is recompiled once.
+        sql.run(
+            con,
+            f"INSERT INTO {STAGING}.touched SELECT DISTINCT ocid FROM processes "
+            f"WHERE ocid NOT IN (SELECT ocid FROM {STAGING}.touched)",
+        )
     return {"new": new, "updated": updated, "unchanged": unchanged}
 
 
@@ -284,6 +291,7 @@ def apply_staged(con: duckdb.DuckDBPyConnection) -> None:
         sql.run(con, f"DELETE FROM {table} WHERE ocid IN (SELECT ocid FROM {STAGING}.touched)")
         sql.run(con, f"INSERT INTO {table} SELECT * FROM {STAGING}.{table}")
     rebuild_organisations(con)
+    sql.run(con, "DELETE FROM meta WHERE key = 'recompile_all'")
 
 
 def rebuild_organisations(con: duckdb.DuckDBPyConnection) -> None:

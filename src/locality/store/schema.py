@@ -431,7 +431,12 @@ MIGRATIONS.append(
 MIGRATIONS.append(
     # 8: whether a process's buyer is a central purchasing body (its frameworks serve many
     # places, not the place where its office is).
-    ["ALTER TABLE processes ADD COLUMN central_purchasing_body BOOLEAN"]
+    [
+        "ALTER TABLE processes ADD COLUMN central_purchasing_body BOOLEAN",
+        # Processes compiled before migrations 7-8 lack the new columns: the next OCDS
+        # ingest recompiles every process (locality.store.loader.plan_releases).
+        "INSERT INTO meta SELECT 'recompile_all', 'true' WHERE EXISTS (SELECT 1 FROM processes)",
+    ]
 )
 
 SCHEMA_VERSION = len(MIGRATIONS)
