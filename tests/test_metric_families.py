@@ -77,7 +77,7 @@ def test_cabinet_office_shape(by_buyer: dict[str, dict[str, Any]]) -> None:
 
 def test_unknown_places_are_not_counted_as_elsewhere(by_buyer: dict[str, dict[str, Any]]) -> None:
     """University Of Worcester's suppliers publish no details: sizes unknown, shares null."""
-    row = by_buyer["GB-CFS-44290"]
+    row = by_buyer["GB-CFS-41126"]  # GB-CFS-44290 folded into it (store/unify.py)
     assert row["sme_share"] is None
     assert row["known_scale_share_count"] == pytest.approx(0.0)
 
@@ -152,7 +152,7 @@ def test_where_place_filters_buyers(cf_store: Path) -> None:
     )
     assert result.exit_code == 0, result.output
     assert '"buyer_id": "GB-CFS-18525"' in result.output
-    assert "GB-CFS-44290" not in result.output
+    assert "GB-CFS-41126" not in result.output  # University Of Worcester is not in Merton
     result = CliRunner().invoke(app, ["--db", str(cf_store), "compare", "Yrok", "York"])
     assert result.exit_code == 2
     assert "did you mean 'York'" in result.output
@@ -219,9 +219,10 @@ def test_rutland_locality(by_locality: dict[str, dict[str, Any]]) -> None:
 
 
 def test_quality_coverage(by_buyer: dict[str, dict[str, Any]]) -> None:
-    """University Of Worcester: 4 awards, values and suppliers published, no sizes."""
-    row = by_buyer["GB-CFS-44290"]
-    assert row["counted_awards"] == 4
+    """University Of Worcester: 5 awards (4 under GB-CFS-44290, folded into GB-CFS-41126),
+    values and suppliers published, no sizes."""
+    row = by_buyer["GB-CFS-41126"]
+    assert row["counted_awards"] == 5
     assert row["coverage_value"] == pytest.approx(1.0)
     assert row["coverage_supplier"] == pytest.approx(1.0)
     assert row["coverage_supplier_size"] == pytest.approx(0.0)

@@ -66,25 +66,29 @@ def test_cabinet_office(by_buyer: dict[str, dict[str, Any]]) -> None:
 
 
 def test_size_is_taken_from_each_process(by_buyer: dict[str, dict[str, Any]]) -> None:
-    """Buckinghamshire Council (GB-CFS-187980) bought from Tencer Ltd twice: one notice says
-    large (£10,335.30), the other sme (£5,505.85). Each award keeps its own notice's size."""
-    row = by_buyer["GB-CFS-187980"]
-    assert row["awards"] == 2
-    assert row["awarded_value"] == pytest.approx(10_335.30 + 5_505.85)  # 15,841.15
-    assert row["sme_share"] == pytest.approx(5_505.85 / 15_841.15)  # 0.3476
-    # The same council also appears under a second Contracts Finder id (GB-CFS-148375):
-    # buyer identity follows the published ids, so it is a separate row.
-    assert by_buyer["GB-CFS-148375"]["awarded_value"] == pytest.approx(45_826)
+    """Buckinghamshire Council bought from Tencer Ltd twice: one notice says large
+    (£10,335.30), the other sme (£5,505.85). Each award keeps its own notice's size.
+
+    Those two notices name the council GB-CFS-187980, a third (£45,826, large) names it
+    GB-CFS-148375, both at HP20: one council, under the older id (store/unify.py).
+    """
+    assert "GB-CFS-187980" not in by_buyer
+    row = by_buyer["GB-CFS-148375"]
+    assert row["awards"] == 3
+    assert row["awarded_value"] == pytest.approx(10_335.30 + 5_505.85 + 45_826)  # 61,667.15
+    assert row["sme_share"] == pytest.approx(5_505.85 / 61_667.15)  # 0.0893
 
 
 def test_unknown_sizes_are_not_counted_as_large(by_buyer: dict[str, dict[str, Any]]) -> None:
-    """University Of Worcester (GB-CFS-44290): four awards, no supplier publishes details.
+    """University Of Worcester: five awards, no supplier publishes details.
 
-    £3,380.86 (three flooring suppliers) + £837,000 + £60,000 + £80,000 = £980,380.86.
+    Under GB-CFS-44290: £3,380.86 (three flooring suppliers) + £837,000 + £60,000 + £80,000
+    = £980,380.86; under GB-CFS-41126 (the older id, same WR2 address, store/unify.py):
+    £160,000. Together £1,140,380.86.
     """
-    row = by_buyer["GB-CFS-44290"]
-    assert row["awards"] == 4
-    assert row["awarded_value"] == pytest.approx(3_380.86 + 837_000 + 60_000 + 80_000)
+    row = by_buyer["GB-CFS-41126"]
+    assert row["awards"] == 5
+    assert row["awarded_value"] == pytest.approx(3_380.86 + 837_000 + 60_000 + 80_000 + 160_000)
     assert row["sme_share"] is None  # no supplier of known size: no share, not 0%
     assert row["known_scale_share"] == pytest.approx(0.0)
     assert row["vcse_share"] is None

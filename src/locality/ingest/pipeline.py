@@ -51,7 +51,7 @@ from locality.ingest.spend import (
 from locality.ingest.validate import RejectedRelease, check_release
 from locality.spend.registers import register_index
 from locality.spend.resolve import resolve_suppliers
-from locality.store import loader, sql
+from locality.store import loader, sql, unify
 
 STAGE_BATCH = 10_000
 PROCESS_BATCH = 5_000
@@ -354,6 +354,7 @@ def ingest_file(
         progress("apply", path.name, 0, None)
         with _one_transaction(con):
             loader.apply_staged(con)
+            unify.after_apply(con)  # folded organisations, duplicate notices
             loader.replace_rejected(con, source, rejected)
             loader.record_file(
                 con,

@@ -33,12 +33,18 @@ def store_status(con: duckdb.DuckDBPyConnection) -> dict[str, Any]:
         SELECT (SELECT count(*) FROM ingested_files), (SELECT count(*) FROM releases),
                (SELECT count(*) FROM processes), (SELECT count(*) FROM awards),
                (SELECT count(*) FROM award_suppliers), (SELECT count(*) FROM organisations),
-               (SELECT count(*) FROM rejected), (SELECT count(*) FROM spend_payments)
+               (SELECT count(*) FROM rejected), (SELECT count(*) FROM spend_payments),
+               (SELECT count(*) FROM duplicate_processes)
         """,
     )
     keys = ("files", "releases", "processes", "awards", "award_suppliers", "organisations")
+    # duplicate_processes: notices published twice under two OCIDs, each copy counted once.
     counts = dict(
-        zip((*keys, "rejected", "spend_payments"), (int(v) for v in counts_row), strict=True)
+        zip(
+            (*keys, "rejected", "spend_payments", "duplicate_processes"),
+            (int(v) for v in counts_row),
+            strict=True,
+        )
     )
 
     suppliers, scale, vcse, postcode, la, with_address, found = (
