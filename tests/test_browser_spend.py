@@ -2,8 +2,9 @@
 ``tests/test_browser.py`` (same launch options, guards and skips), over the bundled sample's
 contracts and council spend files.
 
-The page must show the headline total the API gives, draw its charts, log no console error
-and make no request that leaves 127.0.0.1.
+The page must show the headline total the API gives, draw its charts, follow its
+like-for-like and transfers toggles, log no console error and make no request that leaves
+127.0.0.1.
 """
 
 from __future__ import annotations
@@ -87,3 +88,18 @@ def test_spend_page(spend_page: tuple[Any, Watch]) -> None:
     assert _same(total_value, like["shares"]["total_amount"])
     assert total_text == present.money(like["shares"]["total_amount"])
     assert _charts_drawn(p) == 3
+    # The transfers toggle keeps the threshold and counts transfers as suppliers: the shares
+    # shown are then those of the API with include_transfers=true.
+    with p.expect_navigation():
+        p.get_by_role("link", name="Count transfers as suppliers").click()
+    assert urlsplit(p.url).query == "like_for_like=true&include_transfers=true"
+    included = _api(
+        p, "/api/place/West%20Yorkshire/spend?like_for_like=true&include_transfers=true"
+    )
+    assert included["transfers_included"] is True
+    for (value, text), key in zip(
+        _figures(p)[1:], ("sme_share", "vcse_share", "local_share"), strict=True
+    ):
+        assert _same(value, included["shares"][key]), key
+        assert text == present.pct(included["shares"][key]), key
+    assert p.get_by_role("heading", name="Transfers to other public bodies").is_visible()

@@ -67,16 +67,16 @@ def test_ingesting_twice_changes_nothing(tmp_path: Path, with_rejection: Path, f
     finally:
         con.close()
     # Guards: the store is the real sample, with one rejection.
-    assert len(before["releases"]) == 604
+    assert len(before["releases"]) == 604 + 16
     assert len(before["processes"]) > 500
     assert len(before["rejected"]) == 1
-    assert first.totals["new_releases"] == 604
+    assert first.totals["new_releases"] == 604 + 16
     if force:
         assert not any(f.skipped for f in second.files)
         assert second.totals["kept"] == first.totals["kept"]
         assert second.totals["new_releases"] == 0
         assert second.totals["updated_releases"] == 0
-        assert sum(f.unchanged_releases for f in second.files) == 604 + 3
+        assert sum(f.unchanged_releases for f in second.files) == 604 + 16 + 3
     else:
         assert all(f.skipped for f in second.files)
         assert second.totals["records_read"] == 0

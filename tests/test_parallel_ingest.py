@@ -41,6 +41,6 @@ def test_worker_processes_give_the_same_store(
     con = connect(parallel)
     summary = ingest(con, [SAMPLE], jobs=2)
     con.close()
-    assert summary.totals["processes"] == 573
+    assert summary.totals["processes"] == 573 + 16
 
     assert _contents(serial) == _contents(parallel)

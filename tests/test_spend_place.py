@@ -202,6 +202,12 @@ def test_place_totals_are_the_bodies_payments(spend_store: duckdb.DuckDBPyConnec
     )
     assert {b["code"] for b in view["bodies"]} == {"MAN", "SLF"}
     assert view["shares"]["total_amount"] == pytest.approx(expected, abs=0.01)
+    # Transfers to other public bodies leave the supplier figures, not the total.
+    shares = view["shares"]
+    assert shares["transfer_amount"] > 0
+    assert shares["supplier_amount"] + shares["transfer_amount"] == pytest.approx(
+        expected, abs=0.02
+    )
     for section in ("bodies", "years", "months", "themes", "theme_years"):
         assert sum(r["amount"] for r in view[section]) == pytest.approx(expected, abs=0.05)
         assert sum(r["payments"] for r in view[section]) == payments

@@ -146,6 +146,10 @@ def test_api_is_the_place_view(
         ("like_for_like=true", {"like_for_like": True}),
         ("min_amount=1000", {"min_amount": 1000.0}),
         ("min_amount=0.5&like_for_like=false", {"min_amount": 0.5}),
+        (
+            "min_amount=1000&include_transfers=true",
+            {"min_amount": 1000.0, "include_transfers": True},
+        ),
     ],
 )
 def test_api_threshold_options(
@@ -171,6 +175,65 @@ def test_like_for_like_is_the_highest_published_threshold(client: TestClient) ->
     plain = _page(client, "/place/West%20Yorkshire/spend")
     assert 'href="/place/West%20Yorkshire/spend?like_for_like=true">Compare like with like' in plain
     assert 'name="min_amount" type="number" min="0"' in plain
+
+
+def test_transfers_are_left_out_unless_included(
+    client: TestClient, spend_sample_store_file: Path
+) -> None:
+    left_out = _json(client, "/api/place/West%20Yorkshire/spend")
+    included = _json(client, "/api/place/West%20Yorkshire/spend?include_transfers=true")
+    assert _close(
+        {k: v for k, v in included.items() if k not in EXTRAS},
+        _view(spend_sample_store_file, "West Yorkshire", include_transfers=True),
+    )
+    assert (left_out["transfers_included"], included["transfers_included"]) == (False, True)
+    # Leeds' two payments to the Secretary of State (18,439,298.00 + 69,618.00) top the
+    # ranking only when transfers count as suppliers.
+    assert included["suppliers"][0]["supplier_name"] == "The Secretary Of State"
+    assert included["suppliers"][0]["amount"] == 18_508_916.00
+    assert "The Secretary Of State" not in {r["supplier_name"] for r in left_out["suppliers"]}
+    assert left_out["transfer_payees"][0]["payee"] == "The Secretary Of State"
+    shares = left_out["shares"]
+    assert shares["supplier_amount"] + shares["transfer_amount"] == pytest.approx(
+        shares["total_amount"], abs=0.02
+    )
+
+
+def test_page_shows_transfers_and_the_months_covered(client: TestClient) -> None:
+    data = _json(client, "/api/place/West%20Yorkshire/spend")
+    text = _page(client, "/place/West%20Yorkshire/spend")
+    assert '<h2 id="transfers">Transfers to other public bodies</h2>' in text
+    for row in data["transfers"]:
+        assert f"<td>{escape(row['label'])}</td>" in text
+        assert _data(row["amount"], present.money(row["amount"])) in text
+    for row in data["transfer_payees"]:
+        assert f'<td class="wrap">{escape(row["payee"])}</td><td>{row["kind"]}</td>' in text
+    shares = data["shares"]
+    for key in ("supplier_amount", "transfer_amount"):
+        assert _data(shares[key], present.money(shares[key])) in text
+    # Bradford, Kirklees and Wakefield publish no file in the sample.
+    without = [r["body"] for r in data["coverage"] if not r["files"]]
+    assert len(without) == 3
+    assert _shown(text, f"No spend files loaded for {', '.join(without)}")
+    for row in data["coverage"]:
+        if row["gaps"]:
+            assert f'<td class="wrap">{", ".join(row["gaps"])}</td>' in text
+    toggle = (
+        'href="/place/West%20Yorkshire/spend?include_transfers=true">Count transfers as suppliers'
+    )
+    assert toggle in text
+    included = _page(client, "/place/West%20Yorkshire/spend?include_transfers=true&min_amount=500")
+    assert (
+        'href="/place/West%20Yorkshire/spend?min_amount=500.0">Leave transfers out</a>' in included
+    )
+    assert '<input type="hidden" name="include_transfers" value="true">' in included
+    links = [
+        link.replace("&amp;", "&")
+        for link in re.findall(r'<a href="([^"]*format=csv[^"]*)" download>', included)
+    ]
+    assert links and all("include_transfers=true" in link for link in links)
+    columns, rows = _csv_rows(client, next(u for u in links if "section=transfer-payees" in u))
+    assert columns == list(queries.SPEND_COLUMNS["transfer_payees"]) and rows
 
 
 def test_section_columns_are_the_place_views(client: TestClient) -> None:
@@ -353,6 +416,7 @@ def test_unknown_place_is_a_404_that_suggests_near_names(client: TestClient) -> 
         ("min_amount=nan", "min_amount: Input should be a finite number"),
         ("min_amount=500&like_for_like=true", "give min_amount or like_for_like, not both"),
         ("like_for_like=perhaps", "like_for_like: Input should be a valid boolean"),
+        ("include_transfers=perhaps", "include_transfers: Input should be a valid boolean"),
         ("format=csv&section=nonsense", "section: Input should be"),
     ],
 )
@@ -389,8 +453,10 @@ def test_openapi_describes_the_spend_api(client: TestClient) -> None:
     assert "spend_loaded" in ok["content"]["application/json"]["schema"]["required"]
     assert {"404", "422"} <= set(operation["responses"])
     params = {p["name"]: p for p in operation["parameters"]}
-    assert {"name", "min_amount", "like_for_like", "format", "section"} <= set(params)
-    assert params["min_amount"]["description"]
+    assert {"name", "min_amount", "like_for_like", "include_transfers", "format", "section"} <= set(
+        params
+    )
+    assert params["min_amount"]["description"] and params["include_transfers"]["description"]
     assert not any(p.startswith("/place") for p in schema["paths"])
 
 
@@ -399,6 +465,7 @@ def test_openapi_describes_the_spend_api(client: TestClient) -> None:
     [
         {"path_parameters": {"name": "West Yorkshire"}},
         {"path_parameters": {"name": "Greater Manchester"}, "query": {"like_for_like": True}},
+        {"path_parameters": {"name": "Salford"}, "query": {"include_transfers": True}},
         {
             "path_parameters": {"name": "Leeds"},
             "query": {"format": "csv", "section": "suppliers", "min_amount": 250.5},

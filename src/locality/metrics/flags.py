@@ -1,35 +1,55 @@
-"""Red flags per contracting process, a composite risk index, and the same per buyer.
+"""Red flags per contracting process, data-quality findings, a risk index, and the same per buyer.
 
-Each flag is true, false or null. Null means *not computable*: the data cannot decide it
-(the ``not_computable`` column says why); false means the condition was checked and does
-not hold, including where it cannot apply (a direct award is never "advertised too
-short"). The flags, with their thresholds in ``flags.toml`` (package data; a user file
-overrides the keys it sets):
+Each flag and finding is true, false or null. Null means *not computable*: the data cannot
+decide it (the ``not_computable`` column says why for the integrity flags); false means the
+condition was checked and does not hold, including where it cannot apply (a direct award is
+never "advertised too short"). Thresholds are in ``flags.toml`` (package data; a user file
+overrides the keys it sets).
 
-* ``direct_award_over_threshold``: a direct award (``procurementMethod`` ``direct``, or a
-  phrase such as "single tender" in ``procurementMethodDetails``) with awarded GBP value
-  above the threshold;
+Integrity flags (``INTEGRITY_FLAGS``), the only ones the risk index counts:
+
+* ``direct_award_over_threshold``: a direct award (``is_direct_award``: ``procurementMethod``
+  ``direct``, the definition ``contract_shape.direct_award_share`` uses too) with awarded GBP
+  value above the threshold;
 * ``short_advertisement``: an open procedure whose tender period (``tenderPeriod.startDate``,
   else the earlier of ``tender.datePublished`` and the first ``tender`` release, to
   ``tenderPeriod.endDate``) is shorter than the legal minimum;
 * ``decision_period_outlier``: days from tender end to the first award date outside Tukey
-  fences over every process in the store;
+  fences over every process in the store whose award is not dated before its tender closed;
 * ``value_bunched_below_threshold``: awarded or tender value just under a publication or
   procurement threshold;
 * ``award_value_growth``: an award's latest published value over its first by more than
   the threshold (``award_versions``);
-* ``single_bidder``: not computable: the store keeps no bid counts (Contracts Finder
-  publishes none);
-* ``missing_key_fields``: buyer, title, value, supplier, procedure or award date missing.
+* ``single_bidder``: a competitive procedure that drew one bid (``final_stage_bidders``, else
+  ``bidders``: Find a Tender's ``bids.statistics``); null where no bid count is published.
 
-``risk_index`` = mean of the available flags (true 1, false 0, null left out), with
-``flags_used`` the number available. Every definition is an Ibis expression over the
-store's tables (``processes``, ``awards``, ``award_versions``, the ``ocid``,
-``release_date`` and ``tags`` of ``releases``, and ``process_facts`` for the buyer's place),
-so it runs on DuckDB or Spark (the same results on the sample; Spark needs those two extra
-tables registered beside ``engine.STORE_TABLES``). Only the human-readable ``reasons`` text
-is formatted in Python, from the result.
+Awarded value, growth and bunching read money only: counted GBP awards with a known value
+that is not a framework's or DPS's ceiling (``awards.counts_as``). A notice published twice
+under two OCIDs (``duplicate_processes``) is one process, as in every measure.
+
+Data-quality findings (``DATA_QUALITY_FINDINGS``): what the publisher should fix, not a
+reason to doubt the procurement; never in the risk index:
+
+* ``missing_key_fields``: buyer, title, value, supplier, procedure or award date missing;
+* ``award_before_tender_end``: the first award is dated before the tender closed (a
+  decision period below zero, beyond the tolerance), so it has no decision period;
+* ``invalid_award_value``: an award's published amount is not money (``awards.value_issue``:
+  a placeholder such as 0.01 or 1, negative, non-finite or over the plausible cap).
+
+``risk_index`` = mean of the available integrity flags (true 1, false 0, null left out),
+with ``flags_used`` the number available; ``findings_raised`` counts the data-quality
+findings; ``kind`` is ``integrity`` when an integrity flag is raised, else ``data_quality``
+when a finding is. Every definition is an Ibis expression over the store's tables
+(``processes``, ``awards``, ``award_versions``, the ``ocid``, ``release_date`` and ``tags`` of
+``releases``, and ``process_facts`` for the buyer's place), so it runs on DuckDB or Spark
+(the same results on the sample; Spark needs those two extra tables registered beside
+``engine.STORE_TABLES``). Only the human-readable ``reasons`` and ``data_quality`` texts are
+formatted in Python, from the result.
 ``docs/metrics.md`` ("Red flags") has the policy behind each default.
+
+This module imports nothing of ``locality.metrics`` at import time (``facts`` and the DuckDB
+backend are imported where used), so ``facts`` and the metric families can import
+``is_direct_award`` from here without an import cycle.
 """
 
 from __future__ import annotations
@@ -40,7 +60,7 @@ from dataclasses import dataclass
 from importlib import resources
 from os import PathLike
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import duckdb
 import ibis
@@ -48,28 +68,49 @@ import ibis.expr.datatypes as dt
 import ibis.expr.types as ir
 import pyarrow as pa
 
-from locality.metrics import duckdb_backend
-from locality.metrics.facts import Tables, process_facts
+from locality.domain.values import CAP_ANY_BUYER, PLACEHOLDER_MAX, VALUE_ISSUES
 
-FLAGS: tuple[str, ...] = (
+if TYPE_CHECKING:
+    from locality.metrics.facts import Tables
+
+INTEGRITY_FLAGS: tuple[str, ...] = (
     "direct_award_over_threshold",
     "short_advertisement",
     "decision_period_outlier",
     "value_bunched_below_threshold",
     "award_value_growth",
     "single_bidder",
-    "missing_key_fields",
 )
+DATA_QUALITY_FINDINGS: tuple[str, ...] = (
+    "missing_key_fields",
+    "award_before_tender_end",
+    "invalid_award_value",
+)
+# Every true/false/null column of a row: the integrity flags, then the findings.
+FLAGS: tuple[str, ...] = (*INTEGRITY_FLAGS, *DATA_QUALITY_FINDINGS)
 KEY_FIELDS: tuple[str, ...] = ("buyer", "title", "value", "supplier", "procedure", "award_date")
-SINGLE_BIDDER_NOTE = "no bid counts (bids.statistics) in the store"
+
+# The one definition of a direct award: the direct-award flag and
+# ``contract_shape.direct_award_share`` both read it (``is_direct_award``). OCDS ``direct``
+# is "awarded to a single supplier without competition"; ``limited`` (restricted to
+# suppliers the buyer chose, e.g. Contracts Finder's "Competitive quotation") is not.
+DIRECT_AWARD_METHODS: tuple[str, ...] = ("direct",)
 
 # procurementMethodDetails that say nothing about the procedure ("Other - ", "Not specified").
 _UNSPECIFIED = r"^\s*(other\s*-\s*)?(other|not specified|not applicable)?\s*$"
 # Open procedures named only in the details (legacy Contracts Finder has no method).
 _OPEN_DETAILS = r"^\s*(other\s*-\s*)?open"
 _SECONDS_PER_DAY = 86_400
+_NO_BID_COUNT = "no bid count published (bids.statistics)"
+_AWARD_BEFORE_TENDER_END = "award dated before the tender closed"
 
 Thresholds = dict[str, dict[str, Any]]
+
+
+def is_direct_award(procurement_method: ir.StringValue) -> ir.BooleanValue:
+    """Whether a process is a direct award: ``procurementMethod`` in ``DIRECT_AWARD_METHODS``
+    (false, never null, when the method is not published)."""
+    return procurement_method.isin(list(DIRECT_AWARD_METHODS)).fill_null(False)
 
 
 # --- thresholds -------------------------------------------------------------------------
@@ -99,12 +140,13 @@ def _check_value(section: str, key: str, value: Any, default: Any) -> None:
         raise ValueError(f"thresholds {where}: expected a value like {default!r}, got {value!r}")
     if isinstance(value, int | float) and value < 0:
         raise ValueError(f"thresholds {where}: must not be negative, got {value!r}")
-    if key == "fields":
-        unknown = sorted(set(value) - set(KEY_FIELDS))
+    known = {"fields": KEY_FIELDS, "issues": VALUE_ISSUES}.get(key)
+    if known is not None:
+        unknown = sorted(set(value) - set(known))
         if unknown:
             raise ValueError(
-                f"thresholds {where}: unknown field(s) {', '.join(unknown)}; "
-                f"choose from: {', '.join(KEY_FIELDS)}"
+                f"thresholds {where}: unknown {key[:-1]}(s) {', '.join(unknown)}; "
+                f"choose from: {', '.join(known)}"
             )
 
 
@@ -156,6 +198,8 @@ class FlagTables:
 
     @classmethod
     def from_backend(cls, backend: ibis.BaseBackend) -> FlagTables:
+        from locality.metrics.facts import Tables
+
         releases = backend.table("releases")
         return cls(
             tables=Tables.from_backend(backend),
@@ -165,6 +209,8 @@ class FlagTables:
 
 
 def _backend(con: duckdb.DuckDBPyConnection | ibis.BaseBackend) -> ibis.BaseBackend:
+    from locality.metrics import duckdb_backend
+
     return duckdb_backend(con) if isinstance(con, duckdb.DuckDBPyConnection) else con
 
 
@@ -194,18 +240,37 @@ def _null_bool() -> ir.BooleanValue:
 # --- the flags --------------------------------------------------------------------------
 
 
-def _awards(t: Tables) -> ir.Table:
-    """Per process: its counted awards (status active or missing), their GBP value, dates."""
-    a = t.awards
-    counted = a.filter(a.status.isnull() | (a.status == "active"))
-    gbp = counted.currency == "GBP"
+def _counted(awards: ir.Table) -> ir.Table:
+    """Counted awards: status active or missing."""
+    return awards.filter(awards.status.isnull() | (awards.status == "active"))
+
+
+def _is_money(awards: ir.Table) -> ir.BooleanValue:
+    """An award whose value is money: known, and not a framework's or DPS's ceiling (a store
+    written before ``counts_as`` existed has it null: every known value is money there)."""
+    return awards.value.notnull() & (awards.counts_as.fill_null("awarded") != "ceiling")
+
+
+def _awards(t: Tables, issues: list[str]) -> ir.Table:
+    """Per process: its counted awards, their GBP money value, dates and value issues."""
+    counted = _counted(t.awards)
+    money = (counted.currency == "GBP") & _is_money(counted)
+    # (a column that is false everywhere when no issue is configured)
+    invalid = counted.value_issue.isin(issues) if issues else counted.ocid.isnull()
+    published = counted.value_net.fill_null(counted.value_gross)
     return counted.group_by("ocid").aggregate(
         award_count=counted.count(),
-        awarded_value=counted.value.sum(where=gbp),
+        awarded_value=counted.value.sum(where=money),
         valued_awards=counted.value.count(),
         dated_awards=counted.award_date.count(),
         supplier_total=counted.supplier_count.fill_null(0).sum(),
         first_award_date=counted.award_date.min(),
+        invalid_awards=invalid.fill_null(False).sum(),
+        invalid_amount=published.min(where=invalid.fill_null(False)),
+        **{
+            f"issue_{issue}": (counted.value_issue == issue).fill_null(False).any()
+            for issue in VALUE_ISSUES
+        },
     )
 
 
@@ -229,14 +294,24 @@ def _notices(releases: ir.Table, limits: Mapping[str, Any]) -> ir.Table:
     )
 
 
-def _growth(versions: ir.Table) -> ir.Table:
-    """Per process: the award whose value grew most from its first to its latest version."""
+def _growth(versions: ir.Table, awards: ir.Table) -> ir.Table:
+    """Per process: the award whose value grew most from its first to its latest version.
+
+    Only counted awards whose value is money (not a ceiling, not unknown), and only versions
+    whose amount is money by the store's rule (``locality.domain.values``: above the
+    placeholder amounts, within the cap; ``award_versions`` keeps amounts as published)."""
+    counted = _counted(awards)
+    money = counted.filter(_is_money(counted)).select(m_ocid="ocid", m_award_id="award_id")
     # A version whose release has no usable date (one legacy Contracts Finder release has
     # none) sorts first, so both engines order the versions the same way.
     undated = ibis.timestamp("1970-01-01 00:00:00").cast(dt.Timestamp(timezone="UTC"))
-    v = versions.filter(versions.value.notnull()).mutate(
-        published=_parse_date(versions.release_date).fill_null(undated)
+    v = versions.filter(
+        versions.value.notnull()
+        & (versions.value > PLACEHOLDER_MAX)
+        & (versions.value <= CAP_ANY_BUYER)
     )
+    v = v.semi_join(money, [v.ocid == money.m_ocid, v.award_id == money.m_award_id])
+    v = v.mutate(published=_parse_date(v.release_date).fill_null(undated))
     per_award = v.group_by(["ocid", "award_id"]).aggregate(
         first_value=v.value.argmin(v.published),
         latest_value=v.value.argmax(v.published),
@@ -261,11 +336,23 @@ def _reason_cases(*cases: tuple[ir.BooleanValue, str]) -> ir.StringValue:
     return ibis.cases(*cases, else_=ibis.null().cast("string"))
 
 
+def _listed(parts: list[tuple[ir.BooleanValue, str]]) -> ir.StringValue:
+    """The names whose condition holds, joined by ", "; null when none does."""
+    named = [ibis.ifelse(cond, name, ibis.null().cast("string")) for cond, name in parts]
+    joined = ibis.literal(", ").join(named) if named else ibis.literal("")
+    return ibis.ifelse(joined == "", ibis.null().cast("string"), joined)
+
+
 def flags_expr(inputs: FlagTables, thresholds: Thresholds | None = None) -> ir.Table:
-    """Every contracting process with its flags, risk index and the fields behind them."""
+    """Every contracting process with its flags, findings, risk index and the fields
+    behind them."""
+    from locality.metrics.facts import process_facts
+
     th = thresholds if thresholds is not None else default_thresholds()
     t = inputs.tables
-    p = t.processes
+    # One notice published twice under two OCIDs is one: the copy is left out, as from
+    # every measure (``process_facts``).
+    p = t.processes.filter(~t.processes.ocid.isin(t.duplicate_processes.ocid))
     places = process_facts(t).select(
         f_ocid="ocid",
         f_buyer_id="buyer_id",
@@ -273,9 +360,10 @@ def flags_expr(inputs: FlagTables, thresholds: Thresholds | None = None) -> ir.T
         f_locality="locality",
         f_la_code="la_code",
     )
-    awards = _awards(t).rename(aw_ocid="ocid")
+    value_issues = [str(issue) for issue in th["invalid_award_value"]["issues"]]
+    awards = _awards(t, value_issues).rename(aw_ocid="ocid")
     notices = _notices(inputs.releases, th["short_advertisement"]).rename(n_ocid="ocid")
-    growth = _growth(inputs.award_versions).rename(g_ocid="ocid")
+    growth = _growth(inputs.award_versions, t.awards).rename(g_ocid="ocid")
 
     j = p.left_join(places, p.ocid == places.f_ocid)
     j = j.left_join(awards, j.ocid == awards.aw_ocid)
@@ -285,15 +373,15 @@ def flags_expr(inputs: FlagTables, thresholds: Thresholds | None = None) -> ir.T
     details = j.procurement_method_details.fill_null("").lower()
     method = j.procurement_method
     procedure_known = method.notnull() | ~details.re_search(_UNSPECIFIED)
-    da = th["direct_award_over_threshold"]
-    is_direct = method.isin(list(da["methods"])).fill_null(False)
-    for phrase in da["details_phrases"]:
-        is_direct = is_direct | details.contains(str(phrase).lower())
-    is_open = (method == "open").fill_null(False) | (
-        method.isnull() & details.re_search(_OPEN_DETAILS)
+    is_direct = procedure_known & is_direct_award(method)
+    is_open = procedure_known & (
+        (method == "open").fill_null(False) | (method.isnull() & details.re_search(_OPEN_DETAILS))
     )
-    is_direct = procedure_known & is_direct
-    is_open = procedure_known & is_open
+    sb = th["single_bidder"]
+    non_competitive = [str(m) for m in sb["non_competitive_methods"]]
+    is_competitive = method.notnull() & ~is_direct
+    if non_competitive:
+        is_competitive = is_competitive & ~method.isin(non_competitive)
     # The notice's publication: tenderPeriod.startDate, else the earlier of
     # tender.datePublished (read from the JSON only for open procedures, the only ones the
     # date is needed for) and the first release tagged `tender`.
@@ -306,6 +394,13 @@ def flags_expr(inputs: FlagTables, thresholds: Thresholds | None = None) -> ir.T
     tender_value = ibis.ifelse(j.tender_currency == "GBP", j.tender_value, None)
     awarded = j.awarded_value
     awarded_any = j.award_count.fill_null(0) > 0
+    issues = _listed(
+        [
+            (j[f"issue_{name}"].fill_null(False), name)
+            for name in VALUE_ISSUES
+            if name in value_issues
+        ]
+    )
     base = j.select(
         "ocid",
         "publisher_prefix",
@@ -318,6 +413,8 @@ def flags_expr(inputs: FlagTables, thresholds: Thresholds | None = None) -> ir.T
         "value_growth",
         "value_first",
         "value_latest",
+        "bidders",
+        "final_stage_bidders",
         buyer_id=j.f_buyer_id.fill_null(j.buyer_org_id),
         buyer_name=j.f_buyer_name.fill_null(j.buyer_name),
         locality=j.f_locality,
@@ -325,6 +422,7 @@ def flags_expr(inputs: FlagTables, thresholds: Thresholds | None = None) -> ir.T
         procedure_known=procedure_known,
         is_direct=is_direct,
         is_open=is_open,
+        is_competitive=is_competitive,
         awarded=awarded_any,
         awarded_value=awarded,
         tender_value=tender_value,
@@ -336,6 +434,10 @@ def flags_expr(inputs: FlagTables, thresholds: Thresholds | None = None) -> ir.T
             th["short_advertisement"]["minimum_days"],
         ),
         decision_days=_day(j.first_award_date) - _day(j.tender_end),
+        bid_count=j.final_stage_bidders.fill_null(j.bidders),
+        invalid_awards=j.invalid_awards.fill_null(0),
+        invalid_amount=j.invalid_amount,
+        value_issues=ibis.ifelse(j.invalid_awards.fill_null(0) > 0, issues, None),
         missing_buyer=j.buyer_org_id.isnull() & (j.buyer_name.fill_null("").strip() == ""),
         missing_title=j.title.fill_null("").strip() == "",
         missing_value=ibis.ifelse(
@@ -347,9 +449,16 @@ def flags_expr(inputs: FlagTables, thresholds: Thresholds | None = None) -> ir.T
     )
     base = base.mutate(advertised_days=_day(base.tender_end) - _day(base.advert_start))
 
-    # Decision-period fences over every process in the store that has both dates.
+    # An award dated before its tender closed is a data error, not a short decision: it
+    # is a data-quality finding, and has no decision period (it is left out of the fences).
+    tolerance = th["award_before_tender_end"]["tolerance_days"]
+    base = base.mutate(award_before_tender_end=base.decision_days < -tolerance)
+
+    # Decision-period fences over every process in the store that has a decision period.
     dp = th["decision_period_outlier"]
-    known_days = base.filter(base.decision_days.notnull())
+    known_days = base.filter(
+        base.decision_days.notnull() & ~base.award_before_tender_end.fill_null(False)
+    )
     fences = known_days.aggregate(
         decision_q1=known_days.decision_days.quantile(0.25),
         decision_q3=known_days.decision_days.quantile(0.75),
@@ -365,6 +474,7 @@ def flags_expr(inputs: FlagTables, thresholds: Thresholds | None = None) -> ir.T
     enough = b.decision_population >= dp["min_processes"]
 
     # 1. Direct award above the value threshold.
+    da = th["direct_award_over_threshold"]
     direct = ibis.cases(
         (~b.procedure_known, _null_bool()),
         (~b.is_direct, False),
@@ -395,33 +505,33 @@ def flags_expr(inputs: FlagTables, thresholds: Thresholds | None = None) -> ir.T
     decision_days = b.decision_days
     outlier = ibis.cases(
         (decision_days.isnull() | ~enough, _null_bool()),
+        (b.award_before_tender_end.fill_null(False), _null_bool()),
         else_=(decision_days < b.decision_fence_low) | (decision_days > b.decision_fence_high),
     )
     outlier_note = _reason_cases(
         (~b.awarded, "no award yet"),
         (b.first_award_date.isnull(), "no award date"),
         (b.tender_end.isnull(), "no tender closing date"),
+        (b.award_before_tender_end.fill_null(False), _AWARD_BEFORE_TENDER_END),
         (~enough, f"fewer than {dp['min_processes']} decision periods in the store"),
     )
 
-    # 4. Value bunched just below a threshold.
+    # 4. Value bunched just below a threshold (money: awarded ceilings are left out).
     vb = th["value_bunched_below_threshold"]
     bunched_at: ir.Value = ibis.null().cast("float64")
     bunched_value: ir.Value = ibis.null().cast("float64")
+    bunched_source: ir.Value = ibis.null().cast("string")
     for limit in sorted(vb["thresholds"], reverse=True):
         low = limit * (1 - vb["band"])
-        for candidate in (b.awarded_value, b.tender_value):
-            inside = (candidate >= low) & (candidate < limit)
-            bunched_at = ibis.ifelse(inside.fill_null(False), float(limit), bunched_at)
-            bunched_value = ibis.ifelse(inside.fill_null(False), candidate, bunched_value)
-    bunched = ibis.ifelse(
-        b.awarded_value.isnull() & b.tender_value.isnull(),
-        _null_bool(),
-        bunched_at.notnull(),
-    )
-    bunched_note = _reason_cases(
-        (b.awarded_value.isnull() & b.tender_value.isnull(), "no GBP value"),
-    )
+        # The awarded value wins over the tender value within one band (it comes last).
+        for source, candidate in (("tender", b.tender_value), ("awarded", b.awarded_value)):
+            inside = ((candidate >= low) & (candidate < limit)).fill_null(False)
+            bunched_at = ibis.ifelse(inside, float(limit), bunched_at)
+            bunched_value = ibis.ifelse(inside, candidate, bunched_value)
+            bunched_source = ibis.ifelse(inside, source, bunched_source)
+    no_value = b.awarded_value.isnull() & b.tender_value.isnull()
+    bunched = ibis.ifelse(no_value, _null_bool(), bunched_at.notnull())
+    bunched_note = _reason_cases((no_value, "no GBP value"))
 
     # 5. Award value growth between the first and latest published version.
     grew = ibis.ifelse(
@@ -431,18 +541,29 @@ def flags_expr(inputs: FlagTables, thresholds: Thresholds | None = None) -> ir.T
     )
     growth_note = _reason_cases(
         (~b.awarded, "no award yet"),
-        (b.value_growth.isnull(), "no first award value above zero"),
+        (b.value_growth.isnull(), "no award value that is money (ceilings, unknown values)"),
     )
 
-    # 7. Missing key fields.
+    # 6. Single bidder: a competitive procedure that drew one bid.
+    bids = b.bid_count
+    single = ibis.cases(
+        (bids.isnull(), _null_bool()),
+        (~b.procedure_known, _null_bool()),
+        (~b.is_competitive, False),
+        else_=(bids >= 1) & (bids <= sb["max_bidders"]),
+    )
+    single_note = _reason_cases(
+        (bids.isnull(), _NO_BID_COUNT),
+        (~b.procedure_known, "procedure not published"),
+    )
+
+    # Data-quality findings. Missing key fields:
     wanted = set(th["missing_key_fields"]["fields"])
-    missing_parts = [
-        ibis.ifelse(b[f"missing_{name}"], name, ibis.null().cast("string"))
-        for name in KEY_FIELDS
-        if name in wanted
-    ]
-    missing_fields = ibis.literal(", ").join(missing_parts) if missing_parts else ibis.literal("")
-    missing_fields = ibis.ifelse(missing_fields == "", None, missing_fields)
+    missing_fields = _listed(
+        [(b[f"missing_{name}"], name) for name in KEY_FIELDS if name in wanted]
+    )
+    # An award whose published amount is not money:
+    invalid = ibis.ifelse(~b.awarded, _null_bool(), b.invalid_awards > 0)
 
     flagged = b.mutate(
         direct_award_over_threshold=direct,
@@ -451,10 +572,12 @@ def flags_expr(inputs: FlagTables, thresholds: Thresholds | None = None) -> ir.T
         value_bunched_below_threshold=bunched,
         bunched_threshold=bunched_at,
         bunched_value=bunched_value,
+        bunched_source=bunched_source,
         award_value_growth=grew,
-        single_bidder=_null_bool(),
+        single_bidder=single,
         missing_fields=missing_fields,
         missing_key_fields=missing_fields.notnull(),
+        invalid_award_value=invalid,
         not_computable=ibis.literal("; ").join(
             [
                 ibis.literal("direct_award_over_threshold: ").concat(direct_note),
@@ -462,19 +585,28 @@ def flags_expr(inputs: FlagTables, thresholds: Thresholds | None = None) -> ir.T
                 ibis.literal("decision_period_outlier: ").concat(outlier_note),
                 ibis.literal("value_bunched_below_threshold: ").concat(bunched_note),
                 ibis.literal("award_value_growth: ").concat(growth_note),
-                ibis.literal(f"single_bidder: {SINGLE_BIDDER_NOTE}"),
+                ibis.literal("single_bidder: ").concat(single_note),
             ]
         ),
     )
     used: ir.IntegerValue = ibis.literal(0)
     raised: ir.IntegerValue = ibis.literal(0)
-    for name in FLAGS:
+    for name in INTEGRITY_FLAGS:
         used = used + flagged[name].notnull().cast("int64")
         raised = raised + flagged[name].fill_null(False).cast("int64")
+    found: ir.IntegerValue = ibis.literal(0)
+    for name in DATA_QUALITY_FINDINGS:
+        found = found + flagged[name].fill_null(False).cast("int64")
     return flagged.mutate(
         flags_used=used,
         flags_raised=raised,
+        findings_raised=found,
         risk_index=ibis.ifelse(used > 0, raised.cast("float64") / used, None),
+        kind=ibis.cases(
+            (raised > 0, "integrity"),
+            (found > 0, "data_quality"),
+            else_=ibis.null().cast("string"),
+        ),
     )
 
 
@@ -498,12 +630,16 @@ OUTPUT_COLUMNS: tuple[str, ...] = (
     "locality",
     "title",
     "value",
-    *FLAGS,
+    "kind",
+    *INTEGRITY_FLAGS,
     "reasons",
     "risk_index",
     "flags_used",
     "flags_raised",
     "not_computable",
+    *DATA_QUALITY_FINDINGS,
+    "data_quality",
+    "findings_raised",
     "procurement_method",
     "procurement_method_details",
     "awarded_value",
@@ -518,10 +654,17 @@ OUTPUT_COLUMNS: tuple[str, ...] = (
     "decision_fence_high",
     "bunched_threshold",
     "bunched_value",
+    "bunched_source",
     "value_first",
     "value_latest",
     "value_growth",
+    "bidders",
+    "final_stage_bidders",
+    "bid_count",
     "missing_fields",
+    "value_issues",
+    "invalid_awards",
+    "invalid_amount",
     "publisher_prefix",
 )
 
@@ -530,8 +673,13 @@ def _money(value: float) -> str:
     return f"£{value:,.0f}" if float(value).is_integer() else f"£{value:,.2f}"
 
 
+def _plural(n: int, word: str) -> str:
+    return f"{n} {word}" if n == 1 else f"{n} {word}s"
+
+
 def reasons_text(row: Mapping[str, Any], thresholds: Thresholds | None = None) -> str:
-    """The raised flags of one row of ``flags_expr`` in words, most specific first."""
+    """The raised integrity flags of one row of ``flags_expr`` in words, most specific
+    first."""
     th = thresholds if thresholds is not None else default_thresholds()
     parts: list[str] = []
     if row.get("direct_award_over_threshold"):
@@ -548,25 +696,44 @@ def reasons_text(row: Mapping[str, Any], thresholds: Thresholds | None = None) -
             f"(usual range {low:g} to {high:g})"
         )
     if row.get("value_bunched_below_threshold"):
-        kind = "awarded" if row["bunched_value"] == row.get("awarded_value") else "tender"
         band = th["value_bunched_below_threshold"]["band"]
         parts.append(
-            f"{kind} value {_money(row['bunched_value'])} within {band:.0%} below "
-            f"the {_money(row['bunched_threshold'])} threshold"
+            f"{row['bunched_source']} value {_money(row['bunched_value'])} within {band:.0%} "
+            f"below the {_money(row['bunched_threshold'])} threshold"
         )
     if row.get("award_value_growth"):
         parts.append(
             f"award value grew from {_money(row['value_first'])} to "
             f"{_money(row['value_latest'])} ({row['value_growth']:+.0%})"
         )
+    if row.get("single_bidder"):
+        parts.append(f"{_plural(row['bid_count'], 'bid')} in a competitive procedure")
+    return "; ".join(parts)
+
+
+def data_quality_text(row: Mapping[str, Any]) -> str:
+    """The data-quality findings of one row of ``flags_expr`` in words."""
+    parts: list[str] = []
     if row.get("missing_key_fields"):
         parts.append(f"missing {row['missing_fields']}")
+    if row.get("award_before_tender_end"):
+        days = -row["decision_days"]
+        parts.append(f"award dated {_plural(days, 'day')} before the tender closed")
+    if row.get("invalid_award_value"):
+        amount = row.get("invalid_amount")
+        published = f" (published {_money(amount)})" if amount is not None else ""
+        parts.append(f"award value not usable: {row['value_issues']}{published}")
     return "; ".join(parts)
 
 
 def _with_reasons(table: pa.Table, thresholds: Thresholds) -> pa.Table:
-    texts = [reasons_text(row, thresholds) for row in table.to_pylist()]
-    table = table.append_column("reasons", pa.array(texts, pa.string()))
+    rows = table.to_pylist()
+    table = table.append_column(
+        "reasons", pa.array([reasons_text(row, thresholds) for row in rows], pa.string())
+    )
+    table = table.append_column(
+        "data_quality", pa.array([data_quality_text(row) for row in rows], pa.string())
+    )
     return table.select([c for c in OUTPUT_COLUMNS if c in table.column_names])
 
 
@@ -577,26 +744,35 @@ def flags_table(
     locality: str | None = None,
     thresholds: str | PathLike[str] | Mapping[str, Mapping[str, Any]] | None = None,
     limit: int | None = None,
+    include_data_quality: bool = False,
 ) -> pa.Table:
-    """Flagged processes (at least one flag true), most severe first.
+    """Processes with an integrity flag raised, most severe first; with
+    ``include_data_quality``, then the processes whose only findings are data-quality ones.
 
-    One row per process: ``ocid``, buyer, ``locality``, ``title``, ``value`` (awarded GBP,
-    else tender GBP), each flag (true / false / null = not computable), ``reasons``,
-    ``risk_index``, ``flags_used``, ``not_computable``, then the fields behind the flags.
-    Sorted by flags raised, then risk index, then value, descending. ``buyer`` matches a
-    buyer id or name, ``locality`` a local authority name or code (case-insensitive); filters only
-    select rows: the decision-period fences are always taken over the whole store.
-    ``thresholds`` is a TOML file or mapping overriding ``flags.toml``.
+    One row per process: ``ocid``, buyer, ``locality``, ``title``, ``value`` (awarded GBP
+    money, else tender GBP), ``kind`` (``integrity`` or ``data_quality``), each integrity
+    flag (true / false / null = not computable), ``reasons``, ``risk_index``,
+    ``flags_used``, ``flags_raised``, ``not_computable``, each data-quality finding,
+    ``data_quality`` (the findings in words), ``findings_raised``, then the fields behind
+    them. Sorted by flags raised, then risk index, then findings, then value, descending.
+    ``buyer`` matches a buyer id or name, ``locality`` a local authority name or code
+    (case-insensitive); filters only select rows: the decision-period fences are always
+    taken over the whole store. ``thresholds`` is a TOML file or mapping overriding
+    ``flags.toml``.
     """
     th = load_thresholds(thresholds)
     expr = _filtered(flags_expr(FlagTables.from_backend(_backend(con)), th), buyer, locality)
-    expr = expr.filter(expr.flags_raised > 0)
+    shown = expr.flags_raised > 0
+    if include_data_quality:
+        shown = shown | (expr.findings_raised > 0)
+    expr = expr.filter(shown)
     # Most severe first: more flags raised beats a higher index resting on fewer
-    # computable flags (a 2014 notice "missing value" alone scores 1.0 of 1).
+    # computable flags.
     expr = expr.order_by(
         [
             ibis.desc(expr.flags_raised),
-            ibis.desc(expr.risk_index),
+            ibis.desc(expr.risk_index, nulls_first=False),
+            ibis.desc(expr.findings_raised),
             ibis.desc(expr.value, nulls_first=False),
             expr.ocid,
         ]
@@ -618,9 +794,10 @@ def buyer_risk(
     """Per buyer: the mean risk index of its processes, with how many it rests on.
 
     ``processes`` counts every process of the buyer, ``assessed_processes`` those with at
-    least one computable flag (the mean is over these), ``flagged_processes`` those with a
-    flag raised, and ``<flag>_processes`` how often each flag was raised. Sorted by
-    ``risk_index`` then ``processes``, descending.
+    least one computable integrity flag (the mean is over these), ``flagged_processes``
+    those with an integrity flag raised, ``data_quality_only_processes`` those with only
+    data-quality findings, and ``<flag>_processes`` how often each flag or finding was
+    raised. Sorted by ``risk_index`` then ``processes``, descending.
     """
     th = load_thresholds(thresholds)
     expr = _filtered(flags_expr(FlagTables.from_backend(_backend(con)), th), buyer, locality)
@@ -629,6 +806,7 @@ def buyer_risk(
         processes=expr.count(),
         assessed_processes=(expr.flags_used > 0).sum(),
         flagged_processes=(expr.flags_raised > 0).sum(),
+        data_quality_only_processes=(expr.kind == "data_quality").fill_null(False).sum(),
         risk_index=expr.risk_index.mean(),
         **per_flag,
     )
@@ -646,13 +824,18 @@ def buyer_risk(
 
 
 __all__ = [
+    "DATA_QUALITY_FINDINGS",
+    "DIRECT_AWARD_METHODS",
     "FLAGS",
+    "INTEGRITY_FLAGS",
     "KEY_FIELDS",
     "FlagTables",
     "buyer_risk",
+    "data_quality_text",
     "default_thresholds",
     "flags_expr",
     "flags_table",
+    "is_direct_award",
     "load_thresholds",
     "reasons_text",
 ]
