@@ -83,7 +83,7 @@ def test_ingesting_twice_changes_nothing(tmp_path: Path, with_rejection: Path, f
     for table in TABLES:
         assert after[table] == before[table], table
     assert files_after == files_before
-    assert len(files_after) == 6
+    assert len(files_after) == 7
 
 
 def _split_by_version(tmp_path: Path) -> tuple[Path, Path, set[str]]:

@@ -398,7 +398,7 @@ def test_theme_sections_as_csv_and_help(store_file: Path) -> None:
     ).stdout.splitlines()
     assert themes[0] == (
         "theme,payments,amount,share_of_total,by_service_area,distinct_suppliers,hhi,"
-        "top1_share,top3_share,redacted_amount"
+        "top1_share,top3_share,redacted_amount,transfer_amount"
     )
     assert themes[-1].startswith("unmapped,")
     years = runner.invoke(

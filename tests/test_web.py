@@ -249,6 +249,88 @@ def test_process_page_links_to_the_publishers_notice(client: TestClient) -> None
     )
 
 
+PROCESS_KEYS = {"process", "compiled_release", "releases", "awards", "parties", "flags"}
+FTS_AWARD = "ocds-h6vhtk-04e9fb"  # UK6 contract award: 5 awards with net and gross values
+FTS_PLACEHOLDER = "ocds-h6vhtk-06f19e"  # UK7: its only value, 0.01, is a placeholder
+CF_CALL_OFF = "ocds-b5fd17-b9541ef8-1235-4765-b44f-d21ae154d761"
+CF_LEGACY = "ocds-b5fd17-d72762d9-d49d-413b-9e1f-99e1b3b5430d"  # one value, six suppliers
+
+
+@pytest.mark.parametrize("ocid", [FTS_AWARD, FTS_PLACEHOLDER, CF_CALL_OFF, CF_LEGACY])
+def test_process_api_has_the_cli_view(
+    client: TestClient, sample_store_file: Path, ocid: str
+) -> None:
+    data = _json(client, f"/api/process/{quote(ocid, safe='')}")
+    assert set(data) >= PROCESS_KEYS | {"view"}
+    assert data["view"] == _cli_json(sample_store_file, "process", ocid)
+
+
+def test_process_page_shows_how_locality_reads_it(client: TestClient) -> None:
+    view = _json(client, f"/api/process/{FTS_AWARD}")["view"]
+    text = _page(client, f"/process/{FTS_AWARD}")
+    # The timeline: each notice with its form, stage, date and a link to it.
+    for notice in view["notices"]:
+        assert f'href="{notice["url"]}"' in text
+        assert f"<td>{notice['form']}</td><td>{notice['stage']}</td>" in text
+    assert "https://www.find-tender.service.gov.uk/Notice/029664-2025" in text
+    assert '<time datetime="2025-06-03T21:01:02+00:00">2025-06-03 21:01 UTC</time>' in text
+    assert _shown(text, f"{view['agreement_type']}, because {view['agreement_evidence']}")
+    assert "8 bidders, 8 at the final stage, of which 3 SMEs and 0 VCSEs" in text
+    assert text.count('<tr class="award-value">') == len(view["awards"]) == 5
+    for award in view["awards"]:
+        net, gross = award["value"], award["value_gross"]
+        assert f'<data value="{net}">£{net:,.2f}</data>' in text
+        assert f'<data value="{gross}">£{gross:,.2f}</data>' in text
+    assert "award (<code>awards[].value.amount</code>)" in text
+    assert "<strong>awarded</strong>" in text
+    assert "Waste and Resources Action Programme (WRAP)</a> (large; VCSE: yes" in text
+
+
+def test_process_page_says_why_a_value_is_unknown(client: TestClient) -> None:
+    [award] = _json(client, f"/api/process/{FTS_PLACEHOLDER}")["view"]["awards"]
+    text = _page(client, f"/process/{FTS_PLACEHOLDER}")
+    assert award["counts_as"] == "unknown"
+    assert "<strong>unknown</strong>: " + str(escape(award["counts_as_reason"])) in text
+    assert '<td class="num"><data value="">–</data></td>' in text  # no value to sum
+    assert '<data value="0.01">£0.01</data>' in text  # the gross as published
+    assert "contract (<code>contracts[].value.amount</code>)" in text
+
+
+def test_process_page_says_a_framework_value_is_a_ceiling(client: TestClient) -> None:
+    view = _json(client, f"/api/process/{CF_LEGACY}")["view"]
+    text = _page(client, f"/process/{CF_LEGACY}")
+    assert view["awards"][0]["counts_as"] == "ceiling"
+    assert "<strong>framework ceiling (not money)</strong>" in text
+    assert _shown(text, view["agreement_evidence"])
+
+
+def test_process_page_never_links_to_a_script(sample_store_file: Path, tmp_path: Path) -> None:
+    copy = tmp_path / "copy.duckdb"
+    shutil.copy(sample_store_file, copy)
+    con = connect(copy)
+    for ocid in (FTS_AWARD, CF_CALL_OFF):
+        con.execute(
+            "UPDATE process_notices SET url = ' JavaScript:alert(1)' WHERE ocid = ?", [ocid]
+        )
+        con.execute(
+            "UPDATE processes SET notice_url = 'javascript:alert(2)' WHERE ocid = ?", [ocid]
+        )
+    con.close()
+    with TestClient(create_app(copy, warm=False)) as c:
+        fts = _json(c, f"/api/process/{FTS_AWARD}")["view"]["notices"]
+        # Find a Tender: the link is built from the notice id instead.
+        assert [n["url"] for n in fts] == [
+            "https://www.find-tender.service.gov.uk/Notice/029664-2025"
+        ]
+        cf = _json(c, f"/api/process/{quote(CF_CALL_OFF, safe='')}")["view"]["notices"]
+        assert {n["url"] for n in cf} == {None}
+        for ocid in (FTS_AWARD, CF_CALL_OFF):
+            text = _page(c, f"/process/{quote(ocid, safe='')}")
+            hrefs = re.findall(r'href="([^"]*)"', text)
+            assert hrefs and not [h for h in hrefs if "alert" in h or "script:" in h.lower()]
+            assert "alert(" not in text  # not even as text: the urls are dropped
+
+
 def test_search_finds_places_and_organisations(client: TestClient) -> None:
     found = _json(client, "/api/search?q=manchester")
     assert {"kind": "place", "name": "Manchester", "id": "Manchester"} in found["places"]
@@ -274,11 +356,26 @@ def test_red_flags_on_place_buyer_and_process_pages(client: TestClient) -> None:
     buyers = {f["buyer_id"] for f in data["flags"]}
     assert all(f["locality"] == "South Gloucestershire" for f in data["flags"])
     assert buyers
+    # Integrity flags only are listed; processes with only data-quality findings (missing
+    # key fields, ...) are counted apart, and the page says how many.
+    assert all(f["kind"] == "integrity" and f["flags_raised"] for f in data["flags"])
+    only_data_quality = data["data_quality_only_processes"]
+    assert only_data_quality and only_data_quality > data["flagged_processes"]
+    assert f"{only_data_quality} processes of buyers in South Gloucestershire have only " in (
+        html.unescape(text)
+    )
     process = _json(client, f"/api/process/{quote(first['ocid'], safe='')}")
     assert process["flags"]["reasons"] == first["reasons"]
     assert set(flags.FLAGS) <= set(process["flags"])
     buyer = _json(client, f"/api/buyer/{quote(first['buyer_id'], safe='')}")
     assert buyer["risk"]["flagged_processes"] >= 1
+    assert buyer["risk"]["data_quality_only_processes"] == buyer["data_quality_only_processes"]
+    # A process with only data-quality findings: no red flag, its findings said apart.
+    placeholder = _json(client, "/api/process/ocds-h6vhtk-06f19e")["flags"]
+    assert (placeholder["kind"], placeholder["flags_raised"]) == ("data_quality", 0)
+    shown = _page(client, "/process/ocds-h6vhtk-06f19e")
+    assert "No red flag is raised for this process." in shown
+    assert _shown(shown, placeholder["data_quality"])
 
 
 # --- API ---------------------------------------------------------------------------------------
@@ -407,7 +504,8 @@ def test_chart_specs_carry_the_api_data(pages: dict[str, str], manchester: dict[
     assert themes == {r["theme"]: r["awarded_value"] for r in manchester["by_theme"]}
     shares = specs["chart-years"]["data"]["values"]
     sme = {v["year"]: v["share"] for v in shares if v["measure"] == "SME"}
-    assert sme == {str(r["year"]): r["sme_share"] for r in manchester["by_year"]}
+    # A year with no award of money (only framework appointments) has nothing to draw.
+    assert sme == {str(r["year"]): r["sme_share"] for r in manchester["by_year"] if r["awards"]}
     for spec in specs.values():
         assert "$schema" not in spec and "url" not in spec["data"]
         assert spec["description"]

@@ -712,6 +712,15 @@ def flags_command(
             help="A TOML file whose keys replace the default thresholds (see flags.toml).",
         ),
     ] = None,
+    include_data_quality: Annotated[
+        bool,
+        typer.Option(
+            "--include-data-quality",
+            help="Also list the processes whose only findings are data-quality ones (missing "
+            "key fields, award dated before the tender closed, an amount that is not money), "
+            "after those with integrity flags; the `kind` column tells them apart.",
+        ),
+    ] = False,
     output_format: Annotated[MetricsFormat, typer.Option("--format")] = MetricsFormat.table,
     limit: Annotated[
         int | None, typer.Option("--limit", min=1, help="Show the first N processes.")
@@ -719,17 +728,22 @@ def flags_command(
 ) -> None:
     """Contracting processes with integrity red flags and their reasons, most severe first.
 
-    Flags: direct award above a value threshold, advertisement shorter than the legal
-    minimum, decision period outside the usual range, value just under a threshold, award
-    value growth, single bidder (not computable without bid counts) and missing key fields.
-    risk = share of the computable flags raised, with how many were computable. A flag is a
-    reason to look closer, not a finding. `docs/metrics.md` ("Red flags") defines each one.
+    Integrity flags: direct award above a value threshold, advertisement shorter than the
+    legal minimum, decision period outside the usual range, value just under a threshold,
+    award value growth, single bidder (where bid counts are published). risk = share of the
+    computable integrity flags raised, with how many were computable. A flag is a reason to
+    look closer, not a finding. Data-quality findings (missing key fields, an award dated
+    before the tender closed, a placeholder or otherwise unusable amount) are for the
+    publisher to fix: they are never in the risk index, shown in the `data_quality` column,
+    and their processes are listed only with --include-data-quality. `docs/metrics.md`
+    ("Red flags") defines each one.
 
     Example:
 
     \b
       locality flags --locality Leeds --limit 20
       locality flags --buyer "Cabinet Office" --thresholds strict.toml --format csv > flags.csv
+      locality flags --buyer "Cabinet Office" --include-data-quality --format json
     """
     from rich.markup import escape
 
@@ -742,7 +756,14 @@ def flags_command(
     except StoreError as exc:
         _fail(str(exc))
     try:
-        table = flags_table(con, buyer=buyer, locality=locality, thresholds=thresholds, limit=limit)
+        table = flags_table(
+            con,
+            buyer=buyer,
+            locality=locality,
+            thresholds=thresholds,
+            limit=limit,
+            include_data_quality=include_data_quality,
+        )
     except ValueError as exc:
         _fail(escape(str(exc)), 2)
     finally:
@@ -759,20 +780,241 @@ def flags_command(
         view.add_column("value £", justify="right")
         view.add_column("risk", justify="right")
         view.add_column("reasons", ratio=1)
+        view.add_column("data quality", ratio=1)
         for row in rows:
+            risk = row["risk_index"]
             view.add_row(
                 row["ocid"],
                 str(row["buyer_name"] or "-"),
                 _cell("awarded_value", row["value"]),
-                f"{row['risk_index']:.2f} ({row['flags_raised']}/{row['flags_used']})",
-                row["reasons"],
+                f"{'-' if risk is None else f'{risk:.2f}'} "
+                f"({row['flags_raised']}/{row['flags_used']})",
+                row["reasons"] or "-",
+                row["data_quality"] or "-",
             )
         out.print(view)
+        flagged = sum(1 for row in rows if row["kind"] == "integrity")
+        summary = f"{flagged:,} process(es) with integrity flags"
+        if include_data_quality:
+            summary += f", {len(rows) - flagged:,} with only data-quality findings"
         out.print(
-            f"{len(rows):,} flagged process(es). risk = flags raised / flags computable; "
-            "`--format json` has every flag, the fields behind it and why any is not computable.",
+            f"{summary}. risk = integrity flags raised / computable; "
+            "`--format json` has every flag and finding, the fields behind them and why any "
+            "flag is not computable"
+            + (
+                "."
+                if include_data_quality
+                else "; --include-data-quality adds those with only data-quality findings."
+            ),
             highlight=False,
         )
+
+
+def _yes_no(value: bool | None) -> str:
+    return "unknown" if value is None else ("yes" if value else "no")
+
+
+def _text(value: Any) -> str:
+    """Data as a table cell: never read as Rich markup."""
+    from rich.markup import escape
+
+    return "-" if value is None else escape(str(value))
+
+
+def _pounds(value: float | None, currency: str | None = None) -> str:
+    """An amount to the penny, so it can be checked against the notice."""
+    if value is None:
+        return "-"
+    return f"{'' if currency in (None, 'GBP') else f'{currency} '}{value:,.2f}"
+
+
+def _when(value: Any) -> str:
+    return value.strftime("%Y-%m-%d %H:%M UTC") if hasattr(value, "strftime") else _text(value)
+
+
+COUNTS_AS = {"awarded": "awarded", "ceiling": "framework ceiling (not money)", "unknown": "unknown"}
+
+
+@app.command("process")
+def process_command(
+    ocid: Annotated[str, typer.Argument(help="The OCID of a contracting process.")],
+    output_format: Annotated[
+        OutputFormat, typer.Option("--format", help="table for people, json for scripts.")
+    ] = OutputFormat.table,
+) -> None:
+    """A contracting process as locality understands it, to check a figure against the notice.
+
+    Its buyer (and whether it is a central purchasing body), its stage, the kind of
+    agreement it sets up with the evidence that decided it, suitability for SMEs and VCSEs,
+    the timeline of its notices (form, stage, date, link), bids and lots, and each award:
+    the value a measure sums (none when unknown), the gross value, which published field it
+    came from, and whether it counts as money awarded, a framework ceiling (not money) or
+    unknown, with the reason; then each supplier's size and VCSE status as published. The
+    dashboard's process page (`/process/OCID`, `/api/process/OCID`) shows the same.
+
+    Example:
+
+    \b
+      locality process ocds-h6vhtk-04e9fb
+      locality process ocds-b5fd17-b9541ef8-1235-4765-b44f-d21ae154d761 --format json
+    """
+    from rich.markup import escape
+
+    from locality.store.lookup import near_ocids, process_view
+
+    try:
+        con = connect(State.db, read_only=True)
+    except StoreError as exc:
+        _fail(str(exc))
+    try:
+        view = process_view(con, ocid)
+        near = near_ocids(con, ocid) if view is None else []
+    finally:
+        con.close()
+    if view is None:
+        hint = f" Did you mean: {', '.join(near)}?" if near else ""
+        _fail(escape(f"no contracting process with the OCID {ocid!r} in this store.{hint}"))
+    assert view is not None
+    if output_format == OutputFormat.json:
+        _print_json(view)
+        return
+    _print_process(view)
+
+
+def _print_process(view: dict[str, Any]) -> None:
+    def line(label: str, text: str) -> None:
+        out.print(f"[bold]{label}:[/] {text}", highlight=False)
+
+    out.print(f"[bold]{_text(view['title'] or view['ocid'])}[/]", highlight=False)
+    publisher = view["publisher"] or "unknown publisher"
+    line("Process", _text(f"{view['ocid']} ({publisher}, {view['layout']} layout)"))
+    buyer = view["buyer"]
+    cpb = buyer["central_purchasing_body"]
+    line(
+        "Buyer",
+        _text(f"{buyer['name'] or 'unknown'} ({buyer['id'] or 'no id'})")
+        + ("" if cpb is None else f"; central purchasing body: {_yes_no(cpb)}")
+        + (f"; type {_text(buyer['type'])}" if buyer["type"] else ""),
+    )
+    stage = _text(view["stage"] or "unknown")
+    line(
+        "Stage",
+        stage + (f" (latest notice {_text(view['notice_form'])})" if view["notice_form"] else ""),
+    )
+    agreement = view["agreement_type"] or "unknown"
+    evidence = view["agreement_evidence"]
+    line("Agreement", _text(agreement) + (f", because {_text(evidence)}" if evidence else ""))
+    method = view["procurement_method"] or "unknown"
+    details = view["procurement_method_details"]
+    line("Procedure", _text(method) + (f" ({_text(details)})" if details else ""))
+    tender = view["tender"]
+    line(
+        "Tender value",
+        f"{_pounds(tender['value'], tender['currency'])} net, "
+        f"{_pounds(tender['value_gross'], tender['currency'])} gross",
+    )
+    suitable = view["suitable"]
+    line(
+        "Suitable for",
+        f"SMEs {_yes_no(suitable['sme'])}, VCSEs {_yes_no(suitable['vcse'])}",
+    )
+    bids = view["bids"]
+    line(
+        "Bids",
+        f"{_cell('n', bids['bidders'])} bidders, {_cell('n', bids['final_stage_bidders'])} at "
+        f"the final stage, of which {_cell('n', bids['sme_final_stage_bidders'])} SMEs and "
+        f"{_cell('n', bids['vcse_final_stage_bidders'])} VCSEs",
+    )
+    if view["duplicate_of"]:
+        line("Copy of", _text(f"{view['duplicate_of']} (this process is not counted)"))
+
+    notices = Table(title="Notices, oldest first", title_justify="left")
+    for column in ("date", "form", "stage", "notice", "link"):
+        notices.add_column(column, overflow="fold")
+    for n in view["notices"]:
+        notices.add_row(
+            _when(n["date"]), _text(n["form"]), _text(n["stage"]), _text(n["id"]), _text(n["url"])
+        )
+    if view["notices"]:
+        out.print(notices)
+    else:
+        out.print("No notice of this process is recorded.", highlight=False)
+
+    if view["lots"]:
+        lots = Table(title="Lots", title_justify="left")
+        for column in (
+            "lot",
+            "title",
+            "SME",
+            "VCSE",
+            "value",
+            "gross",
+            "bids",
+            "final",
+            "SME final",
+            "VCSE final",
+        ):
+            lots.add_column(column, justify="left" if column in ("lot", "title") else "right")
+        for lot in view["lots"]:
+            b = lot["bids"]
+            lots.add_row(
+                _text(lot["id"]),
+                _text(lot["title"]),
+                _yes_no(lot["suitable"]["sme"]),
+                _yes_no(lot["suitable"]["vcse"]),
+                _pounds(lot["value"], lot["currency"]),
+                _pounds(lot["value_gross"], lot["currency"]),
+                *(
+                    _cell("n", b[k])
+                    for k in (
+                        "bidders",
+                        "final_stage_bidders",
+                        "sme_final_stage_bidders",
+                        "vcse_final_stage_bidders",
+                    )
+                ),
+            )
+        out.print(lots)
+
+    if not view["awards"]:
+        out.print("No award is published for this process.", highlight=False)
+        return
+    awards = Table(title="Awards", title_justify="left")
+    for column in ("award", "status", "value", "gross", "from", "counts as"):
+        awards.add_column(
+            column, justify="right" if column in ("value", "gross") else "left", overflow="fold"
+        )
+    for a in view["awards"]:
+        counts_as = COUNTS_AS.get(a["counts_as"] or "", a["counts_as"] or "-")
+        if a["counts_as"] != "awarded" and a["counts_as_reason"]:
+            counts_as += f": {a['counts_as_reason']}"
+        source = a["value_source"]
+        origin = f"{source} ({a['value_field']})" if source and a["value_field"] else source
+        awards.add_row(
+            _text(a["id"]),
+            _text(a["status"] or "no status"),
+            _pounds(a["value"], a["currency"]),
+            _pounds(a["value_gross"], a["currency"]),
+            _text(origin),
+            _text(counts_as),
+        )
+    out.print(awards)
+    suppliers = Table(title="Suppliers of each award", title_justify="left")
+    for column in ("award", "supplier", "id", "size", "VCSE"):
+        suppliers.add_column(column, overflow="fold")
+    for a in view["awards"]:
+        for s in a["suppliers"]:
+            vcse = _yes_no(s["vcse"]) + (f" ({s['vcse_source']})" if s["vcse_source"] else "")
+            suppliers.add_row(
+                _text(a["id"]),
+                _text(s["name"]),
+                _text(s["id"]),
+                _text(s["scale"] or "unknown"),
+                _text(vcse),
+            )
+        if not a["suppliers"]:
+            suppliers.add_row(_text(a["id"]), "none named", "", "", "")
+    out.print(suppliers)
 
 
 @app.command("serve")
@@ -869,6 +1111,9 @@ class PlaceSection(StrEnum):
     theme_years = "theme-years"
     unmapped = "unmapped"
     suppliers = "suppliers"
+    transfers = "transfers"
+    transfer_payees = "transfer-payees"
+    coverage = "coverage"
     contracted = "contracted"
 
 
@@ -913,17 +1158,30 @@ def place_command(
             "bundled ones.",
         ),
     ] = None,
+    include_transfers: Annotated[
+        bool,
+        typer.Option(
+            "--include-transfers",
+            help="Count payments to other public bodies (councils, the Secretary of State, "
+            "HMRC, combined authorities, police, fire, NHS, pension funds) as supplier spend "
+            "in the top suppliers, concentration and shares; by default they are left out "
+            "and shown on their own.",
+        ),
+    ] = False,
 ) -> None:
     """The whole place: what every public body in it pays, to whom, for what, and what its
     notices show.
 
     Spend of each body (councils, plus police, fire, NHS or other bodies a --places file
-    names) by month and financial year, spend by theme (the contract themes, from each
-    payment's expense type or service area; an "unmapped" line always shown) with each
-    theme's supplier concentration, the top suppliers across the place with how many bodies
-    each serves, the shares to SMEs, VCSEs and local suppliers with their coverage, and per
-    council the contracted value (OCDS awards of buyers in it) against the value paid, by
-    financial year. Names resolve as in `locality compare`.
+    names) by month and financial year, with the months each body's spend files cover (and
+    the councils with none), spend by theme (the contract themes, from each payment's
+    expense type or service area; an "unmapped" line always shown) with each theme's
+    supplier concentration, the top suppliers across the place with how many bodies each
+    serves, the shares to SMEs, VCSEs and local suppliers with their coverage, the
+    transfers to other public bodies by kind and payee (left out of the suppliers,
+    concentration and shares unless --include-transfers), and per council the contracted
+    value (OCDS awards of buyers in it) against the value paid, by financial year. Names
+    resolve as in `locality compare`.
 
     Example:
 
@@ -935,6 +1193,8 @@ def place_command(
       locality place "West Yorkshire" --places wy.toml   # wy.toml: [places."West Yorkshire"]
                                                          #   bodies = ["West Yorkshire Police"]
       locality place Salford --spend-themes my-themes.csv --section unmapped --format csv
+      locality place Leeds --section transfer-payees --format csv
+      locality place "Greater Manchester" --include-transfers --section suppliers --format csv
     """
     from locality.spend.place import place_view
     from locality.spend.themes import SpendThemesError, load_rules
@@ -958,15 +1218,18 @@ def place_command(
             min_amount=min_amount,
             like_for_like=like_for_like,
             theme_rules=rules,
+            include_transfers=include_transfers,
         )
     finally:
         con.close()
     if output_format == MetricsFormat.json:
         _print_json(view)
         return
-    key = {"contracted": "contracted_vs_paid", "theme-years": "theme_years"}.get(
-        section.value, section.value
-    )
+    key = {
+        "contracted": "contracted_vs_paid",
+        "theme-years": "theme_years",
+        "transfer-payees": "transfer_payees",
+    }.get(section.value, section.value)
     if output_format == MetricsFormat.csv:
         rows = [
             {k: ";".join(v) if isinstance(v, list) else v for k, v in row.items()}
@@ -1017,7 +1280,18 @@ def _print_place(view: dict[str, Any]) -> None:
             "all" if threshold == 0 else _money(threshold),
         )
     out.print(bodies)
+    _print_place_coverage(view)
     s = view["shares"]
+    treated = (
+        "counted as suppliers (--include-transfers)"
+        if view["transfers_included"]
+        else "left out of the suppliers and shares"
+    )
+    out.print(
+        f"Paid £{s['total_amount']:,.0f}: £{s['supplier_amount']:,.0f} to suppliers, "
+        f"£{s['transfer_amount']:,.0f} to other public bodies (transfers, {treated}).",
+        highlight=False,
+    )
     shares = Table(title="Who the money reaches", title_justify="left")
     for column in ("measure", "share", "coverage"):
         shares.add_column(column, justify="left" if column == "measure" else "right")
@@ -1060,6 +1334,7 @@ def _print_place(view: dict[str, Any]) -> None:
             "-" if r["vcse"] is None else ("yes" if r["vcse"] else "no"),
         )
     out.print(suppliers)
+    _print_place_transfers(view)
     contracted = Table(title="Contracted (notices) against paid (spend)", title_justify="left")
     for column in ("council", "year", "awards", "contracted £", "paid £", "contracted/paid"):
         contracted.add_column(column, justify="left" if column == "council" else "right")
@@ -1078,6 +1353,54 @@ def _print_place(view: dict[str, Any]) -> None:
         out.print(note, highlight=False)
 
 
+def _print_place_coverage(view: dict[str, Any]) -> None:
+    coverage = Table(title="Spend files of each body: months covered", title_justify="left")
+    for column in ("body", "code", "files", "first month", "last month", "months missing"):
+        coverage.add_column(column, justify="right" if column == "files" else "left")
+    for r in view["coverage"]:
+        coverage.add_row(
+            str(r["body"]),
+            r["code"] or "-",
+            f"{r['files']:,}",
+            r["first_month"] or "-",
+            r["last_month"] or "-",
+            ", ".join(r["gaps"]) if r["files"] else "no spend files loaded",
+        )
+    out.print(coverage)
+
+
+def _print_place_transfers(view: dict[str, Any]) -> None:
+    left_out = "" if view["transfers_included"] else " (not in the suppliers or shares above)"
+    kinds = Table(title=f"Transfers to other public bodies{left_out}", title_justify="left")
+    for column in ("kind", "payees", "payments", "£ net", "share", "to the place's own £"):
+        kinds.add_column(column, justify="left" if column == "kind" else "right")
+    for r in view["transfers"]:
+        kinds.add_row(
+            r["label"],
+            f"{r['payees']:,}",
+            f"{r['payments']:,}",
+            _money(r["amount"]),
+            _fmt_share(r["share_of_total"]),
+            _money(r["within_place_amount"]),
+        )
+    out.print(kinds)
+    payees = Table(title="Largest transfer payees", title_justify="left")
+    for column in ("payee", "kind", "bodies", "payments", "£ net", "rule"):
+        payees.add_column(
+            column, justify="left" if column in ("payee", "kind", "rule") else "right"
+        )
+    for r in view["transfer_payees"]:
+        payees.add_row(
+            str(r["payee"]),
+            r["kind"],
+            str(r["bodies"]),
+            f"{r['payments']:,}",
+            _money(r["amount"]),
+            r["rule"],
+        )
+    out.print(payees)
+
+
 def _print_place_themes(view: dict[str, Any]) -> None:
     themes = Table(title="Spend by theme, and how concentrated", title_justify="left")
     columns = (
@@ -1091,6 +1414,7 @@ def _print_place_themes(view: dict[str, Any]) -> None:
         "top 1",
         "top 3",
         "redacted £",
+        "transfers £",
     )
     for column in columns:
         themes.add_column(column, justify="left" if column == "theme" else "right")
@@ -1106,6 +1430,7 @@ def _print_place_themes(view: dict[str, Any]) -> None:
             _fmt_share(r["top1_share"]),
             _fmt_share(r["top3_share"]),
             _money(r["redacted_amount"]),
+            _money(r["transfer_amount"]),
             style="italic" if r["theme"] == "unmapped" else None,
         )
     out.print(themes)

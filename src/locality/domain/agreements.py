@@ -60,9 +60,12 @@ _CALL_OFF_DESCRIPTION = re.compile(
 # A call-off says which agreement it was bought through ("tendered under the TfGM ... Dynamic
 # Purchasing System", "procured through L&Q framework", "using Lot 1 of CCS framework").
 _CALL_OFF_THROUGH = re.compile(
-    r"(?:tendered|awarded|procured|conducted|called[- ]off|purchased|bought|using)"
-    r"\s+(?:under|through|via|using|from|on)?\b[^.]{0,60}?"
-    r"(?:framework|dynamic purchasing system|\bdps\b)",
+    r"(?:tendered|awarded|procured|conducted|called[- ]off|purchased|bought)"
+    r"\s+(?:under|through|via|using|from|on)\b[^.]{0,60}?"
+    r"(?:framework|dynamic purchasing system|\bdps\b)"
+    # "using" alone names a method of work as often as an agreement ("using the IAP
+    # framework provided by the Scheme Administrator"): it must name the agreement.
+    r"|\busing\b[^.]{0,60}?(?:framework agreement|dynamic purchasing system|\bdps\b)",
     re.I,
 )
 _FRAMEWORK_MENTION = re.compile(r"framework agreement|framework contract", re.I)

@@ -43,10 +43,14 @@ METRICS_DOC = "docs/metrics.md"
 # One line per measure the report shows, drawn from docs/metrics.md (which has the full
 # definitions, the OCDS fields read and the edge cases).
 GLOSSARY: dict[str, str] = {
-    "awards": "Counted awards in GBP: an award counts when its status is active or missing.",
+    "awards": (
+        "Counted awards of money (contracts and call-offs): an award counts when its status "
+        "is active or missing; appointments to frameworks are counted apart."
+    ),
     "awarded_value": (
         "The sum of the counted awards' values, in GBP; an award's value is split equally "
-        "among its suppliers."
+        "among its suppliers. Framework and DPS ceilings are not money and are not in it; "
+        "placeholder or impossible amounts are unknown, not zero."
     ),
     "sme_share": "Value to SME suppliers over the value to suppliers whose size is known.",
     "known_scale_share": "Value to suppliers whose size is known, over the awarded value.",
@@ -80,12 +84,23 @@ GLOSSARY: dict[str, str] = {
     "median_award_value": "The median value of a counted award, in GBP.",
     "over_1m_share": "Share of the awarded value in awards over £1m (large, bundled contracts).",
     "framework_share": (
-        "Share of value in processes whose procedure details name a framework or a dynamic "
-        "purchasing system."
+        "Share of counted awards (by number) that are appointments to a framework agreement "
+        "or dynamic purchasing system."
     ),
+    "frameworks": "Frameworks and dynamic purchasing systems set up, with a counted appointment.",
+    "framework_ceiling_value": (
+        "The most that could be bought through those frameworks and DPS, in GBP: a ceiling "
+        "shared by the appointed suppliers, not money awarded, never added to the awarded value."
+    ),
+    "call_off_share": "Share of the awarded value in call-offs from a framework or DPS.",
     "direct_award_share": (
-        "Share of value in processes whose procurement method is direct: awarded without "
-        "competition (OCDS 'limited', restricted competition, is not counted)."
+        "Of the value whose procedure is published, the share in processes whose procurement "
+        "method is direct: awarded without competition (OCDS 'limited', restricted "
+        "competition, is not counted)."
+    ),
+    "direct_award_known_share": "Share of the awarded value whose procedure is published.",
+    "single_bidder_share": (
+        "Of the processes that publish a bid count (Find a Tender), the share that drew one bid."
     ),
     "innovation_share": (
         "Share of value in innovation procurement: research and development services (CPV "
@@ -97,9 +112,10 @@ GLOSSARY: dict[str, str] = {
         "suitable for SMEs, the share that went to large firms."
     ),
     "risk_index": (
-        "Of the red flags that can be computed for a process, the share raised (direct award "
-        "over £30,000, short advertisement, decision-period outlier, value just under a "
-        "threshold, award value growth, missing key fields)."
+        "Of the integrity red flags that can be computed for a process, the share raised "
+        "(direct award over £30,000, short advertisement, decision-period outlier, value just "
+        "under a threshold, award value growth, single bidder). Missing key fields are a "
+        "data-quality finding, not a red flag."
     ),
     "coverage": (
         "Share of the counted awards that publish what a measure needs (a value, a date, "

@@ -169,6 +169,7 @@ def buyer_ids_in_councils(con: duckdb.DuckDBPyConnection, councils: Iterable[str
 
 _AWARD_SELECT = """
     SELECT a.ocid, a.award_id, a.award_date, a.status, a.value, a.currency,
+           a.value_gross, a.value_source, a.value_issue, a.counts_as, a.agreement_type,
            a.supplier_count, coalesce(p.title_clean, p.title) AS title,
            p.buyer_org_id AS buyer_id, coalesce(b.name, p.buyer_name) AS buyer_name,
            coalesce(a.status IS NULL OR a.status = 'active', false) AS counted,
@@ -268,6 +269,229 @@ def process_parties(con: duckdb.DuckDBPyConnection, ocid: str) -> list[dict[str,
     )
 
 
+# --- a process as locality understands it ------------------------------------------------
+
+# Why an award's value is not counted as money, by ``awards.value_issue``
+# (``locality.domain.values``); ``{amount}`` is the amount as published.
+VALUE_ISSUE_REASONS = {
+    "placeholder": "the only amount published ({amount}) is a placeholder, not a price",
+    "negative": "the amount published ({amount}) is negative",
+    "non_finite": "the amount published is not a number",
+    "over_cap": "the amount published ({amount}) is implausibly large for this buyer",
+}
+AGREEMENT_LABELS = {
+    "contract": "contract",
+    "framework": "framework agreement",
+    "dynamic_purchasing_system": "dynamic purchasing system",
+    "call_off": "call-off",
+    "other": "other agreement",
+}
+
+
+def _amount(value: float | None, currency: str | None) -> str:
+    if value is None:
+        return "none"
+    return f"{'£' if currency in (None, 'GBP') else f'{currency} '}{value:,.2f}"
+
+
+def counts_as_reason(award: dict[str, Any], agreement_type: str | None) -> str | None:
+    """Why an award's value counts as it does, in words (``counts_as`` says how)."""
+    counts_as = award.get("counts_as")
+    published = award.get("value_net")
+    if published is None:
+        published = award.get("value_gross")
+    if counts_as == "awarded":
+        field = award.get("value_field")
+        return f"money awarded, read from {field}" if field else "money awarded"
+    if counts_as == "ceiling":
+        kind = AGREEMENT_LABELS.get(award.get("agreement_type") or agreement_type or "")
+        return (
+            f"the value of a {kind or 'framework agreement'} is the most that may be called "
+            "off under it, not money awarded"
+        )
+    if counts_as == "unknown":
+        issue = award.get("value_issue")
+        if issue:
+            reason = VALUE_ISSUE_REASONS.get(issue, f"the amount published has an issue: {issue}")
+            return reason.format(amount=_amount(published, award.get("currency")))
+        if award.get("value_source") in (None, "none") and published is None:
+            return "no value is published"
+        return "the value cannot be told from what is published"
+    return None
+
+
+def _publisher(prefix: str | None) -> str | None:
+    from locality.store.status import PUBLISHERS
+
+    return PUBLISHERS.get(prefix or "", prefix)
+
+
+def _notice_link(ocid: str, notice_id: str | None, url: str | None) -> str | None:
+    """The notice's page: its http(s) url, else (Find a Tender) one built from its id."""
+    from locality.domain.notices import notice_url
+
+    return notice_url(ocid, notice_id, [url])
+
+
+def _bids(row: dict[str, Any]) -> dict[str, Any]:
+    return {
+        key: row[key]
+        for key in (
+            "bidders",
+            "final_stage_bidders",
+            "sme_final_stage_bidders",
+            "vcse_final_stage_bidders",
+        )
+    }
+
+
+def _central_purchasing_body(stored: bool | None, org_id: str | None, name: str | None) -> bool:
+    """Whether the buyer is a central purchasing body: as the ingest recorded it, else (a
+    store loaded before it was recorded) by the same rule
+    (``reference/central-purchasing-bodies.csv``: identifier, else name)."""
+    if stored is not None:
+        return bool(stored)
+    from locality.ingest.normalise import is_central_purchasing_body
+
+    return is_central_purchasing_body(org_id, name)
+
+
+def process_view(con: duckdb.DuckDBPyConnection, ocid: str) -> dict[str, Any] | None:
+    """A contracting process as locality understands it, so a figure can be checked against
+    the notices (``locality process OCID``, ``/api/process/{ocid}``), or None.
+
+    Keys: ``ocid``, ``publisher`` (its name, else the OCID prefix), ``publisher_prefix``,
+    ``title``, ``buyer`` (``id``, ``name``, ``type``, ``central_purchasing_body``),
+    ``stage`` and ``notice_form`` (of the latest notice), ``agreement_type`` with
+    ``agreement_evidence``, ``procurement_method`` and ``procurement_method_details``,
+    ``tender`` (value, gross, currency), ``suitable`` (``sme``, ``vcse``), ``notices`` (the
+    timeline, oldest first: ``id``, ``form``, ``stage``, ``date``, ``url``: http(s) only),
+    ``bids`` (summed over lots), ``lots`` (each with its suitability, value and bids),
+    ``awards`` (``value`` is what a measure may sum, None when unknown; ``value_net`` and
+    ``value_gross`` as published; ``value_source``, ``value_field``, ``value_issue``;
+    ``counts_as`` awarded | ceiling | unknown with ``counts_as_reason``; ``suppliers`` with
+    ``scale``, ``vcse`` and ``vcse_source`` as this process published them) and
+    ``duplicate_of`` (the OCID counted instead, when this one is a copy). No data is None.
+    """
+    found = _dicts(
+        con,
+        """
+        SELECT p.ocid, p.publisher_prefix, p.layout, coalesce(p.title_clean, p.title) AS title,
+               p.buyer_org_id, p.buyer_name, b.name AS buyer_org_name, p.buyer_type,
+               p.stage, p.notice_form, p.agreement_type, p.agreement_evidence,
+               p.procurement_method, p.procurement_method_details,
+               p.tender_value, p.tender_value_gross, p.tender_currency,
+               p.suitable_sme, p.suitable_vcse, p.bidders, p.final_stage_bidders,
+               p.sme_final_stage_bidders, p.vcse_final_stage_bidders,
+               p.central_purchasing_body,
+               (SELECT min(d.duplicate_of) FROM duplicate_processes d WHERE d.ocid = p.ocid)
+                   AS duplicate_of
+        FROM processes p LEFT JOIN organisations b ON b.org_id = p.buyer_org_id
+        WHERE p.ocid = ?
+        """,
+        [ocid],
+    )
+    if not found:
+        return None
+    p = found[0]
+    notices = _dicts(
+        con,
+        """
+        SELECT notice_id AS id, form, stage, notice_date AS date, url, release_id
+        FROM process_notices WHERE ocid = ?
+        ORDER BY notice_date NULLS LAST, notice_id, release_id
+        """,
+        [ocid],
+    )
+    for n in notices:
+        n["url"] = _notice_link(ocid, n["id"], n["url"])
+    lots = _dicts(
+        con,
+        """
+        SELECT lot_id AS id, title, suitable_sme, suitable_vcse, value, value_gross, currency,
+               bidders, final_stage_bidders, sme_final_stage_bidders, vcse_final_stage_bidders
+        FROM process_lots WHERE ocid = ?
+        ORDER BY try_cast(lot_id AS BIGINT) NULLS LAST, lot_id
+        """,
+        [ocid],
+    )
+    awards = _dicts(
+        con,
+        """
+        SELECT award_id AS id, status, award_date AS date, value, value_net, value_gross,
+               currency, value_source, value_field, value_issue, counts_as, agreement_type,
+               related_lots
+        FROM awards WHERE ocid = ?
+        ORDER BY award_date NULLS LAST, try_cast(award_id AS BIGINT) NULLS LAST, award_id
+        """,
+        [ocid],
+    )
+    suppliers: dict[str, list[dict[str, Any]]] = {}
+    for s in _dicts(
+        con,
+        """
+        SELECT s.award_id, s.org_id AS id, coalesce(o.name, s.supplier_name, pp.name) AS name,
+               nullif(pp.scale, 'unknown') AS scale, pp.vcse, pp.vcse_source, s.value_share
+        FROM award_suppliers s
+        LEFT JOIN process_parties pp ON pp.ocid = s.ocid AND pp.org_id = s.org_id
+        LEFT JOIN organisations o ON o.org_id = s.org_id
+        WHERE s.ocid = ? ORDER BY s.award_id, s.position
+        """,
+        [ocid],
+    ):
+        suppliers.setdefault(s.pop("award_id"), []).append(s)
+    return {
+        "ocid": p["ocid"],
+        "publisher": _publisher(p["publisher_prefix"]),
+        "publisher_prefix": p["publisher_prefix"],
+        "layout": p["layout"],
+        "title": p["title"],
+        "buyer": {
+            "id": p["buyer_org_id"],
+            "name": p["buyer_org_name"] or p["buyer_name"],
+            "type": p["buyer_type"],
+            "central_purchasing_body": _central_purchasing_body(
+                p["central_purchasing_body"], p["buyer_org_id"], p["buyer_name"]
+            ),
+        },
+        "stage": p["stage"],
+        "notice_form": p["notice_form"],
+        "agreement_type": p["agreement_type"],
+        "agreement_evidence": p["agreement_evidence"],
+        "procurement_method": p["procurement_method"],
+        "procurement_method_details": p["procurement_method_details"],
+        "tender": {
+            "value": p["tender_value"],
+            "value_gross": p["tender_value_gross"],
+            "currency": p["tender_currency"],
+        },
+        "suitable": {"sme": p["suitable_sme"], "vcse": p["suitable_vcse"]},
+        "notices": [{k: n[k] for k in ("id", "form", "stage", "date", "url")} for n in notices],
+        "bids": _bids(p),
+        "lots": [
+            {
+                "id": lot["id"],
+                "title": lot["title"],
+                "suitable": {"sme": lot["suitable_sme"], "vcse": lot["suitable_vcse"]},
+                "value": lot["value"],
+                "value_gross": lot["value_gross"],
+                "currency": lot["currency"],
+                "bids": _bids(lot),
+            }
+            for lot in lots
+        ],
+        "awards": [
+            {
+                **a,
+                "counts_as_reason": counts_as_reason(a, p["agreement_type"]),
+                "suppliers": suppliers.get(a["id"], []),
+            }
+            for a in awards
+        ],
+        "duplicate_of": p["duplicate_of"],
+    }
+
+
 def near_ocids(con: duckdb.DuckDBPyConnection, text: str, *, limit: int = 5) -> list[str]:
     """OCIDs closest to ``text`` (for "did you mean"), most similar first."""
     rows = sql.rows(
@@ -285,6 +509,7 @@ def near_ocids(con: duckdb.DuckDBPyConnection, text: str, *, limit: int = 5) -> 
 __all__ = [
     "buyer_awards",
     "buyer_ids_in_councils",
+    "counts_as_reason",
     "near_ocids",
     "near_organisations",
     "organisation",
@@ -293,6 +518,32 @@ __all__ = [
     "process_awards",
     "process_parties",
     "process_releases",
+    "process_view",
     "search_organisations",
     "supplier_awards",
 ]
+
+
+def place_awards(
+    con: duckdb.DuckDBPyConnection, buyer_ids: Iterable[str], *, limit: int | None = 200
+) -> list[dict[str, Any]]:
+    """The awards behind a place's figures: counted awards of its buyers, largest first,
+    each with its agreement type and what its value counts as (money, a framework ceiling,
+    or unknown), so a reader can see what a total is made of."""
+    ids = sorted(set(buyer_ids))
+    if not ids:
+        return []
+    query = (
+        f"{_AWARD_SELECT} WHERE p.buyer_org_id IN (SELECT unnest(?::VARCHAR[])) "
+        "AND coalesce(a.status, 'active') = 'active' "
+        "AND p.ocid NOT IN (SELECT ocid FROM duplicate_processes) "
+        "ORDER BY a.value DESC NULLS LAST, a.ocid, a.award_id"
+    )
+    params: list[Any] = [ids]
+    if limit is not None:
+        query += " LIMIT ?"
+        params.append(limit)
+    rows = _dicts(con, query, params)
+    for row in rows:
+        row["suppliers"] = row["suppliers"] or []
+    return rows

@@ -94,9 +94,19 @@ LikeForLike = Annotated[
         "publish at (card files left out), so every body is counted alike.",
     ),
 ]
-SpendSection = Literal[
-    "bodies", "years", "months", "themes", "theme-years", "unmapped", "suppliers", "contracted"
+IncludeTransfers = Annotated[
+    bool,
+    Query(
+        description="Count payments to other public bodies (councils, the Secretary of State, "
+        "HMRC, combined authorities, police, fire, NHS, pension funds) as supplier spend in "
+        "the top suppliers, concentration and shares (locality place --include-transfers); "
+        "by default they are left out and shown on their own.",
+    ),
 ]
+SpendSection = Literal[
+    "bodies", "years", "months", "themes", "theme-years", "unmapped", "suppliers",
+    "transfers", "transfer-payees", "coverage", "contracted",
+]  # fmt: skip
 
 # The OpenAPI of the responses (FastAPI cannot infer them: routes return Response objects).
 OBJECT: dict[str, Any] = {"type": "object"}
@@ -152,9 +162,10 @@ def _responses(
 SPEND_VIEW: dict[str, Any] = {
     "type": "object",
     "required": [
-        "place", "source", "councils", "named_bodies", "threshold", "bodies", "shares",
-        "years", "months", "themes", "theme_years", "unmapped", "suppliers",
-        "contracted_vs_paid", "notes", "spend_loaded", "sentences",
+        "place", "source", "councils", "named_bodies", "threshold", "transfers_included",
+        "bodies", "coverage", "shares", "years", "months", "themes", "theme_years",
+        "unmapped", "suppliers", "transfers", "transfer_payees", "contracted_vs_paid",
+        "notes", "spend_loaded", "sentences",
     ],
     "properties": {
         "place": {"type": "string"},
@@ -170,12 +181,16 @@ SPEND_VIEW: dict[str, Any] = {
                 "set_by": {"type": "array", "items": {"type": "string"}},
             },
         },
-        "shares": {"type": "object", "required": ["total_amount"]},
+        "transfers_included": {"type": "boolean"},
+        "shares": {
+            "type": "object",
+            "required": ["total_amount", "transfer_amount", "supplier_amount"],
+        },
         **{
             key: ROWS
             for key in (
-                "bodies", "years", "months", "themes", "theme_years", "unmapped", "suppliers",
-                "contracted_vs_paid",
+                "bodies", "coverage", "years", "months", "themes", "theme_years", "unmapped",
+                "suppliers", "transfers", "transfer_payees", "contracted_vs_paid",
             )
         },
         "notes": {"type": "array", "items": {"type": "string"}},
@@ -187,12 +202,25 @@ SPEND_DESCRIPTION = (
     "The whole place's council spend, as `locality place NAME --format json` (top 20 "
     "suppliers): its bodies, spend by month and financial year, by theme (with an "
     "`unmapped` row always, and each theme's concentration), top suppliers with how many "
-    "of the place's bodies pay them, SME/VCSE/local shares each with its coverage, and per "
+    "of the place's bodies pay them, SME/VCSE/local shares each with its coverage, the "
+    "transfers to other public bodies by kind and payee (left out of the suppliers, "
+    "concentration and shares unless `include_transfers=true`: `transfers_included`), the "
+    "months each body's spend files cover (`coverage`, councils without files too), and per "
     "council contracted (OCDS awards) against paid; `threshold` says which payments were "
     "counted. Added: `spend_loaded` (false when no spend file of the place's bodies is "
     "loaded: every section is then empty) and a plain-language `sentences` per headline "
     "figure. With format=csv, one section (`section`) as `locality place --format csv "
     "--section`."
+)
+
+PROCESS_DESCRIPTION = (
+    "A contracting process: its columns (`process`), the compiled release, the releases as "
+    "published, its awards, parties and red flags, and `view`: the process as locality "
+    "understands it, as `locality process OCID --format json` (buyer and whether it is a "
+    "central purchasing body, stage, agreement type with its evidence, suitability, the "
+    "notices in date order, bids, lots, and each award's value, gross value, where the "
+    "value came from and whether it counts as money awarded, a framework ceiling or "
+    "unknown, with the reason)."
 )
 
 
@@ -514,12 +542,19 @@ def create_app(
         name: PlaceName,
         min_amount: MinAmount = None,
         like_for_like: LikeForLike = False,
+        include_transfers: IncludeTransfers = False,
         format: Annotated[Format, Query(description="json or csv.")] = "json",
         section: Annotated[
             SpendSection, Query(description="The table of format=csv (as --section).")
         ] = "years",
     ) -> Response:
-        data = queries.spend_page(s, name, min_amount=min_amount, like_for_like=like_for_like)
+        data = queries.spend_page(
+            s,
+            name,
+            min_amount=min_amount,
+            like_for_like=like_for_like,
+            include_transfers=include_transfers,
+        )
         if format == "csv":
             columns, rows = queries.spend_section(data, section)
             slug = quote(data["place"].lower().replace(" ", "-"), safe="-")
@@ -554,7 +589,12 @@ def create_app(
     def api_supplier(s: S, org_id: OrgId) -> Response:
         return JSON(queries.supplier_page(s, org_id))
 
-    @app.get("/api/process/{ocid:path}", summary="A contracting process", responses=PAGE)
+    @app.get(
+        "/api/process/{ocid:path}",
+        summary="A contracting process",
+        description=PROCESS_DESCRIPTION,
+        responses=PAGE,
+    )
     def api_process(s: S, ocid: Ocid) -> Response:
         return JSON(queries.process_page(s, ocid))
 
@@ -621,6 +661,7 @@ def create_app(
         name: str,
         min_amount: MinAmount = None,
         like_for_like: LikeForLike = False,
+        include_transfers: IncludeTransfers = False,
     ) -> HTMLResponse:
         p = queries.place(s, name)
         queries.spend_threshold(min_amount, like_for_like)  # a bad one is a 422 first
@@ -630,7 +671,13 @@ def create_app(
         links: dict[str, str] = {}
         data: dict[str, Any] = {"place": p.name, "spend_loaded": False}
         if queries.spend_bodies(s, p):  # else the page says how to load spend files
-            data = queries.spend_page(s, name, min_amount=min_amount, like_for_like=like_for_like)
+            data = queries.spend_page(
+                s,
+                name,
+                min_amount=min_amount,
+                like_for_like=like_for_like,
+                include_transfers=include_transfers,
+            )
             specs = {
                 "years": charts.spend_by_year(
                     data["years"], f"Spend paid by financial year and body, {label}"
@@ -644,7 +691,11 @@ def create_app(
                 ),
             }
             links = queries.spend_links(s, data)
-        threshold = {"min_amount": min_amount, "like_for_like": like_for_like}
+        threshold = {
+            "min_amount": min_amount,
+            "like_for_like": like_for_like,
+            "include_transfers": include_transfers,
+        }
         return page(
             request,
             "spend.html",

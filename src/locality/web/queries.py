@@ -24,6 +24,7 @@ from typing import Any, TypeVar
 
 import duckdb
 
+from locality.domain.values import VALUES_INCLUDE
 from locality.metrics import DIMENSIONS
 from locality.metrics import run as run_metrics
 from locality.metrics.compare import compare as compare_places
@@ -368,22 +369,30 @@ def flags_available() -> bool:
 
 
 def _all_flags(s: Session) -> list[dict[str, Any]] | None:
+    """Every process with an integrity flag (``kind`` integrity, most severe first), then
+    those with only data-quality findings (``kind`` data_quality)."""
     module = _flags_module()
     if module is None:
         return None
-    return s.cached(("flags",), lambda con: module.flags_table(con).to_pylist())
+    return s.cached(
+        ("flags",), lambda con: module.flags_table(con, include_data_quality=True).to_pylist()
+    )
 
 
-def flags_of_buyers(s: Session, buyer_ids: set[str]) -> tuple[list[dict[str, Any]], int] | None:
-    """Flagged processes of these buyers, most severe first (top ``TOP_FLAGS``), and how many."""
+def flags_of_buyers(
+    s: Session, buyer_ids: set[str]
+) -> tuple[list[dict[str, Any]], int, int] | None:
+    """Processes of these buyers with an integrity flag, most severe first (top
+    ``TOP_FLAGS``), how many there are, and how many have only data-quality findings."""
     if _flags_module() is None:
         return None
 
-    def compute() -> tuple[list[dict[str, Any]], int]:
+    def compute() -> tuple[list[dict[str, Any]], int, int]:
         # Rows (most severe first) by buyer, each with its rank, made once per store.
         index = _flags_by(s, "buyer_id")
         mine = sorted((r for b in buyer_ids for r in index.get(b, ())), key=lambda r: r[0])
-        return [row for _, row in mine[:TOP_FLAGS]], len(mine)
+        flagged = [row for _, row in mine if row["kind"] == "integrity"]
+        return flagged[:TOP_FLAGS], len(flagged), len(mine) - len(flagged)
 
     return s.derived(("flags-of", tuple(sorted(buyer_ids))), compute)
 
@@ -401,7 +410,8 @@ def _flags_by(s: Session, column: str) -> dict[str, list[tuple[int, dict[str, An
 
 
 def flags_of_process(s: Session, ocid: str) -> dict[str, Any] | None:
-    """The flags row of one process ({} when no flag is raised); None without the module."""
+    """The flags row of one process ({} when it has no integrity flag and no data-quality
+    finding); None without the module."""
     if _flags_module() is None:
         return None
     found = _flags_by(s, "ocid").get(ocid)
@@ -456,10 +466,12 @@ def _place_page(s: Session, p: Place) -> dict[str, Any]:
         ("buyers-in", tuple(sorted(p.councils))),
         lambda con: sorted(lookup.buyer_ids_in_councils(con, p.councils)),
     )
+    awards = s.cached(("place-awards", tuple(buyers)), lambda con: lookup.place_awards(con, buyers))
     flagged = flags_of_buyers(s, set(buyers))
     where = f"buyers in {p.name}"
     return {
         "place": place_info(p),
+        "values_include": VALUES_INCLUDE,
         "headline": headline,
         "sentences": headline_sentences(where, headline),
         "by_year": by_year,
@@ -467,7 +479,9 @@ def _place_page(s: Session, p: Place) -> dict[str, Any]:
         "top_suppliers": suppliers,
         "flags": None if flagged is None else flagged[0],
         "flagged_processes": None if flagged is None else flagged[1],
+        "data_quality_only_processes": None if flagged is None else flagged[2],
         "spend_bodies": spend_bodies(s, p),
+        "awards": awards,
     }
 
 
@@ -533,6 +547,7 @@ def buyer_page(s: Session, org_id: str) -> dict[str, Any]:
         "risk": buyer_risk(s, org_id),
         "flags": None if flagged is None else flagged[0],
         "flagged_processes": None if flagged is None else flagged[1],
+        "data_quality_only_processes": None if flagged is None else flagged[2],
     }
 
 
@@ -550,7 +565,9 @@ def supplier_page(s: Session, org_id: str) -> dict[str, Any]:
 
 
 def process_page(s: Session, ocid: str) -> dict[str, Any]:
-    """A contracting process: compiled release, releases, awards, parties, flags."""
+    """A contracting process: compiled release, releases, awards, parties, flags, and
+    ``view``: the process as locality understands it (``lookup.process_view``, the JSON of
+    ``locality process OCID``)."""
     _check_length(ocid, "an OCID")
     found = s.cached(("process", ocid), lambda con: lookup.process(con, ocid))
     if found is None:
@@ -568,6 +585,7 @@ def process_page(s: Session, ocid: str) -> dict[str, Any]:
         "awards": s.cached(("awards", ocid), lambda con: lookup.process_awards(con, ocid)),
         "parties": s.cached(("parties", ocid), lambda con: lookup.process_parties(con, ocid)),
         "flags": flags_of_process(s, ocid),
+        "view": s.cached(("process-view", ocid), lambda con: lookup.process_view(con, ocid)),
     }
 
 
@@ -598,7 +616,12 @@ def home(s: Session) -> dict[str, Any]:
     places = s.store.places()
     by_place = _run(s, "place", groups=list(places.values()), family="spend_reach")
     by_locality = _run(s, "locality", limit=20)
-    return {"status": status(s), "places": by_place, "localities": by_locality}
+    return {
+        "status": status(s),
+        "values_include": VALUES_INCLUDE,
+        "places": by_place,
+        "localities": by_locality,
+    }
 
 
 # --- council spend (locality.spend.place) ---------------------------------------------------
@@ -612,26 +635,42 @@ SPEND_SECTIONS = {
     "theme-years": "theme_years",
     "unmapped": "unmapped",
     "suppliers": "suppliers",
+    "transfers": "transfers",
+    "transfer-payees": "transfer_payees",
+    "coverage": "coverage",
     "contracted": "contracted_vs_paid",
 }
 # The columns of each section (a CSV has its header even when the place has no spend);
 # tests/test_web_spend.py checks them against ``place_view``'s rows.
 SPEND_COLUMNS = {
     "bodies": (
-        "code", "body", "files", "payments", "amount", "first_date", "last_date",
-        "published_threshold",
+        "code", "body", "files", "payments", "amount", "transfer_amount", "first_date",
+        "last_date", "published_threshold",
+    ),
+    "coverage": (
+        "code", "body", "files", "payments", "first_month", "last_month", "months_covered",
+        "missing_months", "gaps",
     ),
     "years": ("financial_year", "code", "body", "payments", "amount"),
     "months": ("month", "code", "body", "payments", "amount"),
     "themes": (
         "theme", "payments", "amount", "share_of_total", "by_service_area",
         "distinct_suppliers", "hhi", "top1_share", "top3_share", "redacted_amount",
+        "transfer_amount",
     ),
     "theme_years": ("theme", "financial_year", "payments", "amount"),
     "unmapped": ("service_area", "expense_type", "rule", "payments", "amount"),
     "suppliers": (
         "supplier_key", "supplier_name", "org_id", "match_method", "scale", "vcse",
         "supplier_la", "bodies", "body_codes", "payments", "amount",
+    ),
+    "transfers": (
+        "kind", "label", "payments", "payees", "amount", "share_of_total",
+        "within_place_amount",
+    ),
+    "transfer_payees": (
+        "payee_key", "payee", "kind", "rule", "council_code", "within_place", "bodies",
+        "body_codes", "payments", "amount",
     ),
     "contracted_vs_paid": (
         "code", "council", "financial_year", "awards", "contracted", "payments", "paid",
@@ -664,14 +703,27 @@ def spend_threshold(min_amount: float | None, like_for_like: bool) -> float | No
 
 
 def spend_page(
-    s: Session, name: str, *, min_amount: float | None = None, like_for_like: bool = False
+    s: Session,
+    name: str,
+    *,
+    min_amount: float | None = None,
+    like_for_like: bool = False,
+    include_transfers: bool = False,
 ) -> dict[str, Any]:
     """The whole-place spend view (``locality place NAME --format json``, top 20), with
     ``spend_loaded`` (does the store hold spend files of the place's bodies?) and a
-    plain-language ``sentences`` per headline figure."""
+    plain-language ``sentences`` per headline figure. ``include_transfers`` counts payments
+    to other public bodies as supplier spend (``locality place --include-transfers``)."""
     p = place(s, name)
     amount = spend_threshold(min_amount, like_for_like)
-    key = (p.name, tuple(sorted(p.councils)), tuple(sorted(p.bodies)), amount, like_for_like)
+    key = (
+        p.name,
+        tuple(sorted(p.councils)),
+        tuple(sorted(p.bodies)),
+        amount,
+        like_for_like,
+        include_transfers,
+    )
 
     def compute(con: duckdb.DuckDBPyConnection) -> dict[str, Any]:
         try:
@@ -682,6 +734,7 @@ def spend_page(
                 min_amount=amount,
                 like_for_like=like_for_like,
                 theme_rules=load_rules(),
+                include_transfers=include_transfers,
             )
         except ValueError as exc:  # the library's own check of the threshold
             raise BadRequest(str(exc)) from exc
