@@ -45,7 +45,7 @@ def reference_matches(con: Any) -> list[MatchRow]:
     """Spend supplier matches by the method before remembering: numbers, exact names, then
     ``_fuzzy`` (rapidfuzz ``process.extract``) for every other named supplier. No registers,
     no earlier fuzzy matches kept (the store's table is ignored)."""
-    from locality.spend import resolve
+    from locality.enrich import resolve
     from locality.store import sql
 
     keys = sql.rows(
@@ -73,7 +73,7 @@ def reference_matches(con: Any) -> list[MatchRow]:
 
 
 def stored_matches(con: Any) -> list[MatchRow]:
-    from locality.spend.resolve import KEY
+    from locality.enrich.resolve import KEY
     from locality.store import sql
 
     columns = ", ".join((*KEY, "org_id", "method", "score", "matched_name"))
@@ -95,8 +95,8 @@ def main() -> None:
     if not args.data.exists():
         sys.exit(f"{args.data}: no such spend data (pass --data FOLDER)")
     sys.path.insert(0, str(REPO_DIR / "src"))
+    from locality.enrich.resolve import resolve_suppliers
     from locality.ingest.pipeline import ingest
-    from locality.spend.resolve import resolve_suppliers
     from locality.store import sql
     from locality.store.db import connect
 

@@ -112,8 +112,8 @@ def main() -> None:
     parser.add_argument("--data", type=Path, default=DEFAULT_DATA)
     args = parser.parse_args()
     sys.path.insert(0, str(REPO_DIR / "src"))
+    from locality.domain.places import load_places, resolve
     from locality.ingest.pipeline import ingest
-    from locality.metrics.places import load_places, resolve
     from locality.spend.place import place_view
     from locality.store.db import connect
 

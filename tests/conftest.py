@@ -10,8 +10,12 @@ from typing import Any
 import duckdb
 import pytest
 
+from locality.enrich import load
 from locality.ingest.pipeline import ingest
 from locality.store.db import connect
+
+# tests/helpers.py asserts too: let pytest explain its failures as it does the tests' own.
+pytest.register_assert_rewrite("tests.helpers")
 
 ROOT = Path(__file__).resolve().parent.parent
 SAMPLE = ROOT / "data" / "sample" / "ocds"
@@ -46,7 +50,7 @@ def sample_store_file(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """The whole bundled sample ingested once per test session (copy it before writing)."""
     path = tmp_path_factory.mktemp("sample") / "sample.duckdb"
     con = connect(path)
-    ingest(con, [SAMPLE])
+    load(con, [SAMPLE])
     con.close()
     return path
 
@@ -57,7 +61,18 @@ def spend_sample_store_file(tmp_path_factory: pytest.TempPathFactory) -> Path:
     session, suppliers resolved (copy it before writing)."""
     path = tmp_path_factory.mktemp("spend-sample") / "spend-sample.duckdb"
     con = connect(path)
-    ingest(con, [SAMPLE, SPEND_SAMPLE])
+    load(con, [SAMPLE, SPEND_SAMPLE])
+    con.close()
+    return path
+
+
+@pytest.fixture(scope="session")
+def cf_store(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """Contracts Finder's releases alone (``CF_RELEASES``), ingested once per test session
+    and not enriched: the store of the measures checked by hand (only read it)."""
+    path = tmp_path_factory.mktemp("cf") / "cf.duckdb"
+    con = connect(path)
+    ingest(con, [CF_RELEASES])
     con.close()
     return path
 

@@ -13,7 +13,6 @@ are skipped, saying which is missing.
 from __future__ import annotations
 
 import datetime as dt
-import hashlib
 import os
 import shutil
 import socket
@@ -29,8 +28,9 @@ import pytest
 
 from locality.metrics.compare import HEADLINE
 from locality.report import write_report
-from locality.web import present
+from locality.views import present
 from locality.web.app import create_app
+from tests.helpers import digest
 
 CHROMIUM = Path(os.environ.get("LOCALITY_CHROMIUM", "/usr/bin/chromium"))
 LAUNCH_ARGS = [
@@ -67,7 +67,7 @@ def serving(store_file: Path) -> Iterator[str]:
     yields its base URL, and checks on the way out that the store was only read."""
     import uvicorn
 
-    before = hashlib.blake2b(store_file.read_bytes()).hexdigest()
+    before = digest(store_file)
     sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     sock.bind(("127.0.0.1", 0))
@@ -85,7 +85,7 @@ def serving(store_file: Path) -> Iterator[str]:
     thread.join(timeout=10)
     sock.close()
     # The server only reads: the store is byte for byte what it was.
-    assert hashlib.blake2b(store_file.read_bytes()).hexdigest() == before
+    assert digest(store_file) == before
 
 
 @pytest.fixture(scope="module")
@@ -95,12 +95,19 @@ def server(sample_store_file: Path) -> Iterator[str]:
         yield url
 
 
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Any]:
+@contextmanager
+def launched() -> Iterator[Any]:
+    """The system's chromium, headless, with the launch options above."""
     with sync_api.sync_playwright() as p:
         instance = p.chromium.launch(executable_path=str(CHROMIUM), args=LAUNCH_ARGS)
         yield instance
         instance.close()
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[Any]:
+    with launched() as instance:
+        yield instance
 
 
 class Watch:
@@ -142,8 +149,8 @@ class Watch:
         assert not self.errors, "\n".join(self.errors)
 
 
-@pytest.fixture
-def page(browser: Any, server: str) -> Iterator[tuple[Any, Watch]]:
+@contextmanager
+def watched_page(browser: Any, server: str) -> Iterator[tuple[Any, Watch]]:
     """A fresh page on the server, every request routed, checked when the test ends."""
     context = browser.new_context(
         base_url=server, viewport={"width": 1280, "height": 900}, service_workers="block"
@@ -154,6 +161,13 @@ def page(browser: Any, server: str) -> Iterator[tuple[Any, Watch]]:
     yield p, watch
     context.close()
     watch.check()
+
+
+@pytest.fixture
+def page(browser: Any, server: str) -> Iterator[tuple[Any, Watch]]:
+    """A fresh page on the dashboard over the sample."""
+    with watched_page(browser, server) as opened:
+        yield opened
 
 
 def _api(page: Any, url: str) -> Any:
@@ -208,13 +222,15 @@ def _same(value: str, expected: Any) -> bool:
 
 
 def _check_headline(page: Any, head: dict[str, Any]) -> None:
-    """The six headline figures of a place or buyer page, against the API's row."""
+    """The seven headline figures of a place or buyer page, against the API's row: money
+    awarded, five shares, then framework ceilings (shown apart: not money, not added)."""
     expected = [
         (head["awarded_value"], present.money(head["awarded_value"])),
         *(
             (head[k], present.pct(head[k]))
             for k in ("sme_share", "vcse_share", "local_share", "top3_share", "direct_award_share")
         ),
+        (head["framework_ceiling_value"], present.money(head["framework_ceiling_value"])),
     ]
     shown = _figures(page)
     assert len(shown) == len(expected)

@@ -16,10 +16,8 @@ from urllib.parse import urlsplit
 
 import pytest
 
-from locality.web import present
+from locality.views import present
 from tests.test_browser import (
-    CHROMIUM,
-    LAUNCH_ARGS,
     Watch,
     _api,
     _charts_drawn,
@@ -27,8 +25,9 @@ from tests.test_browser import (
     _open,
     _same,
     _shot,
+    launched,
     serving,
-    sync_api,
+    watched_page,
 )
 
 pytestmark = pytest.mark.browser
@@ -43,23 +42,14 @@ def spend_server(spend_sample_store_file: Path) -> Iterator[str]:
 
 @pytest.fixture(scope="module")
 def spend_browser() -> Iterator[Any]:
-    with sync_api.sync_playwright() as p:
-        instance = p.chromium.launch(executable_path=str(CHROMIUM), args=LAUNCH_ARGS)
+    with launched() as instance:
         yield instance
-        instance.close()
 
 
 @pytest.fixture
 def spend_page(spend_browser: Any, spend_server: str) -> Iterator[tuple[Any, Watch]]:
-    context = spend_browser.new_context(
-        base_url=spend_server, viewport={"width": 1280, "height": 900}, service_workers="block"
-    )
-    p = context.new_page()
-    watch = Watch(p, urlsplit(spend_server).netloc)
-    context.route("**/*", watch.route)
-    yield p, watch
-    context.close()
-    watch.check()
+    with watched_page(spend_browser, spend_server) as opened:
+        yield opened
 
 
 def test_spend_page(spend_page: tuple[Any, Watch]) -> None:

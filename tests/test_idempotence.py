@@ -14,27 +14,16 @@ from locality.ingest.pipeline import ingest
 from locality.store import sql
 from locality.store.db import connect
 from tests.conftest import CF_RELEASES, SAMPLE
+from tests.helpers import INGEST_TABLES, file_counts, read_jsonl, store_counts
 
-# Every table the ingest fills, with the columns excluded from comparisons (none: no table
-# here records when it was ingested; ``ingested_files`` does, and is compared apart).
-TABLES = (
-    "releases",
-    "processes",
-    "awards",
-    "award_suppliers",
-    "process_parties",
-    "organisations",
-    "rejected",
-)
+# Every table the ingest fills, compared whole: no table here records when it was ingested
+# (``ingested_files`` does, and is compared apart).
+TABLES = INGEST_TABLES
 PROCESS_TABLES = ("processes", "awards", "award_suppliers", "process_parties", "organisations")
 
 
 def _snapshot(con: duckdb.DuckDBPyConnection, tables: tuple[str, ...]) -> dict[str, Any]:
     return {t: sql.rows(con, f"SELECT * FROM {t} ORDER BY ALL") for t in tables}
-
-
-def _releases(path: Path) -> list[dict[str, Any]]:
-    return [json.loads(line) for line in path.read_bytes().splitlines() if line.strip()]
 
 
 @pytest.fixture
@@ -67,16 +56,17 @@ def test_ingesting_twice_changes_nothing(tmp_path: Path, with_rejection: Path, f
     finally:
         con.close()
     # Guards: the store is the real sample, with one rejection.
-    assert len(before["releases"]) == 604 + 16
+    releases = store_counts()["releases"]
+    assert len(before["releases"]) == releases
     assert len(before["processes"]) > 500
     assert len(before["rejected"]) == 1
-    assert first.totals["new_releases"] == 604 + 16
+    assert first.totals["new_releases"] == releases
     if force:
         assert not any(f.skipped for f in second.files)
         assert second.totals["kept"] == first.totals["kept"]
         assert second.totals["new_releases"] == 0
         assert second.totals["updated_releases"] == 0
-        assert sum(f.unchanged_releases for f in second.files) == 604 + 16 + 3
+        assert sum(f.unchanged_releases for f in second.files) == releases + 3
     else:
         assert all(f.skipped for f in second.files)
         assert second.totals["records_read"] == 0
@@ -104,11 +94,12 @@ def _split_by_version(tmp_path: Path) -> tuple[Path, Path, set[str]]:
 
 def test_incremental_ingest_equals_ingest_at_once(tmp_path: Path) -> None:
     first, second, updated = _split_by_version(tmp_path)
-    tags = {tag for r in _releases(second) for tag in r.get("tag", []) if isinstance(tag, str)}
+    tags = {tag for r in read_jsonl(second) for tag in r.get("tag", []) if isinstance(tag, str)}
     assert {"tenderAmendment", "awardUpdate"} <= tags
     assert len(updated) == 18
-    assert len(_releases(first)) == 186
-    assert len(_releases(second)) == 206 - 186
+    cf = file_counts(CF_RELEASES)
+    assert len(read_jsonl(first)) == cf["processes"]
+    assert len(read_jsonl(second)) == cf["kept"] - cf["processes"]
 
     con = connect(tmp_path / "steps.duckdb")
     try:
@@ -143,7 +134,7 @@ def test_incremental_ingest_equals_ingest_at_once(tmp_path: Path) -> None:
 def _repeated_awards() -> dict[tuple[str, str], float]:
     """(ocid, award id) of awards published in several releases -> the latest value."""
     seen: dict[tuple[str, str], list[tuple[str, int, float]]] = defaultdict(list)
-    for position, release in enumerate(_releases(CF_RELEASES)):
+    for position, release in enumerate(read_jsonl(CF_RELEASES)):
         for award in release.get("awards") or []:
             amount = float((award.get("value") or {})["amount"])
             seen[(release["ocid"], award["id"])].append((release["date"], position, amount))
@@ -167,7 +158,7 @@ def test_award_values_are_never_double_counted(sample_store: duckdb.DuckDBPyConn
     assert 4050 in repeated.values()
     naive = sum(
         (a.get("value") or {}).get("amount") or 0
-        for r in _releases(CF_RELEASES)
+        for r in read_jsonl(CF_RELEASES)
         for a in r.get("awards") or []
         if (r["ocid"], a["id"]) in repeated
     )

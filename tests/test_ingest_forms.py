@@ -20,12 +20,13 @@ import orjson
 import pytest
 
 import locality.ingest.ocds as ocds
-from locality.ingest.identity import identify
+from locality.domain.identity import identify
 from locality.ingest.merge import compile_releases
 from locality.ingest.pipeline import ingest
 from locality.store import sql
 from locality.store.db import connect
 from tests.conftest import CF_LEGACY_AWARDS, CF_LEGACY_TENDERS, CF_RELEASES
+from tests.helpers import file_counts, group_by_ocid
 
 PACKAGE_META = {
     "uri": "https://www.contractsfinder.service.gov.uk/Published/Notices/OCDS/Search",
@@ -50,13 +51,6 @@ def _releases() -> list[dict[str, Any]]:
     return [json.loads(line) for line in _raw_lines()]
 
 
-def _by_ocid(releases: list[dict[str, Any]]) -> dict[str, list[dict[str, Any]]]:
-    groups: dict[str, list[dict[str, Any]]] = defaultdict(list)
-    for release in releases:
-        groups[release["ocid"]].append(release)
-    return groups
-
-
 def _tables(path: Path, store: Path) -> dict[str, list[tuple[Any, ...]]]:
     con = connect(store)
     try:
@@ -73,7 +67,7 @@ def expected(tmp_path_factory: pytest.TempPathFactory) -> dict[str, list[tuple[A
     """The store made from the JSON Lines file of releases, as published."""
     tables = _tables(CF_RELEASES, tmp_path_factory.mktemp("jsonl") / "store.duckdb")
     # Guard: the reference is the real sample, not an empty store.
-    assert len(tables["processes"]) == 186
+    assert len(tables["processes"]) == file_counts(CF_RELEASES)["processes"]
     assert len(tables["awards"]) > 50
     assert len(tables["award_suppliers"]) >= len(tables["awards"])
     return tables
@@ -123,7 +117,9 @@ def form_array(tmp: Path) -> Path:
 
 
 def form_record_package_releases(tmp: Path) -> Path:
-    records = [{"ocid": ocid, "releases": group} for ocid, group in _by_ocid(_releases()).items()]
+    records = [
+        {"ocid": ocid, "releases": group} for ocid, group in group_by_ocid(_releases()).items()
+    ]
     return _write_json(tmp / "records.json", _record_package(records))
 
 
@@ -226,14 +222,15 @@ def test_record_package_of_compiled_releases(
     """One compiled release per OCID: the processes and awards are the same."""
     records = [
         {"ocid": ocid, "compiledRelease": compile_releases(group)}
-        for ocid, group in _by_ocid(_releases()).items()
+        for ocid, group in group_by_ocid(_releases()).items()
     ]
     path = _write_json(tmp_path / "compiled-records.json", _record_package(records))
     con = connect(tmp_path / "store.duckdb")
     try:
         summary = ingest(con, [path])
-        assert summary.files[0].kept == 186
-        assert sql.one(con, "SELECT count(*) FROM releases")[0] == 186
+        processes = file_counts(CF_RELEASES)["processes"]
+        assert summary.files[0].kept == processes
+        assert sql.one(con, "SELECT count(*) FROM releases")[0] == processes
         assert sql.rows(con, QUERIES["awards"]) == expected["awards"]
         assert sql.rows(con, QUERIES["award_suppliers"]) == expected["award_suppliers"]
         # release_count and first_date describe the releases read, which legitimately differ.
@@ -248,7 +245,7 @@ def test_record_package_of_compiled_releases(
         want = sql.rows(reference, f"SELECT {columns} FROM processes ORDER BY ALL")
     finally:
         reference.close()
-    assert len(got) == 186
+    assert len(got) == processes
     assert got == want
 
 
@@ -256,8 +253,9 @@ def test_jsonl_form_reads_every_line(tmp_path: Path) -> None:
     con = connect(tmp_path / "store.duckdb")
     try:
         summary = ingest(con, [CF_RELEASES])
-        assert summary.files[0].records_read == 206
-        assert summary.files[0].kept == 206
+        counts = file_counts(CF_RELEASES)
+        assert summary.files[0].records_read == counts["records_read"]
+        assert summary.files[0].kept == counts["kept"]
         lines = sql.rows(con, "SELECT source_line FROM releases ORDER BY source_line")
     finally:
         con.close()
@@ -451,7 +449,7 @@ def test_legacy_tenders(tmp_path: Path) -> None:
             if classification.get("scheme") == "CPV":
                 cpvs[release["ocid"]].add(classification["id"])
     latest = _latest_versions(CF_LEGACY_TENDERS)
-    assert len(latest) == 137
+    assert len(latest) == file_counts(CF_LEGACY_TENDERS)["processes"]
     con = connect(tmp_path / "store.duckdb")
     try:
         ingest(con, [CF_LEGACY_TENDERS])
@@ -460,7 +458,7 @@ def test_legacy_tenders(tmp_path: Path) -> None:
         )
     finally:
         con.close()
-    assert len(rows) == 137
+    assert len(rows) == len(latest)
     for ocid, layout, sme, vcse, cpv in rows:
         assert layout == "cf-legacy-tender", ocid
         assert sme is False and vcse is False, ocid

@@ -15,17 +15,9 @@ from locality.ingest.pipeline import ingest
 from locality.store import sql
 from locality.store.db import connect
 from tests.conftest import CF_LEGACY_AWARDS, CF_RELEASES
+from tests.helpers import INGEST_TABLES, file_counts
 
-TABLES = (
-    "releases",
-    "processes",
-    "awards",
-    "award_suppliers",
-    "process_parties",
-    "organisations",
-    "rejected",
-    "ingested_files",
-)
+TABLES = (*INGEST_TABLES, "ingested_files")
 
 
 def _snapshot(con: duckdb.DuckDBPyConnection) -> dict[str, tuple[int, str]]:
@@ -45,7 +37,7 @@ def test_kill_9_during_a_file_keeps_the_store_as_before(tmp_path: Path) -> None:
     ingest(con, [CF_RELEASES])
     before = _snapshot(con)
     con.close()
-    assert before["releases"][0] == 206
+    assert before["releases"][0] == file_counts(CF_RELEASES)["kept"]
 
     marker = tmp_path / "paused"
     env = {**os.environ, "LOCALITY_PAUSE_BEFORE_COMMIT": str(marker)}
@@ -84,7 +76,10 @@ def test_kill_9_during_a_file_keeps_the_store_as_before(tmp_path: Path) -> None:
         assert _snapshot(con) == before
         # The store is usable: the same file now loads completely.
         summary = ingest(con, [CF_LEGACY_AWARDS])
-        assert summary.files[0].kept == 70
-        assert sql.one(con, "SELECT count(*) FROM releases")[0] == 206 + 70
+        legacy = file_counts(CF_LEGACY_AWARDS)["kept"]
+        assert summary.files[0].kept == legacy
+        assert sql.one(con, "SELECT count(*) FROM releases")[0] == (
+            file_counts(CF_RELEASES)["kept"] + legacy
+        )
     finally:
         con.close()

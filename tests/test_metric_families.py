@@ -10,30 +10,16 @@ import pytest
 from typer.testing import CliRunner
 
 from locality.cli import app
-from locality.ingest.pipeline import ingest
+from locality.domain.places import PlaceError, load_places, resolve
 from locality.metrics import DIMENSIONS, run
 from locality.metrics.compare import compare
-from locality.metrics.places import PlaceError, load_places, resolve
 from locality.store.db import connect
-from tests.conftest import CF_RELEASES
-
-
-@pytest.fixture(scope="module")
-def cf_store(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    path = tmp_path_factory.mktemp("families") / "cf.duckdb"
-    con = connect(path)
-    ingest(con, [CF_RELEASES])
-    con.close()
-    return path
+from tests.helpers import measures
 
 
 @pytest.fixture(scope="module")
 def by_buyer(cf_store: Path) -> dict[str, dict[str, Any]]:
-    con = connect(cf_store, read_only=True)
-    try:
-        return {row["buyer_id"]: row for row in run(con, None, "buyer").to_pylist()}
-    finally:
-        con.close()
+    return measures(cf_store, None, "buyer", "buyer_id")
 
 
 def test_merton_local_circles(by_buyer: dict[str, dict[str, Any]]) -> None:
@@ -82,6 +68,7 @@ def test_unknown_places_are_not_counted_as_elsewhere(by_buyer: dict[str, dict[st
     assert row["known_scale_share_count"] == pytest.approx(0.0)
 
 
+@pytest.mark.slow
 def test_every_dimension_runs_and_shares_are_bounded(cf_store: Path) -> None:
     con = connect(cf_store, read_only=True)
     try:
@@ -160,11 +147,7 @@ def test_where_place_filters_buyers(cf_store: Path) -> None:
 
 @pytest.fixture(scope="module")
 def by_locality(cf_store: Path) -> dict[str, dict[str, Any]]:
-    con = connect(cf_store, read_only=True)
-    try:
-        return {row["locality"]: row for row in run(con, None, "locality").to_pylist()}
-    finally:
-        con.close()
+    return measures(cf_store, None, "locality", "locality")
 
 
 def test_manchester_locality(by_locality: dict[str, dict[str, Any]]) -> None:

@@ -20,25 +20,12 @@ from locality.metrics import run
 from locality.store import sql
 from locality.store.db import connect
 from tests.conftest import CF_LEGACY_AWARDS, CF_RELEASES
-
-
-@pytest.fixture(scope="module")
-def cf_store(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    path = tmp_path_factory.mktemp("metrics") / "cf.duckdb"
-    con = connect(path)
-    ingest(con, [CF_RELEASES])
-    con.close()
-    return path
+from tests.helpers import measures
 
 
 @pytest.fixture(scope="module")
 def by_buyer(cf_store: Path) -> dict[str, dict[str, Any]]:
-    con = connect(cf_store, read_only=True)
-    try:
-        rows = run(con, "spend_reach", "buyer").to_pylist()
-    finally:
-        con.close()
-    return {row["buyer_id"]: row for row in rows}
+    return measures(cf_store, "spend_reach", "buyer", "buyer_id")
 
 
 def test_merton_mixed_sizes(by_buyer: dict[str, dict[str, Any]]) -> None:
@@ -182,6 +169,7 @@ def _check_invariants(con: duckdb.DuckDBPyConnection) -> None:
     assert total_by_buyer == pytest.approx(total)
 
 
+@pytest.mark.slow
 @settings(
     max_examples=12, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
 )

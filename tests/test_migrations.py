@@ -12,6 +12,7 @@ from locality.store import sql
 from locality.store.db import StoreError, connect
 from locality.store.schema import MIGRATIONS, SCHEMA_VERSION
 from tests.conftest import CF_RELEASES, FIND_A_TENDER
+from tests.helpers import file_counts
 
 
 def _make_version_1_store(path: Path) -> None:
@@ -37,7 +38,8 @@ def test_version_1_store_is_migrated(tmp_path: Path) -> None:
         assert "address_has_postcode" in columns
         # The migrated store loads data like a new one.
         ingest(con, [CF_RELEASES])
-        assert sql.one(con, "SELECT count(*) FROM processes")[0] == 186
+        processes = sql.one(con, "SELECT count(*) FROM processes")[0]
+        assert processes == file_counts(CF_RELEASES)["processes"]
     finally:
         con.close()
 
@@ -64,7 +66,9 @@ def test_upgraded_store_recompiles_every_process_once(tmp_path: Path) -> None:
         sql.run(con, "INSERT INTO meta VALUES ('recompile_all', 'true')")
         ingest(con, [FIND_A_TENDER])
         assert sql.one(con, "SELECT count(*) FROM processes WHERE agreement_type IS NULL")[0] == 0
-        assert sql.one(con, "SELECT count(*) FROM processes")[0] == 186 + 16
+        assert sql.one(con, "SELECT count(*) FROM processes")[0] == (
+            file_counts(CF_RELEASES)["processes"] + file_counts(FIND_A_TENDER)["processes"]
+        )
         assert sql.rows(con, "SELECT * FROM meta WHERE key = 'recompile_all'") == []
     finally:
         con.close()

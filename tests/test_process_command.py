@@ -6,16 +6,14 @@ Every expected value here was read by hand from the raw releases of the bundled 
 
 from __future__ import annotations
 
-import json
 import shutil
 from pathlib import Path
 from typing import Any
 
 import pytest
-from typer.testing import CliRunner
 
-from locality.cli import app
 from locality.store.db import connect
+from tests.helpers import cli, cli_json, nonempty
 
 FTS_AWARD = "ocds-h6vhtk-04e9fb"  # UK6 contract award notice, 5 awards, net and gross
 FTS_PLACEHOLDER = "ocds-h6vhtk-06f19e"  # UK7 whose only value is contracts[].value 0.01
@@ -50,19 +48,13 @@ AWARD_KEYS = {
 }
 
 
-def _cli(*args: str) -> Any:
-    return CliRunner().invoke(app, list(args))
-
-
 def _json(db: Path, ocid: str) -> dict[str, Any]:
-    result = _cli("--db", str(db), "process", ocid, "--format", "json")
-    assert result.exit_code == 0, result.output
-    data: dict[str, Any] = json.loads(result.stdout)
+    data: dict[str, Any] = cli_json(db, "process", ocid)
     return data
 
 
 def _table(db: Path, ocid: str) -> str:
-    result = _cli("--db", str(db), "process", ocid)
+    result = cli("--db", str(db), "process", ocid)
     assert result.exit_code == 0, result.output
     return " ".join(result.stdout.split())  # wrapping by column width does not matter
 
@@ -85,11 +77,13 @@ def test_json_has_every_documented_key(sample_store_file: Path, ocid: str) -> No
     assert {"id", "name", "central_purchasing_body"} <= set(data["buyer"])
     assert set(data["suitable"]) == {"sme", "vcse"}
     assert set(data["bids"]) == BIDS
-    for notice in data["notices"]:
+    for notice in nonempty(data["notices"], "notices"):
         assert set(notice) == {"id", "form", "stage", "date", "url"}
         assert notice["url"] is None or notice["url"].startswith("https://")
     dates = [n["date"] for n in data["notices"] if n["date"] is not None]
     assert dates == sorted(dates)  # the timeline, oldest first
+    # Every case but the modification notice (which makes no award) has awards to check.
+    assert bool(data["awards"]) == (ocid != FTS_DYNAMIC_MARKET)
     for award in data["awards"]:
         assert set(award) >= AWARD_KEYS
         assert award["counts_as"] in ("awarded", "ceiling", "unknown")
@@ -319,7 +313,7 @@ def test_published_text_is_never_read_as_markup(sample_store_file: Path, tmp_pat
 
 
 def test_unknown_ocid_suggests_near_ones(sample_store_file: Path) -> None:
-    result = _cli("--db", str(sample_store_file), "process", "ocds-h6vhtk-04e9fc")
+    result = cli("--db", str(sample_store_file), "process", "ocds-h6vhtk-04e9fc")
     assert result.exit_code == 1
     message = " ".join(result.stderr.split())
     assert "no contracting process with the OCID 'ocds-h6vhtk-04e9fc'" in message
@@ -329,7 +323,7 @@ def test_unknown_ocid_suggests_near_ones(sample_store_file: Path) -> None:
 
 
 def test_unknown_ocid_with_nothing_near(sample_store_file: Path) -> None:
-    result = _cli(
+    result = cli(
         "--db", str(sample_store_file), "process", "[b]nothing like it", "--format", "json"
     )
     assert result.exit_code == 1
@@ -340,13 +334,13 @@ def test_unknown_ocid_with_nothing_near(sample_store_file: Path) -> None:
 
 def test_missing_store_is_a_clear_error(tmp_path: Path) -> None:
     missing = tmp_path / "nowhere.duckdb"
-    result = _cli("--db", str(missing), "process", FTS_AWARD)
+    result = cli("--db", str(missing), "process", FTS_AWARD)
     assert result.exit_code == 1
     assert "locality ingest" in " ".join(result.stderr.split())
     assert not missing.exists()
 
 
 def test_help_has_an_example() -> None:
-    result = _cli("process", "--help")
+    result = cli("process", "--help")
     assert result.exit_code == 0
     assert "Example" in result.stdout and "locality process ocds-" in result.stdout

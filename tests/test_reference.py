@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import csv
-import json
 from pathlib import Path
 from typing import Any
 
@@ -24,13 +23,9 @@ from locality.reference import (
     reference_path,
     release_schema,
 )
+from tests.helpers import nonempty, read_jsonl
 
 SAMPLE = Path(__file__).resolve().parents[1] / "data" / "sample" / "ocds"
-
-
-def _releases(path: Path) -> list[dict[str, Any]]:
-    with path.open(encoding="utf-8") as handle:
-        return [json.loads(line) for line in handle if line.strip()]
 
 
 def _walk(value: Any) -> Any:
@@ -194,7 +189,7 @@ def test_district_table_has_one_row_per_known_district() -> None:
 
 
 def test_every_district_points_at_a_current_council() -> None:
-    for outward in known_outward_codes():
+    for outward in nonempty(known_outward_codes(), "known outward codes"):
         found = district(outward)
         assert found is not None
         council = local_authority(found.la_registry_code)
@@ -238,7 +233,7 @@ def test_cpv_rejects_malformed_or_unknown(code: str) -> None:
 def test_cpv_every_sample_code_resolves() -> None:
     seen: dict[str, CpvEntry | None] = {}
     for path in sorted(SAMPLE.rglob("*.jsonl")):
-        for release in _releases(path):
+        for release in read_jsonl(path):
             for node in _walk(release):
                 if node.get("scheme") == "CPV" and node.get("id"):
                     seen[str(node["id"])] = cpv(str(node["id"]))
@@ -291,7 +286,7 @@ def test_local_authority_code_for_name_misses_non_councils(name: str) -> None:
 def test_real_buyer_names_match_councils() -> None:
     names = {
         party["name"]
-        for release in _releases(SAMPLE / "contracts-finder-releases.jsonl")
+        for release in read_jsonl(SAMPLE / "contracts-finder-releases.jsonl")
         for party in release["parties"]
         if "buyer" in party["roles"]
     }

@@ -7,13 +7,12 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from typer.testing import CliRunner
 
-from locality.cli import app
 from locality.ingest.pipeline import ingest, ingest_file
 from locality.store import sql
 from locality.store.db import connect
 from tests.conftest import CF_RELEASES
+from tests.helpers import cli, file_counts
 
 # Where each bad line goes (1-based line number in the written file) and how it is made.
 BAD_AT = {
@@ -25,6 +24,8 @@ BAD_AT = {
     150: "array",
 }
 BLANK_AT = 100
+# The real file the bad lines go into: its releases are all kept.
+CF = file_counts(CF_RELEASES)
 
 
 def _bad_line(kind: str, releases: list[dict[str, Any]], lines: list[bytes]) -> bytes:
@@ -105,15 +106,16 @@ def test_bad_records_are_rejected_with_line_reason_and_raw(
 
     file = summary.files[0]
     assert file.error is None
-    assert file.records_read == 206 + len(BAD_AT)
-    assert file.kept == 206
+    assert file.records_read == CF["records_read"] + len(BAD_AT)
+    assert file.kept == CF["kept"]
     assert file.rejected == len(BAD_AT)
     assert summary.totals["rejected"] == len(BAD_AT)
     assert sorted(r["line"] for r in file.rejections) == sorted(BAD_AT)
 
-    assert kept == 206
-    assert processes == 186
-    want_lines = [n for n in range(1, 206 + len(BAD_AT) + 2) if n not in BAD_AT and n != BLANK_AT]
+    assert kept == CF["kept"]
+    assert processes == CF["processes"]
+    last = CF["records_read"] + len(BAD_AT) + 1  # with the blank line
+    want_lines = [n for n in range(1, last + 1) if n not in BAD_AT and n != BLANK_AT]
     assert [line for (line,) in kept_lines] == want_lines
 
     assert [row[1] for row in rows] == sorted(BAD_AT)
@@ -167,34 +169,36 @@ def test_reingesting_does_not_duplicate_rejections(
 # --- the command line --------------------------------------------------------------------------
 
 
-def _cli(*args: str) -> Any:
-    return CliRunner().invoke(app, list(args))
-
-
 def test_cli_json_counts_rejections(
     tmp_path: Path, bad_file: tuple[Path, dict[int, tuple[str, bytes]]]
 ) -> None:
     path, _ = bad_file
-    result = _cli("--db", str(tmp_path / "s.duckdb"), "ingest", str(path), "--format", "json")
-    assert result.exit_code == 0, result.output
+    result = cli("--db", str(tmp_path / "s.duckdb"), "ingest", str(path), "--format", "json")
+    # Exit 1 when anything was rejected (issue 15), the summary printed all the same.
+    assert result.exit_code == 1, result.output
     data = json.loads(result.stdout)
     assert data["totals"]["rejected"] == len(BAD_AT)
-    assert data["totals"]["kept"] == 206
+    assert data["totals"]["kept"] == CF["kept"]
     assert data["totals"]["store"]["rejected"] == len(BAD_AT)
     [file] = data["files"]
-    assert (file["records_read"], file["kept"], file["rejected"]) == (211, 206, 5)
+    assert (file["records_read"], file["kept"], file["rejected"]) == (
+        CF["records_read"] + len(BAD_AT),
+        CF["kept"],
+        len(BAD_AT),
+    )
 
 
 def test_cli_strict_exits_non_zero_on_rejections(
     tmp_path: Path, bad_file: tuple[Path, dict[int, tuple[str, bytes]]]
 ) -> None:
     path, _ = bad_file
-    strict = _cli("--db", str(tmp_path / "strict.duckdb"), "ingest", str(path), "--strict")
+    strict = cli("--db", str(tmp_path / "strict.duckdb"), "ingest", str(path), "--strict")
     assert strict.exit_code != 0
     assert "rejected" in strict.stderr
-    relaxed = _cli("--db", str(tmp_path / "relaxed.duckdb"), "ingest", str(path))
-    assert relaxed.exit_code == 0, relaxed.output
-    clean = _cli("--db", str(tmp_path / "clean.duckdb"), "ingest", str(CF_RELEASES), "--strict")
+    relaxed = cli("--db", str(tmp_path / "relaxed.duckdb"), "ingest", str(path))
+    assert relaxed.exit_code == 1, relaxed.output  # a rejection is always exit 1 (issue 15)
+    assert "rejected" in relaxed.stderr
+    clean = cli("--db", str(tmp_path / "clean.duckdb"), "ingest", str(CF_RELEASES), "--strict")
     assert clean.exit_code == 0, clean.output
 
 
@@ -203,8 +207,10 @@ def test_cli_strict_on_rerun_still_reports_rejections(
 ) -> None:
     path, _ = bad_file
     db = str(tmp_path / "s.duckdb")
-    assert _cli("--db", db, "ingest", str(path)).exit_code == 0
-    assert _cli("--db", db, "ingest", str(path), "--strict").exit_code != 0
+    assert cli("--db", db, "ingest", str(path)).exit_code == 1  # rejections (issue 15)
+    # Skipped as unchanged, nothing rejected this time: 0, unless --strict.
+    assert cli("--db", db, "ingest", str(path)).exit_code == 0
+    assert cli("--db", db, "ingest", str(path), "--strict").exit_code != 0
 
 
 # --- files that are not OCDS -------------------------------------------------------------------
@@ -251,17 +257,17 @@ def test_not_ocds_file_gives_one_clear_error(tmp_path: Path, kind: str) -> None:
     assert bad.error is not None
     assert str(path) in bad.error
     assert bad.kept == 0 and bad.rejected == 0
-    assert good.error is None and good.kept == 206
+    assert good.error is None and good.kept == CF["kept"]
     assert summary.totals["files_failed"] == 1
     assert leftovers == [0, 0, 0]
-    assert releases == 206
+    assert releases == CF["kept"]
     assert rejected == 0
 
 
 @pytest.mark.parametrize("kind", NOT_OCDS)
 def test_cli_not_ocds_exits_1_naming_the_file(tmp_path: Path, kind: str) -> None:
     path = _not_ocds(tmp_path, kind)
-    result = _cli("--db", str(tmp_path / "s.duckdb"), "ingest", str(path))
+    result = cli("--db", str(tmp_path / "s.duckdb"), "ingest", str(path))
     assert result.exit_code == 1
     assert path.name in result.stderr
     assert "Traceback" not in result.output

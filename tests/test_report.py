@@ -1,7 +1,7 @@
 """``locality report``: one self-contained HTML file with the place page's figures and more.
 
 The report must show the numbers the dashboard's API gives for the place, formatted as the
-dashboard formats them (``locality.web.present``), load nothing from anywhere, and carry
+dashboard formats them (``locality.views.present``), load nothing from anywhere, and carry
 its caveats, definitions, sources with licences and the date it was made. Drawing its
 charts in a real browser is tested in ``tests/test_browser.py``.
 """
@@ -9,7 +9,6 @@ charts in a real browser is tested in ``tests/test_browser.py``.
 from __future__ import annotations
 
 import datetime as dt
-import hashlib
 import json
 import re
 from pathlib import Path
@@ -17,9 +16,7 @@ from typing import Any
 
 import pytest
 from markupsafe import escape
-from typer.testing import CliRunner
 
-from locality.cli import app as cli_app
 from locality.metrics.compare import HEADLINE
 from locality.report import (
     CHART_WIDTH,
@@ -29,13 +26,10 @@ from locality.report import (
     report_data,
     write_report,
 )
-from locality.web import present, queries
+from locality.views import present, queries
+from tests.helpers import cli, digest, nonempty
 
 MADE = dt.datetime(2025, 3, 14, 9, 30, tzinfo=dt.UTC)
-
-
-def _digest(path: Path) -> str:
-    return hashlib.blake2b(path.read_bytes()).hexdigest()
 
 
 @pytest.fixture(scope="module")
@@ -51,9 +45,9 @@ def api(sample_store_file: Path) -> dict[str, Any]:
 
 @pytest.fixture(scope="module")
 def report(sample_store_file: Path) -> str:
-    before = _digest(sample_store_file)
+    before = digest(sample_store_file)
     html = build_report(sample_store_file, "Manchester", compare=["York", "Swindon"], made=MADE)
-    assert _digest(sample_store_file) == before  # the store is only read
+    assert digest(sample_store_file) == before  # the store is only read
     return html
 
 
@@ -103,15 +97,15 @@ def test_report_shows_the_place_page_figures(report: str, api: dict[str, Any]) -
         shown = "" if head[key] is None else head[key]
         assert f'<data value="{shown}">{present.pct(head[key])}</data>' in report, key
     assert "Values include awarded contracts and call-offs" in report
-    for sentence in data["sentences"].values():
+    for sentence in nonempty(data["sentences"].values(), "sentences"):
         assert str(escape(sentence)) in report
-    for row in data["by_year"]:
+    for row in nonempty(data["by_year"], "years"):
         assert f"<td>{row['year']}</td>" in report
-    for row in data["by_theme"]:
+    for row in nonempty(data["by_theme"], "themes"):
         assert f"<td>{row['theme']}</td>" in report
-    for row in data["top_suppliers"]:
+    for row in nonempty(data["top_suppliers"], "top suppliers"):
         assert str(escape(row["supplier_name"])) in report
-    for flag in data["flags"]:
+    for flag in nonempty(data["flags"], "red flags"):
         assert f"<code>{flag['ocid']}</code>" in report
     for section in ("headline", "years", "themes", "suppliers", "flags", "compare"):
         assert f'<section id="{section}">' in report
@@ -157,7 +151,7 @@ def test_report_has_caveats_definitions_sources_and_date(report: str, api: dict[
     assert "docs/metrics.md" in definitions
     # Each publisher in the store with its licence; the reference data's licences.
     sources = report[report.index('<section id="sources">') :]
-    for publisher in api["status"]["publishers"]:
+    for publisher in nonempty(api["status"]["publishers"], "publishers"):
         assert publisher["name"] in sources
     assert "Open Government Licence v3.0" in sources
     assert "CC-BY-4.0" in sources and "mySociety" in sources
@@ -167,6 +161,7 @@ def test_report_has_caveats_definitions_sources_and_date(report: str, api: dict[
     assert "2025-03-14T09:30:00+00:00" in report
 
 
+@pytest.mark.slow
 def test_report_of_a_combined_authority_without_compare(sample_store_file: Path) -> None:
     html = build_report(sample_store_file, "WYCA", made=MADE)
     assert "<h1>West Yorkshire: where its public money goes" in html
@@ -175,6 +170,7 @@ def test_report_of_a_combined_authority_without_compare(sample_store_file: Path)
     assert len(_specs(html)) == 2
 
 
+@pytest.mark.slow
 def test_report_of_a_place_without_awards(sample_store_file: Path) -> None:
     html = build_report(sample_store_file, "York", made=MADE)
     assert "No counted award by buyers in York is in this store." in html
@@ -187,6 +183,7 @@ def test_report_refuses_unknown_names_with_suggestions(sample_store_file: Path) 
     assert "Manchester" in {s["name"] for s in caught.value.suggestions}
 
 
+@pytest.mark.slow
 def test_write_report(sample_store_file: Path, tmp_path: Path, report: str) -> None:
     path = write_report(
         sample_store_file,
@@ -201,13 +198,10 @@ def test_write_report(sample_store_file: Path, tmp_path: Path, report: str) -> N
 # --- the command -----------------------------------------------------------------------------
 
 
-def _invoke(*args: str) -> Any:
-    return CliRunner().invoke(cli_app, list(args))
-
-
+@pytest.mark.slow
 def test_report_command_writes_the_file(sample_store_file: Path, tmp_path: Path) -> None:
     out = tmp_path / "manchester.html"
-    result = _invoke(
+    result = cli(
         "--db", str(sample_store_file), "report", "Manchester", "-o", str(out), "--compare", "York"
     )
     assert result.exit_code == 0, result.output
@@ -240,7 +234,7 @@ def test_report_command_errors(
     sample_store_file: Path, tmp_path: Path, args: list[str], code: int, message: str
 ) -> None:
     out = tmp_path / "r.html"
-    result = _invoke("--db", str(sample_store_file), "report", *args, "-o", str(out))
+    result = cli("--db", str(sample_store_file), "report", *args, "-o", str(out))
     assert result.exit_code == code, result.output
     assert message in " ".join(result.output.split())
     assert "Traceback" not in result.output
@@ -248,7 +242,7 @@ def test_report_command_errors(
 
 
 def test_report_command_needs_a_store(tmp_path: Path) -> None:
-    result = _invoke(
+    result = cli(
         "--db", str(tmp_path / "none.duckdb"), "report", "York", "-o", str(tmp_path / "r.html")
     )
     assert result.exit_code == 1
@@ -256,12 +250,13 @@ def test_report_command_needs_a_store(tmp_path: Path) -> None:
 
 
 def test_report_help_has_an_example() -> None:
-    result = _invoke("report", "--help")
+    result = cli("report", "--help")
     assert result.exit_code == 0
     assert "Example:" in result.output
     assert "locality report Manchester -o manchester.html" in result.output
 
 
+@pytest.mark.slow
 def test_report_compares_each_place_once(sample_store_file: Path) -> None:
     with queries.Store(sample_store_file).session() as s:
         data = report_data(s, "Manchester", ["manchester", "City of York Council", "York", " "])

@@ -13,10 +13,8 @@ import pytest
 from typer.testing import CliRunner
 
 from locality.cli import app
-from locality.ingest.pipeline import ingest
-from locality.metrics.places import load_places, resolve
-from locality.spend.place import place_view
-from locality.spend.resolve import (
+from locality.domain.places import load_places, resolve
+from locality.enrich.resolve import (
     FUZZY_CUTOFF,
     SUPPLIERS_SQL,
     SupplierFactsError,
@@ -25,9 +23,10 @@ from locality.spend.resolve import (
     resolve_suppliers,
     words_agree,
 )
+from locality.spend.place import place_view
 from locality.store import sql
-from locality.store.db import connect
 from tests.conftest import ROOT, award_release, read_only, writable_copy
+from tests.helpers import cli_json, close_and_path, load_with_release
 
 SPEND = ROOT / "data" / "sample" / "spend"
 CALDERDALE = SPEND / "calderdale-council-2022-08.csv"
@@ -70,11 +69,8 @@ def test_exact_company_number_match(tmp_path: Path) -> None:
         5460,
         "2022-07-01T00:00:00Z",
     )
-    ocds = tmp_path / "release.json"
-    ocds.write_text(json.dumps(release), encoding="utf-8")
-    con = connect(tmp_path / "store.duckdb")
+    con = load_with_release(tmp_path / "store.duckdb", CALDERDALE, release)
     try:
-        ingest(con, [CALDERDALE, ocds])
         assert _match(con, "ability wetrooms ltd") == (
             "GB-COH-08911274",
             "exact_number",
@@ -138,20 +134,10 @@ def test_resolution_is_stable_and_reported(writable: duckdb.DuckDBPyConnection) 
         writable, "SELECT * EXCLUDE (resolved_at) FROM spend_supplier_matches ORDER BY ALL"
     )
     assert before == after
-    status = json.loads(
-        CliRunner().invoke(app, ["--db", _db_path(writable), "status", "--format", "json"]).stdout
-    )
+    status = cli_json(close_and_path(writable), "status")
     coverage = status["spend_suppliers"]
     assert 0 < coverage["resolved_share"] < 1
     assert coverage["resolved_suppliers"] == len(after)
-
-
-def _db_path(con: duckdb.DuckDBPyConnection) -> str:
-    path = sql.one(
-        con, "SELECT path FROM duckdb_databases() WHERE database_name = current_database()"
-    )[0]
-    con.close()
-    return str(path)
 
 
 # --- facts ----------------------------------------------------------------------------------

@@ -18,22 +18,22 @@ import pytest
 from typer.testing import CliRunner
 
 from locality.cli import app
-from locality.ingest.pipeline import ingest
-from locality.reference.registers import (
-    KINDS,
-    RegisterEntry,
-    charity_org_id,
-    company_org_id,
-    register_entries,
-)
-from locality.spend.registers import classify, register_index
-from locality.spend.resolve import (
+from locality.enrich import load
+from locality.enrich.classify import classify, register_index
+from locality.enrich.resolve import (
     SUPPLIERS_SQL,
     add_supplier_facts,
     name_variants,
     resolution_coverage,
     resolve_suppliers,
     supplier_evidence,
+)
+from locality.reference.registers import (
+    KINDS,
+    RegisterEntry,
+    charity_org_id,
+    company_org_id,
+    register_entries,
 )
 from locality.store import sql
 from locality.store.db import connect
@@ -47,6 +47,7 @@ from tests.conftest import (
     read_only,
     writable_copy,
 )
+from tests.helpers import close_and_path, dicts, load_with_release
 
 SPEND = ROOT / "data" / "sample" / "spend"
 WAKEFIELD = FIXTURES / "wakefield-council-2019-01_2019-03-excerpt.csv"
@@ -56,7 +57,7 @@ WAKEFIELD = FIXTURES / "wakefield-council-2019-01_2019-03-excerpt.csv"
 def store_file(tmp_path_factory: pytest.TempPathFactory) -> Path:
     path = tmp_path_factory.mktemp("registers") / "store.duckdb"
     con = connect(path)
-    ingest(con, [SAMPLE, SPEND, WAKEFIELD])
+    load(con, [SAMPLE, SPEND, WAKEFIELD])
     con.close()
     return path
 
@@ -71,17 +72,11 @@ def writable(store_file: Path, tmp_path: Path) -> Iterator[duckdb.DuckDBPyConnec
     yield from writable_copy(store_file, tmp_path)
 
 
-def _dicts(con: duckdb.DuckDBPyConnection, query: str, params: list[Any]) -> list[dict[str, Any]]:
-    result = con.execute(query, params)
-    names = [d[0] for d in result.description or []]
-    return [dict(zip(names, row, strict=True)) for row in result.fetchall()]
-
-
 def _said(
     con: duckdb.DuckDBPyConnection, name: str, company: str | None = None
 ) -> dict[str, Any] | None:
     """What the registers said of the supplier key with this name (and company number)."""
-    found = _dicts(
+    found = dicts(
         con,
         "SELECT * EXCLUDE (resolved_at) FROM spend_supplier_registers "
         "WHERE supplier_name_normalised = ? AND company_number IS NOT DISTINCT FROM ?",
@@ -94,7 +89,7 @@ def _said(
 def _supplier(
     con: duckdb.DuckDBPyConnection, name: str, company: str | None = None
 ) -> dict[str, Any]:
-    found = _dicts(
+    found = dicts(
         con,
         f"SELECT * FROM ({SUPPLIERS_SQL}) "
         "WHERE supplier_name_normalised = ? AND company_number IS NOT DISTINCT FROM ?",
@@ -356,11 +351,8 @@ def test_a_charity_number_reaches_the_contract_organisation_of_its_company(
         52491,
         "2019-01-01T00:00:00Z",
     )
-    ocds = tmp_path / "release.json"
-    ocds.write_text(json.dumps(release), encoding="utf-8")
-    con = connect(tmp_path / "store.duckdb")
+    con = load_with_release(tmp_path / "store.duckdb", WAKEFIELD, release)
     try:
-        ingest(con, [WAKEFIELD, ocds])
         assert sql.rows(
             con,
             "SELECT org_id, method, score, evidence FROM spend_supplier_matches "
@@ -403,9 +395,9 @@ def test_new_organisations_rescore_only_names_near_them_with_the_same_result(
 ) -> None:
     con = connect(tmp_path / "store.duckdb")
     try:
-        ingest(con, [SPEND, CF_RELEASES])
+        load(con, [SPEND, CF_RELEASES])
         pairs = sql.one(con, "SELECT count(*) FROM spend_fuzzy_unmatched")[0]
-        summary = ingest(con, [CF_LEGACY_AWARDS]).totals["supplier_resolution"]
+        summary = load(con, [CF_LEGACY_AWARDS]).totals["supplier_resolution"]
         # The 2020 awards bring new organisations: remembered names are checked against
         # those only, and scored in full only where one comes near.
         assert summary["fuzzy_rechecked"] > 0.9 * pairs
@@ -424,18 +416,10 @@ def test_new_organisations_rescore_only_names_near_them_with_the_same_result(
 # --- the command ----------------------------------------------------------------------------
 
 
-def _db_path(con: duckdb.DuckDBPyConnection) -> str:
-    path = sql.one(
-        con, "SELECT path FROM duckdb_databases() WHERE database_name = current_database()"
-    )[0]
-    con.close()
-    return str(path)
-
-
 def test_suppliers_commands_show_registers_and_evidence(
     writable: duckdb.DuckDBPyConnection,
 ) -> None:
-    db = _db_path(writable)
+    db = close_and_path(writable)
     runner = CliRunner()
     result = runner.invoke(app, ["--db", db, "suppliers", "resolve", "--format", "json"])
     assert result.exit_code == 0, result.output

@@ -19,7 +19,7 @@ from typing import Any
 
 import pytest
 
-from locality.ingest.pipeline import ingest
+from locality.enrich import load
 from locality.store.db import connect
 from tests.conftest import ROOT
 from tests.test_spend import _pounds
@@ -117,7 +117,7 @@ def _files() -> list[Path]:
 @pytest.fixture(scope="module")
 def shared_summary(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
     con = connect(tmp_path_factory.mktemp("shared") / "spend.duckdb")
-    summary = ingest(con, _files())
+    summary = load(con, _files())
     con.close()
     return {str(Path(f.file).resolve()): f for f in summary.files}
 

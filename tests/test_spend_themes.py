@@ -18,8 +18,8 @@ from hypothesis import strategies as st
 from typer.testing import CliRunner
 
 from locality.cli import app
-from locality.ingest.pipeline import ingest
-from locality.metrics.places import PlaceError, builtin_places, load_places, resolve
+from locality.domain.places import PlaceError, builtin_places, load_places, resolve
+from locality.enrich import load
 from locality.spend.place import like_for_like_threshold, place_view
 from locality.spend.themes import (
     UNMAPPED,
@@ -52,7 +52,7 @@ RULES_FILE = ROOT / "src" / "locality" / "reference" / "spend-themes.csv"
 def store_file(tmp_path_factory: pytest.TempPathFactory) -> Path:
     path = tmp_path_factory.mktemp("themes") / "themes.duckdb"
     con = connect(path)
-    ingest(con, [SALFORD, LEEDS, CALDERDALE, CALDERDALE_CARD])
+    load(con, [SALFORD, LEEDS, CALDERDALE, CALDERDALE_CARD])
     con.close()
     result = CliRunner().invoke(
         app, ["--db", str(path), "ingest", "--body", POLICE, str(POLICE_FILE)]

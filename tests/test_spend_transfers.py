@@ -23,7 +23,7 @@ from hypothesis import strategies as st
 from typer.testing import CliRunner
 
 from locality.cli import app
-from locality.metrics.places import load_places, resolve
+from locality.domain.places import load_places, resolve
 from locality.reference import spend_transfer_rules
 from locality.spend.place import place_view
 from locality.spend.transfers import (

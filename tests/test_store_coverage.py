@@ -8,10 +8,11 @@ from pathlib import Path
 import duckdb
 import orjson
 
-from locality.ingest.identity import identify
+from locality.domain.identity import identify
 from locality.store import sql
-from locality.store.status import store_status
+from locality.views.status import store_status
 from tests.conftest import CF_LEGACY_AWARDS, CF_RELEASES
+from tests.helpers import store_counts
 
 # A deliberately loose, independent pattern: "this address has something postcode-shaped".
 LOOSE_POSTCODE = re.compile(r"[A-Z]{1,2}[0-9][A-Z0-9]?\s*[0-9][A-Z]{2}", re.I)
@@ -73,9 +74,9 @@ def test_postcodes_map_to_current_councils(sample_store: duckdb.DuckDBPyConnecti
 
 def test_status_reports_counts_and_coverage(sample_store: duckdb.DuckDBPyConnection) -> None:
     status = store_status(sample_store)
-    assert status["counts"]["releases"] == 604 + 16
-    assert status["counts"]["rejected"] == 0
-    assert status["counts"]["processes"] == 186 + 70 + 137 + 90 + 90 + 16
+    expected = store_counts()
+    for table in ("releases", "processes", "awards", "organisations", "rejected"):
+        assert status["counts"][table] == expected[table], table
     coverage = status["coverage"]
     for key in ("supplier_scale", "supplier_vcse", "supplier_postcode", "supplier_local_authority"):
         assert 0 < coverage[key] <= 1

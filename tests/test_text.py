@@ -7,7 +7,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from locality.ingest.text import clean_text, repair_lost_escapes, repair_mojibake
+from locality.domain.text import clean_text, repair_lost_escapes, repair_mojibake
 from tests.conftest import CF_RELEASES, ESCAPE_STRIPPED
 
 

@@ -12,7 +12,6 @@ import pytest
 from locality.ingest.pipeline import ingest
 from locality.store import sql
 from locality.store.db import connect
-from locality.store.status import store_status
 from locality.store.unify import (
     SAME_AS_IDENTIFIED,
     Alias,
@@ -20,6 +19,7 @@ from locality.store.unify import (
     decide_aliases,
     resolve_chains,
 )
+from locality.views.status import store_status
 from tests.conftest import CF_LEGACY_AWARDS, SAMPLE
 
 # The ambulance framework published twice (lines 42 and 48 of the legacy award file): the

@@ -3,14 +3,11 @@
 One app over the bundled real sample, contracts (data/sample/ocds) and council spend files
 (data/sample/spend) together. The API must be ``place_view``'s result (the numbers of
 ``locality place NAME --format json``), and the page must show those numbers, formatted as
-``locality.web.present`` formats them.
+``locality.views.present`` formats them.
 """
 
 from __future__ import annotations
 
-import csv
-import hashlib
-import io
 import json
 import re
 from collections.abc import Iterator
@@ -24,28 +21,32 @@ import schemathesis
 from fastapi.testclient import TestClient
 from markupsafe import escape
 
-from locality.metrics.places import load_places, resolve
+from locality.domain.places import load_places, resolve
 from locality.spend.place import place_view
 from locality.spend.themes import UNMAPPED
 from locality.store.db import connect
-from locality.web import present, queries
+from locality.views import params, present, queries
 from locality.web.app import SECURITY_HEADERS, create_app
 from locality.web.warm import Warmer
+from tests.helpers import (
+    close_enough,
+    csv_says,
+    dashboard,
+    get_csv,
+    get_json,
+    get_page,
+    nonempty,
+    on_page,
+)
 
 WITH_SPEND = ("West Yorkshire", "Greater Manchester", "Leeds")
 EXTRAS = ("spend_loaded", "sentences")  # what the API adds to place_view's result
 
 
-def _digest(path: Path) -> str:
-    return hashlib.blake2b(path.read_bytes()).hexdigest()
-
-
 @pytest.fixture(scope="module")
 def client(spend_sample_store_file: Path) -> Iterator[TestClient]:
-    before = _digest(spend_sample_store_file)
-    with TestClient(create_app(spend_sample_store_file, warm=False)) as c:
+    with dashboard(spend_sample_store_file) as c:
         yield c
-    assert _digest(spend_sample_store_file) == before
 
 
 def _view(db: Path, name: str, **options: Any) -> Any:
@@ -56,35 +57,6 @@ def _view(db: Path, name: str, **options: Any) -> Any:
     finally:
         con.close()
     return json.loads(orjson.dumps(view))
-
-
-def _json(client: TestClient, url: str) -> Any:
-    response = client.get(url)
-    assert response.status_code == 200, response.text
-    assert response.headers["content-type"].startswith("application/json")
-    return response.json()
-
-
-def _page(client: TestClient, url: str) -> str:
-    response = client.get(url)
-    assert response.status_code == 200, response.text[:2000]
-    assert response.headers["content-type"].startswith("text/html")
-    return response.text
-
-
-def _close(a: Any, b: Any) -> bool:
-    """Equal, floats to 1e-9 (DuckDB sums floats in parallel: the last digit may differ)."""
-    if isinstance(a, dict) and isinstance(b, dict):
-        return list(a) == list(b) and all(_close(a[k], b[k]) for k in a)
-    if isinstance(a, list) and isinstance(b, list):
-        return len(a) == len(b) and all(_close(x, y) for x, y in zip(a, b, strict=True))
-    if isinstance(a, float) and isinstance(b, float):
-        return a == pytest.approx(b, rel=1e-9, abs=1e-9)
-    return bool(a == b)
-
-
-def _shown(text: str, value: str) -> bool:
-    return str(escape(value)) in text
 
 
 def _data(value: Any, shown: str) -> str:
@@ -103,28 +75,6 @@ def _specs(text: str) -> dict[str, Any]:
     }
 
 
-def _csv_rows(client: TestClient, url: str) -> tuple[list[str], list[dict[str, str]]]:
-    response = client.get(url)
-    assert response.status_code == 200, response.text
-    assert response.headers["content-type"].startswith("text/csv")
-    assert "attachment" in response.headers["content-disposition"]
-    reader = csv.DictReader(io.StringIO(response.text))
-    assert reader.fieldnames, "a CSV always has its header, even with no rows"
-    return list(reader.fieldnames), list(reader)
-
-
-def _same(text: str, value: Any) -> bool:
-    if value is None:
-        return text == ""
-    if isinstance(value, bool):
-        return text == str(value)
-    if isinstance(value, float):
-        return float(text) == pytest.approx(value)
-    if isinstance(value, list):
-        return text == ";".join(map(str, value))
-    return text == str(value)
-
-
 # --- the API is place_view ---------------------------------------------------------------------
 
 
@@ -132,10 +82,10 @@ def _same(text: str, value: Any) -> bool:
 def test_api_is_the_place_view(
     client: TestClient, spend_sample_store_file: Path, name: str
 ) -> None:
-    api = _json(client, f"/api/place/{quote(name)}/spend")
+    api = get_json(client, f"/api/place/{quote(name)}/spend")
     assert api["spend_loaded"] is True
     view = _view(spend_sample_store_file, name)
-    assert _close({k: v for k, v in api.items() if k not in EXTRAS}, view)
+    assert close_enough({k: v for k, v in api.items() if k not in EXTRAS}, view)
     assert api["bodies"] and api["shares"]["total_amount"] > 0
     assert [t["theme"] for t in api["themes"]][-1] == UNMAPPED
 
@@ -155,24 +105,24 @@ def test_api_is_the_place_view(
 def test_api_threshold_options(
     client: TestClient, spend_sample_store_file: Path, query: str, options: dict[str, Any]
 ) -> None:
-    api = _json(client, f"/api/place/West%20Yorkshire/spend?{query}")
+    api = get_json(client, f"/api/place/West%20Yorkshire/spend?{query}")
     view = _view(spend_sample_store_file, "West Yorkshire", **options)
-    assert _close({k: v for k, v in api.items() if k not in EXTRAS}, view)
-    every = _json(client, "/api/place/West%20Yorkshire/spend")
+    assert close_enough({k: v for k, v in api.items() if k not in EXTRAS}, view)
+    every = get_json(client, "/api/place/West%20Yorkshire/spend")
     assert api["shares"]["total_amount"] < every["shares"]["total_amount"]
 
 
 def test_like_for_like_is_the_highest_published_threshold(client: TestClient) -> None:
-    api = _json(client, "/api/place/West%20Yorkshire/spend?like_for_like=true")
+    api = get_json(client, "/api/place/West%20Yorkshire/spend?like_for_like=true")
     # Leeds publishes every payment, Calderdale those of £500 or more.
     assert api["threshold"]["min_amount"] == 500.0
     assert api["threshold"]["set_by"] == ["Calderdale Metropolitan Borough Council"]
-    text = _page(client, "/place/West%20Yorkshire/spend?like_for_like=true")
-    assert _shown(text, present.counted(api["threshold"]))
+    text = get_page(client, "/place/West%20Yorkshire/spend?like_for_like=true")
+    assert on_page(text, present.counted(api["threshold"]))
     assert "payments of £500 or more" in text
     assert "set by Calderdale Metropolitan Borough Council" in text
     assert 'href="/place/West%20Yorkshire/spend">Show every published payment</a>' in text
-    plain = _page(client, "/place/West%20Yorkshire/spend")
+    plain = get_page(client, "/place/West%20Yorkshire/spend")
     assert 'href="/place/West%20Yorkshire/spend?like_for_like=true">Compare like with like' in plain
     assert 'name="min_amount" type="number" min="0"' in plain
 
@@ -180,9 +130,9 @@ def test_like_for_like_is_the_highest_published_threshold(client: TestClient) ->
 def test_transfers_are_left_out_unless_included(
     client: TestClient, spend_sample_store_file: Path
 ) -> None:
-    left_out = _json(client, "/api/place/West%20Yorkshire/spend")
-    included = _json(client, "/api/place/West%20Yorkshire/spend?include_transfers=true")
-    assert _close(
+    left_out = get_json(client, "/api/place/West%20Yorkshire/spend")
+    included = get_json(client, "/api/place/West%20Yorkshire/spend?include_transfers=true")
+    assert close_enough(
         {k: v for k, v in included.items() if k not in EXTRAS},
         _view(spend_sample_store_file, "West Yorkshire", include_transfers=True),
     )
@@ -200,13 +150,13 @@ def test_transfers_are_left_out_unless_included(
 
 
 def test_page_shows_transfers_and_the_months_covered(client: TestClient) -> None:
-    data = _json(client, "/api/place/West%20Yorkshire/spend")
-    text = _page(client, "/place/West%20Yorkshire/spend")
+    data = get_json(client, "/api/place/West%20Yorkshire/spend")
+    text = get_page(client, "/place/West%20Yorkshire/spend")
     assert '<h2 id="transfers">Transfers to other public bodies</h2>' in text
-    for row in data["transfers"]:
+    for row in nonempty(data["transfers"], "transfers"):
         assert f"<td>{escape(row['label'])}</td>" in text
         assert _data(row["amount"], present.money(row["amount"])) in text
-    for row in data["transfer_payees"]:
+    for row in nonempty(data["transfer_payees"], "transfer payees"):
         assert f'<td class="wrap">{escape(row["payee"])}</td><td>{row["kind"]}</td>' in text
     shares = data["shares"]
     for key in ("supplier_amount", "transfer_amount"):
@@ -214,15 +164,17 @@ def test_page_shows_transfers_and_the_months_covered(client: TestClient) -> None
     # Bradford, Kirklees and Wakefield publish no file in the sample.
     without = [r["body"] for r in data["coverage"] if not r["files"]]
     assert len(without) == 3
-    assert _shown(text, f"No spend files loaded for {', '.join(without)}")
-    for row in data["coverage"]:
-        if row["gaps"]:
-            assert f'<td class="wrap">{", ".join(row["gaps"])}</td>' in text
+    assert on_page(text, f"No spend files loaded for {', '.join(without)}")
+    gaps = [row for row in data["coverage"] if row["gaps"]]
+    for row in nonempty(gaps, "bodies with months missing"):
+        assert f'<td class="wrap">{", ".join(row["gaps"])}</td>' in text
     toggle = (
         'href="/place/West%20Yorkshire/spend?include_transfers=true">Count transfers as suppliers'
     )
     assert toggle in text
-    included = _page(client, "/place/West%20Yorkshire/spend?include_transfers=true&min_amount=500")
+    included = get_page(
+        client, "/place/West%20Yorkshire/spend?include_transfers=true&min_amount=500"
+    )
     assert (
         'href="/place/West%20Yorkshire/spend?min_amount=500.0">Leave transfers out</a>' in included
     )
@@ -232,27 +184,27 @@ def test_page_shows_transfers_and_the_months_covered(client: TestClient) -> None
         for link in re.findall(r'<a href="([^"]*format=csv[^"]*)" download>', included)
     ]
     assert links and all("include_transfers=true" in link for link in links)
-    columns, rows = _csv_rows(client, next(u for u in links if "section=transfer-payees" in u))
-    assert columns == list(queries.SPEND_COLUMNS["transfer_payees"]) and rows
+    columns, rows = get_csv(client, next(u for u in links if "section=transfer-payees" in u))
+    assert columns == list(params.SPEND_SECTION_COLUMNS["transfer_payees"]) and rows
 
 
 def test_section_columns_are_the_place_views(client: TestClient) -> None:
-    api = _json(client, "/api/place/West%20Yorkshire/spend")
-    for section, key in queries.SPEND_SECTIONS.items():
+    api = get_json(client, "/api/place/West%20Yorkshire/spend")
+    for section, key in params.SPEND_SECTIONS.items():
         assert api[key], section
-        assert list(api[key][0]) == list(queries.SPEND_COLUMNS[key]), section
+        assert list(api[key][0]) == list(params.SPEND_SECTION_COLUMNS[key]), section
 
 
 def test_csv_sections_have_the_same_numbers(client: TestClient) -> None:
-    api = _json(client, "/api/place/Greater%20Manchester/spend?min_amount=500")
-    for section, key in queries.SPEND_SECTIONS.items():
+    api = get_json(client, "/api/place/Greater%20Manchester/spend?min_amount=500")
+    for section, key in params.SPEND_SECTIONS.items():
         url = f"/api/place/Greater%20Manchester/spend?min_amount=500&format=csv&section={section}"
-        columns, rows = _csv_rows(client, url)
-        assert columns == list(queries.SPEND_COLUMNS[key])
+        columns, rows = get_csv(client, url)
+        assert columns == list(params.SPEND_SECTION_COLUMNS[key])
         assert len(rows) == len(api[key]), section
         for row, expected in zip(rows, api[key], strict=True):
             for column, value in expected.items():
-                assert _same(row[column], value), (section, column)
+                assert csv_says(row[column], value), (section, column)
 
 
 # --- the page shows the API's numbers ----------------------------------------------------------
@@ -260,8 +212,8 @@ def test_csv_sections_have_the_same_numbers(client: TestClient) -> None:
 
 @pytest.mark.parametrize("name", WITH_SPEND)
 def test_page_shows_the_api_figures(client: TestClient, name: str) -> None:
-    data = _json(client, f"/api/place/{quote(name)}/spend")
-    text = _page(client, f"/place/{quote(name)}/spend")
+    data = get_json(client, f"/api/place/{quote(name)}/spend")
+    text = get_page(client, f"/place/{quote(name)}/spend")
     assert f"<h1>Council spend in {escape(name)}</h1>" in text
     shares = data["shares"]
     assert _data(shares["total_amount"], present.money(shares["total_amount"])) in text
@@ -276,14 +228,14 @@ def test_page_shows_the_api_figures(client: TestClient, name: str) -> None:
         f"Of the {present.pct(shares['known_scale_coverage'])} of spend where the supplier's "
         f"size is known, {present.pct(shares['sme_share'])} went to SMEs."
     )
-    for sentence in data["sentences"].values():
-        assert _shown(text, sentence)
-    assert _shown(text, f"{present.money(shares['total_amount'])} was paid by")
-    assert _shown(text, present.counted(data["threshold"]))
-    for body in data["bodies"]:
-        assert _shown(text, body["body"])
+    for sentence in nonempty(data["sentences"].values(), "sentences"):
+        assert on_page(text, sentence)
+    assert on_page(text, f"{present.money(shares['total_amount'])} was paid by")
+    assert on_page(text, present.counted(data["threshold"]))
+    for body in nonempty(data["bodies"], "bodies"):
+        assert on_page(text, body["body"])
         assert _data(body["amount"], present.money(body["amount"])) in text
-    for row in data["years"]:
+    for row in nonempty(data["years"], "years"):
         assert f"<td>{row['financial_year']}</td>" in text
         assert _data(row["amount"], present.money(row["amount"])) in text
     themes = [r["theme"] for r in data["themes"]]
@@ -295,10 +247,10 @@ def test_page_shows_the_api_figures(client: TestClient, name: str) -> None:
         assert present.pct(row["top1_share"]) in text and present.pct(row["top3_share"]) in text
     assert '<tr class="unmapped"><td>unmapped</td>' in text
     bodies = len(data["bodies"])
-    for row in data["suppliers"]:
-        assert _shown(text, row["supplier_name"])
+    for row in nonempty(data["suppliers"], "suppliers"):
+        assert on_page(text, row["supplier_name"])
         assert f'data-sort="{row["bodies"]}">{row["bodies"]} of {bodies}</td>' in text
-    for row in data["contracted_vs_paid"]:
+    for row in nonempty(data["contracted_vs_paid"], "contracted vs paid rows"):
         assert _data(row["paid"], present.money(row["paid"])) in text
         assert _data(row["contracted"], present.money(row["contracted"])) in text
         assert present.pct(row["contracted_to_paid"]) in text
@@ -307,8 +259,8 @@ def test_page_shows_the_api_figures(client: TestClient, name: str) -> None:
 
 def test_charts_carry_the_api_data_and_link_their_csv(client: TestClient) -> None:
     url = "/place/West%20Yorkshire/spend?min_amount=100"
-    data = _json(client, "/api" + url)
-    text = _page(client, url)
+    data = get_json(client, "/api" + url)
+    text = get_page(client, url)
     specs = _specs(text)
     assert set(specs) == {"chart-years", "chart-themes", "chart-contracted"}
     years = specs["chart-years"]["data"]["values"]
@@ -335,14 +287,15 @@ def test_charts_carry_the_api_data_and_link_their_csv(client: TestClient) -> Non
     for section in ("years", "themes", "contracted"):
         link = next(u for u in links if f"section={section}&" in u or u.endswith(section))
         assert "min_amount=100" in link  # the CSV is of the payments the page counts
-        _, rows = _csv_rows(client, link)
-        key = queries.SPEND_SECTIONS[section]
+        _, rows = get_csv(client, link)
+        key = params.SPEND_SECTIONS[section]
         assert len(rows) == len(data[key]) and rows, section
 
 
+@pytest.mark.slow
 def test_suppliers_link_to_their_organisation_pages(client: TestClient) -> None:
-    data = _json(client, "/api/place/West%20Yorkshire/spend")
-    text = _page(client, "/place/West%20Yorkshire/spend")
+    data = get_json(client, "/api/place/West%20Yorkshire/spend")
+    text = get_page(client, "/place/West%20Yorkshire/spend")
     resolved = [r for r in data["suppliers"] if r["org_id"]]
     assert resolved, "the sample resolves some of West Yorkshire's top suppliers"
     for row in resolved:
@@ -351,20 +304,21 @@ def test_suppliers_link_to_their_organisation_pages(client: TestClient) -> None:
             assert f'<a href="/supplier/{href}">{escape(row["supplier_name"])}</a>' in text
         elif client.get(f"/api/buyer/{href}").status_code == 200:
             assert f'<a href="/buyer/{href}">{escape(row["supplier_name"])}</a>' in text
-    for row in data["suppliers"]:
+    for row in nonempty(data["suppliers"], "suppliers"):
         if not row["org_id"]:
             assert f'<td class="wrap">{escape(row["supplier_name"])}</td>' in text
 
 
+@pytest.mark.slow
 def test_place_page_links_to_its_spend(client: TestClient) -> None:
-    text = _page(client, "/place/West%20Yorkshire")
+    text = get_page(client, "/place/West%20Yorkshire")
     assert 'href="/place/West%20Yorkshire/spend">Council spend in West Yorkshire</a>' in text
-    data = _json(client, "/api/place/West%20Yorkshire")
+    data = get_json(client, "/api/place/West%20Yorkshire")
     assert {b["la_registry_code"] for b in data["spend_bodies"]} == {"CLD", "LDS"}
-    york = _page(client, "/place/York")
+    york = get_page(client, "/place/York")
     assert "/place/York/spend" not in york
     assert "no spend files loaded for this place" in york
-    assert _json(client, "/api/place/York")["spend_bodies"] == []
+    assert get_json(client, "/api/place/York")["spend_bodies"] == []
 
 
 # --- no spend, unknown places, bad parameters ------------------------------------------------
@@ -373,24 +327,24 @@ def test_place_page_links_to_its_spend(client: TestClient) -> None:
 def test_place_without_spend_says_how_to_load_it(
     client: TestClient, spend_sample_store_file: Path
 ) -> None:
-    text = _page(client, "/place/York/spend")
+    text = get_page(client, "/place/York/spend")
     assert "No spend files loaded for this place" in text
     assert "<code>locality ingest FILE.csv</code>" in text
     assert 'class="chart-spec"' not in text and "vega.min.js" not in text
-    api = _json(client, "/api/place/York/spend")
+    api = get_json(client, "/api/place/York/spend")
     assert api["spend_loaded"] is False
     assert api["bodies"] == [] and api["years"] == [] and api["suppliers"] == []
-    assert _close(
+    assert close_enough(
         {k: v for k, v in api.items() if k not in EXTRAS}, _view(spend_sample_store_file, "York")
     )
-    columns, rows = _csv_rows(client, "/api/place/York/spend?format=csv&section=suppliers")
-    assert rows == [] and columns == list(queries.SPEND_COLUMNS["suppliers"])
+    columns, rows = get_csv(client, "/api/place/York/spend?format=csv&section=suppliers")
+    assert rows == [] and columns == list(params.SPEND_SECTION_COLUMNS["suppliers"])
 
 
 def test_a_store_without_spend_says_so_too(sample_store_file: Path) -> None:
     with TestClient(create_app(sample_store_file, warm=False)) as c:
-        assert "No spend files loaded for this place" in _page(c, "/place/Manchester/spend")
-        assert _json(c, "/api/place/Manchester/spend")["spend_loaded"] is False
+        assert "No spend files loaded for this place" in get_page(c, "/place/Manchester/spend")
+        assert get_json(c, "/api/place/Manchester/spend")["spend_loaded"] is False
 
 
 def test_unknown_place_is_a_404_that_suggests_near_names(client: TestClient) -> None:
@@ -429,22 +383,22 @@ def test_bad_threshold_is_a_422_with_a_message(
     if not query.startswith("format"):
         page = client.get(f"/place/Leeds/spend?{query}")
         assert page.status_code == 422
-        assert "Cannot show that" in page.text and _shown(page.text, message)
+        assert "Cannot show that" in page.text and on_page(page.text, message)
 
 
 def test_spend_threshold_check() -> None:
-    assert queries.spend_threshold(None, True) is None
-    assert queries.spend_threshold(500, False) == 500.0
+    assert params.spend_threshold(None, True) is None
+    assert params.spend_threshold(500, False) == 500.0
     for amount, like in ((-1.0, False), (float("inf"), False), (float("nan"), False), (1.0, True)):
-        with pytest.raises(queries.BadRequest):
-            queries.spend_threshold(amount, like)
+        with pytest.raises(params.BadRequest):
+            params.spend_threshold(amount, like)
 
 
 # --- schema, headers, warming ------------------------------------------------------------------
 
 
 def test_openapi_describes_the_spend_api(client: TestClient) -> None:
-    schema = _json(client, "/openapi.json")
+    schema = get_json(client, "/openapi.json")
     operation = schema["paths"]["/api/place/{name}/spend"]["get"]
     assert "locality place" in operation["summary"]
     ok = operation["responses"]["200"]
@@ -497,7 +451,7 @@ def test_security_headers_on_spend_responses(client: TestClient) -> None:
         response = client.get(url)
         for header, value in SECURITY_HEADERS.items():
             assert response.headers.get(header) == value, (url, header)
-    text = _page(client, "/place/Leeds/spend")
+    text = get_page(client, "/place/Leeds/spend")
     for attrs in re.findall(r"<script([^>]*)>", text):
         assert 'src="/static/' in attrs or 'type="application/json"' in attrs, attrs
     assert "http://" not in text and "https://" not in text
@@ -509,13 +463,14 @@ def test_places_with_spend_are_warmed_too(client: TestClient) -> None:
     store = client.app.state.store  # type: ignore[attr-defined]
     with store.session() as s:
         names = queries.places_with_data(s)
-    awarded = {r["locality"] for r in _json(client, "/api/metrics?by=locality") if r["awards"]}
+    awarded = {r["locality"] for r in get_json(client, "/api/metrics?by=locality") if r["awards"]}
     assert {"Calderdale", "Salford", "Leeds", "West Yorkshire"} <= set(names)
     spend_only = [n for n in names if n in ("Calderdale", "Salford")]
     assert not set(spend_only) & awarded
     assert names.index("Calderdale") > max(names.index(n) for n in awarded if n in names)
 
 
+@pytest.mark.slow
 def test_warming_includes_the_spend_pages(
     spend_sample_store_file: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -531,10 +486,10 @@ def test_warming_includes_the_spend_pages(
         assert warmer.warmed == 4 + 3 + 2
         before = store.computations
         for name in ("Leeds", "Tees Valley", "York"):
-            _page(c, f"/place/{quote(name)}/spend")
-            _json(c, f"/api/place/{quote(name)}")
+            get_page(c, f"/place/{quote(name)}/spend")
+            get_json(c, f"/api/place/{quote(name)}")
         for name in ("Leeds", "Tees Valley"):
-            _json(c, f"/api/place/{quote(name)}/spend")
+            get_json(c, f"/api/place/{quote(name)}/spend")
         assert store.computations == before
-        _page(c, "/place/Leeds/spend?like_for_like=true")  # not warmed: computed now
+        get_page(c, "/place/Leeds/spend?like_for_like=true")  # not warmed: computed now
         assert store.computations > before

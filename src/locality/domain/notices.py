@@ -12,8 +12,11 @@ Sources: Procurement Act 2023 Part 8 and the Procurement Regulations 2024; Find 
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
+
+from locality.domain.links import web_link
 
 # Form → stage. UK13–UK16 are the four dynamic market notices (intention, establishment,
 # modification, cessation).
@@ -96,11 +99,23 @@ def stage_of(form: str | None, tags: Sequence[str]) -> str | None:
 
 
 def safe_url(url: Any) -> str | None:
-    """A link from data is a link only when it is http or https (never ``javascript:``)."""
-    if not isinstance(url, str):
+    """A link from data is a link only when it is http(s) with a host (``links.web_link``:
+    never ``javascript:``)."""
+    return web_link(url)
+
+
+_GUID = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
+
+
+def legacy_contracts_finder_url(ocid: str) -> str | None:
+    """A legacy Contracts Finder notice's page, built from its OCID: before the 2020 OCDS
+    1.1 service, Contracts Finder's OCID was its prefix and the notice's GUID, and the
+    notice lives at ``/Notice/<GUID>`` (current-format releases publish the link
+    themselves, and their OCIDs are procurement ids, not notice ids)."""
+    guid = ocid[len(CONTRACTS_FINDER_PREFIX) + 1 :].lower()
+    if not ocid.startswith(CONTRACTS_FINDER_PREFIX + "-") or not _GUID.fullmatch(guid):
         return None
-    text = url.strip()
-    return text if text.lower().startswith(("https://", "http://")) else None
+    return CONTRACTS_FINDER_NOTICE_URL.format(guid)
 
 
 def notice_url(ocid: str, notice_id: str | None, documents: Iterable[str | None]) -> str | None:
@@ -111,3 +126,12 @@ def notice_url(ocid: str, notice_id: str | None, documents: Iterable[str | None]
     if notice_id and ocid.startswith(FIND_A_TENDER_PREFIX):
         return FIND_A_TENDER_NOTICE_URL.format(notice_id)
     return None
+
+
+# OCID prefixes registered with the Open Contracting Partnership.
+PUBLISHERS = {
+    "ocds-b5fd17": "Contracts Finder",
+    "ocds-h6vhtk": "Find a Tender",
+    "ocds-r6ebe6": "Public Contracts Scotland",
+    "ocds-kuma6s": "Sell2Wales",
+}

@@ -19,130 +19,25 @@ import html
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from functools import lru_cache
 from typing import Any
 
 from locality.domain import agreements, notices
-from locality.domain.values import award_value
-from locality.ingest.identity import (
+from locality.domain.buyers import is_central_purchasing_body
+from locality.domain.identity import (
     CHARITY_SCHEMES,
     identifiers_of,
     identify,
-    normalise_name,
     preferred_identity,
 )
+from locality.domain.postcodes import extract_postcode
+from locality.domain.text import clean_text
+from locality.domain.values import award_value
 from locality.ingest.merge import RuleTree, compile_releases
-from locality.ingest.postcodes import extract_postcode
-from locality.ingest.text import clean_text
-from locality.reference import central_purchasing_bodies
 from locality.reference import cpv as cpv_lookup
 
 SME_SCALES = frozenset({"sme", "micro"})
 LARGE_SCALES = frozenset({"large"})
 
-PROCESS_COLUMNS = (
-    "ocid",
-    "publisher_prefix",
-    "layout",
-    "release_count",
-    "first_date",
-    "last_date",
-    "buyer_org_id",
-    "buyer_name",
-    "title",
-    "title_clean",
-    "description",
-    "description_clean",
-    "cpv_code",
-    "cpv_division",
-    "cpv_description",
-    "procurement_method",
-    "procurement_method_details",
-    "main_procurement_category",
-    "tender_status",
-    "tender_start",
-    "tender_end",
-    "suitable_sme",
-    "suitable_vcse",
-    "tender_value",
-    "tender_currency",
-    "lot_count",
-    "award_count",
-    "notice_url",
-    "compiled_release",
-    "agreement_type",
-    "agreement_evidence",
-    "notice_form",
-    "stage",
-    "buyer_type",
-    "tender_value_gross",
-    "bidders",
-    "final_stage_bidders",
-    "sme_final_stage_bidders",
-    "vcse_final_stage_bidders",
-    "central_purchasing_body",
-)
-AWARD_COLUMNS = (
-    "ocid",
-    "award_id",
-    "award_date",
-    "status",
-    "value",
-    "currency",
-    "supplier_count",
-    "title",
-    "value_net",
-    "value_gross",
-    "value_source",
-    "value_field",
-    "value_issue",
-    "counts_as",
-    "agreement_type",
-    "related_lots",
-)
-AWARD_SUPPLIER_COLUMNS = (
-    "ocid",
-    "award_id",
-    "position",
-    "org_id",
-    "supplier_name",
-    "value_share",
-    "currency",
-)
-AWARD_VERSION_COLUMNS = ("ocid", "award_id", "release_id", "release_date", "value", "currency")
-PARTY_COLUMNS = (
-    "ocid",
-    "org_id",
-    "party_id",
-    "name",
-    "roles",
-    "scheme",
-    "identifier",
-    "identity_method",
-    "postcode",
-    "scale",
-    "vcse",
-    "observed_date",
-    "address_has_postcode",
-    "vcse_source",
-    "buyer_type",
-    "additional_ids",
-)
-NOTICE_COLUMNS = ("ocid", "release_id", "notice_id", "form", "stage", "notice_date", "url", "tags")
-LOT_COLUMNS = (
-    "ocid",
-    "lot_id",
-    "title",
-    "suitable_sme",
-    "suitable_vcse",
-    "value",
-    "value_gross",
-    "currency",
-    "bidders",
-    "final_stage_bidders",
-    "sme_final_stage_bidders",
-    "vcse_final_stage_bidders",
-)
 # bids.statistics measures (OCDS bid extension; Find a Tender) → lot columns.
 BID_MEASURES = {
     "bids": "bidders",
@@ -305,8 +200,11 @@ def _bid_totals(lot_rows: Sequence[Sequence[Any]]) -> list[int | None]:
     return totals
 
 
-def _notice_rows(ocid: str, releases: Sequence[Mapping[str, Any]]) -> list[tuple[Any, ...]]:
-    """One row per release: its notice form and stage (``domain.notices``), date and link."""
+def _notice_rows(
+    ocid: str, releases: Sequence[Mapping[str, Any]], *, legacy: bool = False
+) -> list[tuple[Any, ...]]:
+    """One row per release: its notice form and stage (``domain.notices``), date and link
+    (a legacy Contracts Finder notice's link built from its OCID, which holds its id)."""
     find_a_tender = ocid.startswith(notices.FIND_A_TENDER_PREFIX)
     contracts_finder = ocid.startswith(notices.CONTRACTS_FINDER_PREFIX)
     rows = []
@@ -335,7 +233,8 @@ def _notice_rows(ocid: str, releases: Sequence[Mapping[str, Any]]) -> list[tuple
                 form,
                 notices.stage_of(form, tags),
                 _str(release.get("date")),
-                notices.notice_url(ocid, notice_id, urls),
+                notices.notice_url(ocid, notice_id, urls)
+                or (notices.legacy_contracts_finder_url(ocid) if legacy else None),
                 tags,
             )
         )
@@ -346,25 +245,6 @@ def _is_delta_only(award: Mapping[str, Any]) -> bool:
     """A Find a Tender UK15 award names only ``id`` and ``amendments``: it amends the award it
     names and is no award of its own."""
     return set(award) <= {"id", "amendments"}
-
-
-@lru_cache(maxsize=1)
-def _central_purchasing_index() -> tuple[frozenset[str], tuple[str, ...]]:
-    bodies = central_purchasing_bodies()
-    ids = frozenset(i for body in bodies for i in body.identifiers)
-    keys = tuple(sorted({normalise_name(s) for body in bodies for s in body.spellings}))
-    return ids, keys
-
-
-def is_central_purchasing_body(org_id: str | None, name: str | None) -> bool:
-    """Whether a buyer is a central purchasing body (``reference/central-purchasing-bodies.csv``):
-    by identifier, else by its name or a name that begins with one of the list's spellings
-    ("HealthTrust Europe LLP (HTE) acting as agent for …")."""
-    ids, keys = _central_purchasing_index()
-    if org_id is not None and org_id in ids:
-        return True
-    key = normalise_name(name) if name else ""
-    return bool(key) and any(key == k or key.startswith(k + " ") for k in keys)
 
 
 def is_legacy_award_layout(release: Mapping[str, Any]) -> bool:
@@ -632,7 +512,9 @@ def normalise_process(
         for a in awards
     ]
     lot_rows = _lot_rows(ocid, tender, view)
-    notice_rows = sorted(_notice_rows(ocid, releases), key=lambda row: row[5] or "")
+    notice_rows = sorted(
+        _notice_rows(ocid, releases, legacy=layout != "ocds"), key=lambda row: row[5] or ""
+    )
     # A process's kind of agreement, from its tender, notices, text and award shape.
     agreement_type, agreement_evidence = agreements.classify(
         techniques=[_dict(tender.get("techniques"))]
@@ -742,7 +624,8 @@ def normalise_process(
             tender_currency,
             len(lots) if isinstance(lots, list) else None,
             len(awards),
-            _process_notice_url(ocid, view, latest_notice),
+            _process_notice_url(ocid, view, latest_notice)
+            or (notices.legacy_contracts_finder_url(ocid) if layout != "ocds" else None),
             compiled_json,
             agreement_type,
             agreement_evidence,

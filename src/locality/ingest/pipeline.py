@@ -8,11 +8,11 @@ next opened. Files already loaded with the same content are skipped.
 
 from __future__ import annotations
 
+import gzip
 import hashlib
 import multiprocessing
 import multiprocessing.forkserver
 import os
-import threading
 import time
 import zlib
 from collections import deque
@@ -28,7 +28,32 @@ import orjson
 
 from locality.ingest.gc_pause import paused_gc
 from locality.ingest.merge import compile_releases, default_rules
-from locality.ingest.normalise import (
+from locality.ingest.normalise import Rows, normalise_process
+from locality.ingest.ocds import (
+    OCDS_SUFFIXES,
+    NotOcdsError,
+    expand_paths,
+    head_bytes,
+    open_bytes,
+    read_ocds,
+)
+from locality.ingest.spend_csv import (
+    SPEND_SUFFIXES,
+    ParsedFile,
+    SpendColumns,
+    load_columns,
+    looks_like_spend,
+    parse_spend_files,
+    payments_of,
+)
+from locality.ingest.validate import (
+    RejectedRelease,
+    check_release,
+    malformed_parts,
+    unstorable_reason,
+)
+from locality.store import loader, sql, unify
+from locality.store.schema import (
     AWARD_COLUMNS,
     AWARD_SUPPLIER_COLUMNS,
     AWARD_VERSION_COLUMNS,
@@ -36,22 +61,7 @@ from locality.ingest.normalise import (
     NOTICE_COLUMNS,
     PARTY_COLUMNS,
     PROCESS_COLUMNS,
-    Rows,
-    normalise_process,
 )
-from locality.ingest.ocds import OCDS_SUFFIXES, NotOcdsError, expand_paths, open_bytes, read_ocds
-from locality.ingest.spend import (
-    SPEND_SUFFIXES,
-    ParsedFile,
-    SpendColumns,
-    load_columns,
-    looks_like_spend,
-    parse_spend_files,
-)
-from locality.ingest.validate import RejectedRelease, check_release
-from locality.spend.registers import register_index
-from locality.spend.resolve import resolve_suppliers
-from locality.store import loader, sql, unify
 
 STAGE_BATCH = 10_000
 PROCESS_BATCH = 5_000
@@ -76,6 +86,8 @@ class FileSummary:
     unchanged_releases: int = 0
     processes: int = 0
     skipped: bool = False
+    parts_skipped: int = 0  # malformed parts of kept records, each a row of `rejected`
+    duplicate_ids: int = 0  # (ocid, id) read twice with different content: later ones rejected
     rejected_in_store: int = 0  # this file's rows in `rejected` after the ingest
     error: str | None = None  # set when the whole file could not be used (e.g. not OCDS)
     seconds: float = 0.0
@@ -93,6 +105,9 @@ class FileSummary:
     is_card: bool | None = None
     duplicate_of: str | None = None  # skipped: the same content is loaded from this file
     note: str | None = None  # skipped: why (a folder's CSV that is not a spend file)
+    delimiter: str | None = None
+    columns: dict[str, dict[str, str]] | None = None  # field → its column, and why
+    warnings: list[str] = field(default_factory=list)  # read, but worth a look (bad bytes)
 
     def as_json(self) -> dict[str, Any]:
         data = asdict(self)
@@ -114,6 +129,8 @@ _SPEND_ONLY = {
     "is_card",
     "duplicate_of",
     "note",
+    "delimiter",
+    "columns",
 }
 
 
@@ -154,7 +171,10 @@ def _raw_text(raw: bytes | None, release: Any) -> str | None:
         try:
             raw = orjson.dumps(release)
         except TypeError:
-            raw = repr(release).encode()
+            try:
+                raw = repr(release).encode()
+            except RecursionError:  # nested too deep even for repr
+                return None
     return raw[:RAW_LIMIT].decode("utf-8", "replace")
 
 
@@ -172,6 +192,9 @@ def _stage_file(
     dumps = orjson.dumps
     blake = hashlib.blake2b
     for record in read_ocds(path):
+        if record.fatal:  # the file breaks off: keep what was read, report the file
+            summary.error = f"{path}: {record.error}"
+            break
         summary.records_read += 1
         release = record.release
         if record.error is not None:
@@ -201,10 +224,22 @@ def _stage_file(
             )
             continue
         assert isinstance(release, dict)
-        data = dumps(release)
+        try:
+            data = dumps(release)
+        except TypeError as exc:
+            raw = _raw_text(record.raw, None)
+            rejected.append(
+                (source, record.line, record.pointer, ocid, unstorable_reason(exc), raw)
+            )
+            continue
         content_hash = blake(data, digest_size=16).hexdigest()
         release_id = release.get("id")
         release_id = str(release_id) if release_id not in (None, "") else f"hash:{content_hash}"
+        for pointer, what in malformed_parts(release):
+            summary.parts_skipped += 1
+            where = (record.pointer or "") + pointer
+            reason = f"part skipped, the rest of the release kept: {what}"
+            rejected.append((source, record.line, where, ocid, reason, None))
         date = release.get("date")
         tags = release.get("tag")
         batch.append(
@@ -229,7 +264,48 @@ def _stage_file(
             progress("read", path.name, summary.records_read, None)
     loader.stage_releases(con, batch)
     progress("read", path.name, summary.records_read, None)
-    return rejected
+    conflicts = _conflicting_copies(con)
+    summary.duplicate_ids = len(conflicts)
+    summary.kept -= len(conflicts)
+    return sorted(rejected + conflicts, key=lambda r: r[1])
+
+
+def _conflicting_copies(con: duckdb.DuckDBPyConnection) -> list[tuple[Any, ...]]:
+    """Take out of the staged file every later copy of an (ocid, release id) whose content
+    differs from the first copy read, as rejections: OCDS release ids are unique within a
+    process, so the first is kept rather than the last silently preferred. In SQL over the
+    staging table, so memory stays bounded however many releases a file holds."""
+    incoming = f"{loader.STAGING}.incoming"
+    found = sql.rows(
+        con,
+        f"""
+        WITH first AS (
+            SELECT ocid, release_id, arg_min(content_hash, seq) AS first_hash,
+                   arg_min(source_line, seq) AS first_line
+            FROM {incoming} GROUP BY ocid, release_id HAVING count(DISTINCT content_hash) > 1
+        )
+        SELECT i.seq, i.source_file, i.source_line, i.source_pointer, i.ocid, i.release_id,
+               f.first_line, left(i.data, {RAW_LIMIT})
+        FROM {incoming} i JOIN first f USING (ocid, release_id)
+        WHERE i.content_hash <> f.first_hash
+        ORDER BY i.seq
+        """,
+    )
+    if not found:
+        return []
+    sql.run(con, f"DELETE FROM {incoming} WHERE seq IN (SELECT unnest(?))", [[r[0] for r in found]])
+    return [
+        (
+            source,
+            line,
+            pointer,
+            ocid,
+            "release read again with other content (the first copy is kept): "
+            f"id {release_id!r} of {ocid}, first at line {first_line}",
+            raw,
+        )
+        for _, source, line, pointer, ocid, release_id, first_line, raw in found
+    ]
 
 
 def compile_batch(batch: list[tuple[str, str]]) -> Rows:
@@ -347,7 +423,7 @@ def ingest_file(
         summary.updated_releases = counts["updated"]
         summary.unchanged_releases = counts["unchanged"]
         summary.processes = compile_touched(con, progress, path.name, jobs)
-        summary.rejected = summary.rejected_in_store = len(rejected)
+        summary.rejected = summary.rejected_in_store = len(rejected) - summary.parts_skipped
         summary.rejections = [
             {"line": r[1], "pointer": r[2], "ocid": r[3], "reason": r[4]} for r in rejected[:20]
         ]
@@ -356,21 +432,24 @@ def ingest_file(
             loader.apply_staged(con)
             unify.after_apply(con)  # folded organisations, duplicate notices
             loader.replace_rejected(con, source, rejected)
-            loader.record_file(
-                con,
-                {
-                    "source_file": source,
-                    "content_hash": content_hash,
-                    "size_bytes": path.stat().st_size,
-                    "kind": summary.kind,
-                    "records_read": summary.records_read,
-                    "kept": summary.kept,
-                    "rejected": summary.rejected,
-                    "new_releases": summary.new_releases,
-                    "updated_releases": summary.updated_releases,
-                    "unchanged_releases": summary.unchanged_releases,
-                },
-            )
+            # A file that breaks off is not recorded as loaded, so the next run reads it
+            # again (its records apply idempotently) and reports it again.
+            if summary.error is None:
+                loader.record_file(
+                    con,
+                    {
+                        "source_file": source,
+                        "content_hash": content_hash,
+                        "size_bytes": path.stat().st_size,
+                        "kind": summary.kind,
+                        "records_read": summary.records_read,
+                        "kept": summary.kept,
+                        "rejected": summary.rejected,
+                        "new_releases": summary.new_releases,
+                        "updated_releases": summary.updated_releases,
+                        "unchanged_releases": summary.unchanged_releases,
+                    },
+                )
     finally:
         loader.close_staging(con)
     summary.seconds = time.perf_counter() - started
@@ -397,7 +476,7 @@ def _forkserver() -> Any:
     imported the reader once, rather than each importing it (a third of a second) as it
     starts. Starting it early lets that import overlap other work."""
     context = multiprocessing.get_context("forkserver")
-    context.set_forkserver_preload(["locality.ingest.spend"])
+    context.set_forkserver_preload(["locality.ingest.spend_csv"])
     multiprocessing.forkserver.ensure_running()
     return context
 
@@ -451,6 +530,7 @@ class SpendBatch:
         # What the store holds, looked up once rather than twice a file.
         self._loaded: dict[tuple[str, str], int] = {}  # (file, content hash) → rejected
         self._spend_copies: dict[str, set[str]] = {}  # content hash → spend files
+        self._broken: set[str] = set()  # files read up to a break: loaded, not recorded
         for source, digest, kind_loaded, rejected in loader.loaded_files(con):
             self._note_loaded(source, digest, kind_loaded, rejected)
 
@@ -470,7 +550,10 @@ class SpendBatch:
             return summary
         try:
             digest = content_hash(path)
-        except (OSError, EOFError, zlib.error) as exc:
+        except (EOFError, zlib.error, gzip.BadGzipFile):
+            # A gzip that breaks off: its reader keeps the lines before the break.
+            digest = file_hash(path)
+        except OSError as exc:
             summary.error = f"{path}: cannot read the file ({exc})"
             return summary
         loaded = None if self.force else self._loaded.get((source, digest))
@@ -573,12 +656,15 @@ class SpendBatch:
                             (item.source, line, column, None, reason, raw)
                             for line, column, reason, raw in parsed.rejected
                         )
-                # Only files read whole replace what they had: a file that fails now keeps
-                # the payments of its last good load (and its record says so).
+                # Only files read replace what they had: a file that fails now keeps the
+                # payments of its last good load (and its record says so).
                 loader.delete_spend(con, read)
-                loader.insert_spend(con, table)
+                loader.insert_spend(con, payments_of(table, read))
             self.progress("apply", f"{len(records)} spend file(s)", 0, None)
             loader.insert_rejected(con, rejected)
+            # A file read up to a break is not recorded as loaded: the next run reads it
+            # (and reports it) again.
+            records = [r for r in records if r["source_file"] not in self._broken]
             loader.record_files(con, records)
         for record in records:
             self._note_loaded(
@@ -599,9 +685,19 @@ class SpendBatch:
             else:
                 summary.error = parsed.error
             return None
+        if parsed.broken is not None:
+            summary.error = f"{item.path}: {parsed.broken}"
+            if any(source == item.source for source, _ in self._loaded):
+                summary.error += "; its last good load is kept"
+                return None
+            summary.error += "; the rows before the break are loaded"
+            self._broken.add(item.source)
         self.progress("read", item.path.name, parsed.records_read, None)
         stats = parsed.stats
         summary.encoding = parsed.encoding
+        summary.delimiter = parsed.delimiter
+        summary.columns = parsed.columns
+        summary.warnings = parsed.warnings
         summary.header_line = parsed.header_line
         summary.is_card = parsed.is_card
         summary.body = parsed.body
@@ -647,10 +743,10 @@ def detect_kind(path: Path) -> str:
     if looks_like_spend(path):
         return "spend"
     name = path.name.lower()
-    if name.endswith(OCDS_SUFFIXES) and not name.endswith(".gz"):
+    if name.endswith(OCDS_SUFFIXES[:-1]):  # .json, .jsonl, .ndjson, and their .gz
         return "ocds"
-    with open_bytes(path) as handle:
-        head = handle.read(4096).lstrip(b"\xef\xbb\xbf \t\r\n")
+    # What can be read: a gzip broken early is still sent to its reader, which reports it.
+    head = head_bytes(path)
     return "ocds" if head[:1] in (b"{", b"[") or not head else "spend"
 
 
@@ -711,6 +807,10 @@ def ingest(
     ``kind`` is ``auto`` (spend for ``.csv``/``.csv.gz`` names, OCDS for JSON, else by
     content), ``ocds`` or ``spend``. ``body`` names the publishing body of spend files that
     do not name it; ``columns`` is a column-mapping TOML file extending the built-in one.
+
+    This is the ingest stage alone: matching spend suppliers to organisations and registers
+    is the enrich stage's (``locality.enrich``); ``locality.enrich.load`` runs both, as
+    ``locality ingest`` does.
     """
     if kind not in ("auto", "ocds", "spend"):
         raise ValueError(f"kind must be auto, ocds or spend, not {kind!r}")
@@ -730,7 +830,6 @@ def ingest(
     jobs = jobs if jobs is not None else (os.cpu_count() or 1)
     spend_columns: SpendColumns | None = None
     spend: SpendBatch | None = None
-    registers: threading.Thread | None = None
     summaries = []
     try:
         for index, (path, walked) in enumerate(files, 1):
@@ -738,10 +837,6 @@ def ingest(
             file_kind = detect_kind(path) if kind == "auto" else kind
             if file_kind == "spend":
                 if spend is None:
-                    # The organisation registers the supplier resolution needs, read while
-                    # the files are (this thread mostly waits on workers and DuckDB).
-                    registers = threading.Thread(target=register_index, daemon=True)
-                    registers.start()
                     spend_columns = (
                         columns if isinstance(columns, SpendColumns) else load_columns(columns)
                     )
@@ -764,21 +859,20 @@ def ingest(
                 summaries.append(ingest_file(con, path, force=force, progress=progress, jobs=jobs))
             except NotOcdsError as exc:
                 summaries.append(FileSummary(file=str(path), error=str(exc)))
+            except OSError as exc:  # unreadable (permissions, vanished): this file alone fails
+                summaries.append(
+                    FileSummary(file=str(path), error=f"{path}: cannot be read ({exc})")
+                )
+            except (duckdb.Error, MemoryError):
+                raise  # the store or the machine, not the file: stop
+            except Exception as exc:  # one bad file must not stop the others
+                message = f"{path}: cannot be read ({type(exc).__name__}: {exc})"
+                summaries.append(FileSummary(file=str(path), error=message))
         if spend is not None:
             spend.flush()
     finally:
         if spend is not None:
             spend.close()  # worker processes, after an error too
-    resolution = None
-    if (
-        any(not s.skipped and not s.error for s in summaries)
-        and sql.one(con, "SELECT count(*) > 0 FROM spend_payments")[0]
-    ):
-        # New payments or new organisations: match spend suppliers again (spend/resolve.py).
-        progress("resolve", "spend suppliers", 0, None)
-        if registers is not None:
-            registers.join()
-        resolution = resolve_suppliers(con).as_json()
     store = store_totals(con)
     totals: dict[str, Any] = {
         "files": len(summaries),
@@ -799,7 +893,8 @@ def ingest(
         "awards": store["awards"],
         "organisations": store["organisations"],
         "spend_payments": store["spend_payments"],
-        "supplier_resolution": resolution,
+        # Filled by the enrich stage (``locality.enrich.load``) when it runs after this.
+        "supplier_resolution": None,
         "seconds": round(time.perf_counter() - started, 3),
     }
     return IngestSummary(summaries, totals)

@@ -269,3 +269,77 @@ def check_release(release: Any) -> str:
     if date is not None and not isinstance(date, str):
         raise RejectedRelease(f"date is not a string: {date!r:.60}", ocid)
     return ocid
+
+
+# Parts of a release that the figures read as arrays of objects (OCDS 1.1 schema). A part of
+# another shape is skipped by the reader (normalise.py reads only arrays of objects), so it
+# is reported, per record, instead of vanishing without a word.
+_ARRAYS = ("awards", "contracts", "parties", "tag")
+_TENDER_ARRAYS = ("lots", "items", "tenderers", "documents")
+_AWARD_ARRAYS = ("suppliers", "items", "documents", "relatedLots")
+_OBJECTS = ("tender", "buyer", "planning")
+
+
+def _kind(value: Any) -> str:
+    if isinstance(value, dict):
+        return "an object"
+    if isinstance(value, list):
+        return "an array"
+    if isinstance(value, str):
+        return "a string"
+    return f"a {type(value).__name__}"
+
+
+def malformed_parts(release: Mapping[str, Any]) -> list[tuple[str, str]]:
+    """(JSON pointer, what was skipped) for each part of a kept release of the wrong shape:
+    an array given as an object (``"awards": {...}``), an object given as a string, an
+    array's item that is not an object. The rest of the release is kept."""
+    found: list[tuple[str, str]] = []
+
+    def array(pointer: str, value: Any, items_are_objects: bool = True) -> list[Any]:
+        if value is None:
+            return []
+        if not isinstance(value, list):
+            found.append((pointer, f"{pointer[1:]} is {_kind(value)}, not an array"))
+            return []
+        if items_are_objects:
+            for i, item in enumerate(value):
+                if not isinstance(item, dict):
+                    found.append(
+                        (f"{pointer}/{i}", f"{pointer[1:]}/{i} is {_kind(item)}, not an object")
+                    )
+        return value
+
+    for name in _OBJECTS:
+        value = release.get(name)
+        if value is not None and not isinstance(value, dict):
+            found.append((f"/{name}", f"{name} is {_kind(value)}, not an object"))
+    for name in _ARRAYS:
+        array(f"/{name}", release.get(name), items_are_objects=name != "tag")
+    tender = release.get("tender")
+    if isinstance(tender, dict):
+        for name in _TENDER_ARRAYS:
+            array(f"/tender/{name}", tender.get(name))
+    awards = release.get("awards")
+    if isinstance(awards, list):
+        for i, award in enumerate(awards):
+            if isinstance(award, dict):
+                for name in _AWARD_ARRAYS:
+                    array(
+                        f"/awards/{i}/{name}",
+                        award.get(name),
+                        items_are_objects=name != "relatedLots",
+                    )
+    return found
+
+
+def unstorable_reason(exc: BaseException) -> str:
+    """Why a parsed release cannot be written back as JSON (``orjson.dumps`` refused it)."""
+    text = str(exc)
+    if "Recursion" in text or "recursion" in text:
+        # orjson writes at most 254 levels (it reads up to 1,024); no OCDS release nests
+        # beyond a few dozen, so a deeper one is a broken or hostile record.
+        return "nested more than 254 levels deep: not a release"
+    if "64-bit" in text or "Integer" in text:
+        return f"holds an integer too large to store ({text})"
+    return f"cannot be stored as JSON ({text})"

@@ -2,7 +2,9 @@
 
 A *dimension* names the columns of ``award_facts`` that rows are grouped by (buyer,
 locality, region, ...). A *family* (one module each) turns grouped facts into measures.
-``run`` composes every family for a dimension and a filter into one table.
+``run`` composes every family for a dimension and a filter into one table. Council
+payments have their own facts (``payment_facts``), dimensions and families
+(``payment_reach``, ``payment_concentration``), composed by ``run_payments``.
 ``docs/metrics.md`` defines every measure.
 """
 
@@ -11,24 +13,32 @@ from __future__ import annotations
 import importlib
 from typing import TYPE_CHECKING, Any
 
-from locality.metrics.dimensions import DIMENSIONS, FILTERABLE, Dimension
+from locality.metrics.dimensions import DIMENSIONS, FILTERABLE, PAYMENT_DIMENSIONS, Dimension
 
 if TYPE_CHECKING:
     from locality.metrics.registry import (
         FAMILIES,
         FAMILY_ORDER,
+        PAYMENT_FAMILIES,
+        SpendTables,
         Tables,
         apply_filters,
         by_place,
+        compose,
         duckdb_backend,
+        duckdb_spend_tables,
         family,
         groups,
         in_places,
         join_on_keys,
         keyed_facts,
+        labels_table,
         metrics_expr,
+        payment_family,
+        payments_expr,
         rows,
         run,
+        run_payments,
         share,
     )
 
@@ -50,18 +60,27 @@ __all__ = [
     "FAMILIES",
     "FAMILY_ORDER",
     "FILTERABLE",
+    "PAYMENT_DIMENSIONS",
+    "PAYMENT_FAMILIES",
     "Dimension",
+    "SpendTables",
     "Tables",
     "apply_filters",
     "by_place",
+    "compose",
     "duckdb_backend",
+    "duckdb_spend_tables",
     "family",
     "groups",
     "in_places",
     "join_on_keys",
     "keyed_facts",
+    "labels_table",
     "metrics_expr",
+    "payment_family",
+    "payments_expr",
     "rows",
     "run",
+    "run_payments",
     "share",
 ]

@@ -9,8 +9,8 @@ import duckdb
 import ibis
 import pyarrow as pa
 
+from locality.domain.places import Place, load_places, resolve
 from locality.metrics import run
-from locality.metrics.places import Place, load_places, resolve
 
 # The measures a comparison shows first, in this order (every measure is in the table).
 HEADLINE = (

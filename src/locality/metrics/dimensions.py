@@ -58,3 +58,15 @@ FILTERABLE = (
     "is_framework",
     "is_direct",
 )
+
+# The dimensions of council payments (``payment_facts``): the payment families' groups.
+PAYMENT_DIMENSIONS: dict[str, Dimension] = {
+    d.name: d
+    for d in (
+        Dimension("body", ("body", "body_key"), "each paying body (a council by its code)"),
+        Dimension("theme", ("theme",), "theme of the payment (expense type, else service area)"),
+        Dimension("year", ("year",), "calendar year of the payment date"),
+        Dimension("financial-year", ("financial_year",), "UK financial year of the payment"),
+        Dimension("all", (), "every payment given as one row"),
+    )
+}

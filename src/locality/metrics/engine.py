@@ -16,9 +16,14 @@ SparkSession, registers each file as a temporary view with the table's name and 
 ``ibis.pyspark.connect(session)``. Install it with ``pip install 'locality[spark]'``; Spark
 needs Java 17 or newer.
 
-On a cluster, skip the copy: make the seven tables visible to your own SparkSession under
-the same names, then connect Ibis to it. For example, with the tables already written as
-Parquet (``locality`` can write them with ``export_parquet``) or kept in a catalog::
+The payment measures (``run_payments``) read ``spend_payments`` and ``spend_suppliers``
+(one row per spend supplier with what is known of it: ``enrich.resolve.SUPPLIERS_SQL``,
+exported as a table).
+
+On a cluster, skip the copy: make the tables of ``STORE_TABLES`` visible to your own
+SparkSession under the same names, then connect Ibis to it. For example, with the tables
+already written as Parquet (``locality`` can write them with ``export_parquet``) or kept in
+a catalog::
 
     import ibis
     from pyspark.sql import SparkSession
@@ -48,18 +53,28 @@ from typing import TYPE_CHECKING, Any
 import duckdb
 import ibis
 
+from locality.enrich.resolve import SUPPLIERS_SQL
 from locality.metrics import duckdb_backend
-from locality.metrics.facts import Tables
+from locality.metrics.facts import SpendTables, Tables
 from locality.store import sql
 
 if TYPE_CHECKING:
     from pyspark.sql import SparkSession
 
 # The store tables the metric definitions read, by name.
-# What the metrics (Tables) and the red flags (FlagTables) read.
-STORE_TABLES: tuple[str, ...] = (*Tables.__dataclass_fields__, "award_versions", "releases")
+# What the metrics (Tables), the red flags (FlagTables) and the payment measures
+# (SpendTables) read.
+STORE_TABLES: tuple[str, ...] = (
+    *Tables.__dataclass_fields__,
+    "award_versions",
+    "releases",
+    *SpendTables.__dataclass_fields__,
+)
 # Tables exported only in part: the flags need a release's date and tags, not its JSON.
 EXPORT_COLUMNS: dict[str, str] = {"releases": "ocid, release_date, tags"}
+# Relations exported as a query's result: what is known of each spend supplier is the
+# enrichment stage's result (matches, registers, user facts), read as one table.
+EXPORT_QUERIES: dict[str, str] = {"spend_suppliers": SUPPLIERS_SQL}
 
 # A small local session: two cores, few shuffle partitions (the store's tables are small
 # next to what Spark is built for), no web UI, UTC like the store.
@@ -90,7 +105,8 @@ def export_parquet(
 ) -> dict[str, Path]:
     """Write each table in ``STORE_TABLES`` to ``directory/NAME.parquet``; return the paths.
 
-    Whole tables (``releases`` without its JSON), every column as the store has it (Spark
+    Whole tables (``releases`` without its JSON; ``spend_suppliers``: one row per spend
+    supplier, ``enrich.resolve.SUPPLIERS_SQL``), every column as the store has it (Spark
     reads DuckDB's JSON columns as text, its TIMESTAMP WITH TIME ZONE as timestamps and its
     lists as arrays).
     """
@@ -99,14 +115,14 @@ def export_parquet(
     present = {row[0] for row in sql.rows(con, "SELECT table_name FROM information_schema.tables")}
     paths: dict[str, Path] = {}
     for name in STORE_TABLES:
-        if name not in present:
+        if name in EXPORT_QUERIES:
+            query = EXPORT_QUERIES[name]
+        elif name not in present:
             raise KeyError(f"the store has no table {name!r}")
+        else:
+            query = f'SELECT {EXPORT_COLUMNS.get(name, "*")} FROM "{name}"'
         path = out / f"{name}.parquet"
-        columns = EXPORT_COLUMNS.get(name, "*")
-        sql.run(
-            con,
-            f'COPY (SELECT {columns} FROM "{name}") TO {_quote(str(path))} (FORMAT parquet)',
-        )
+        sql.run(con, f"COPY ({query}) TO {_quote(str(path))} (FORMAT parquet)")
         paths[name] = path
     return paths
 

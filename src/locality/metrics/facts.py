@@ -3,12 +3,16 @@
 ``process_facts``: one row per contracting process with its buyer's place and its theme.
 ``award_facts``: one row per counted award and supplier (an award without suppliers gives
 one row with a null supplier), with the value part reaching that supplier and both ends'
-places. Built from the store's tables by name, so the same expressions run on DuckDB (the
-store) and on Spark (the same tables loaded there): see ``metrics/engine.py``.
+places. ``payment_facts``: one row per council payment with what is known of its
+supplier, its theme and whether its payee is another public body (the whole-place spend
+measures, ``docs/metrics.md`` "Payment measures"). Built from the store's tables by name, so
+the same expressions run on DuckDB (the store) and on Spark (the same tables loaded there):
+see ``metrics/engine.py``.
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import ibis
@@ -203,4 +207,222 @@ def award_facts(t: Tables) -> ir.Table:
         & j.combined_authority.notnull()
         & (j.combined_authority == j.supplier_combined_authority),
         same_region=both_region & (j.region == j.supplier_region),
+    )
+
+
+# --- council spend -------------------------------------------------------------------------
+
+# The small tables the caller gives ``payment_facts`` (rules applied in Python by
+# ``locality.spend``: themes, transfer payees; a places file's named bodies), as Ibis schemas.
+THEME_LABELS_SCHEMA = ibis.schema(
+    {
+        "service_area": "string",
+        "expense_type": "string",
+        "theme": "string",
+        "decided_by": "string",
+        "rule": "string",
+    }
+)
+TRANSFER_PAYEES_SCHEMA = ibis.schema(
+    {
+        "name": "string",
+        "kind": "string",
+        "rule": "string",
+        "council_code": "string",
+        "within_place": "boolean",
+    }
+)
+BODY_NAMES_SCHEMA = ibis.schema({"key": "string", "name": "string"})
+
+
+@dataclass(frozen=True)
+class SpendTables:
+    """The council spend relations on one engine, read by name.
+
+    ``spend_payments`` is the store's table (or any relation with its columns, such as one
+    place's payments). ``spend_suppliers`` has one row per spend supplier key with what is
+    known of it: ``locality.enrich.resolve.SUPPLIERS_SQL``, the enrichment stage's result,
+    a temporary view on DuckDB (``registry.duckdb_spend_tables``) and a table exported with
+    the others for Spark (``engine.export_parquet``).
+    """
+
+    spend_payments: ir.Table
+    spend_suppliers: ir.Table
+
+    @classmethod
+    def from_backend(cls, backend: ibis.BaseBackend) -> SpendTables:
+        return cls(**{name: backend.table(name) for name in cls.__dataclass_fields__})
+
+
+def _fy_start(date: ir.DateValue) -> ir.IntegerValue:
+    """The year a date's UK financial year (April to March) starts in."""
+    start: ir.IntegerValue = ibis.ifelse(date.month() >= 4, date.year(), date.year() - 1)
+    return start
+
+
+def payments_in_place(
+    payments: ir.Table, councils: Sequence[str], bodies: Sequence[str]
+) -> ir.Table:
+    """A place's payments: its councils' by registry code, other bodies by name (``bodies``
+    trimmed and lower case, as ``spend.place.place_bodies`` gives them), each payment once."""
+    in_place = payments.body_la_registry_code.isin(
+        list(councils)
+    ) | payments.body.strip().lower().isin(list(bodies))
+    return payments.filter(in_place)
+
+
+def with_bodies(payments: ir.Table, body_names: ir.Table | None = None) -> ir.Table:
+    """Payments with the body that paid: ``body_name`` (a places file's name for a body
+    without a council code, else the name its files give) and ``body_key`` (its council code,
+    else that name), so a named body is one body however its files spell it."""
+    if body_names is None:
+        body_names = ibis.memtable({"key": [], "name": []}, schema=BODY_NAMES_SCHEMA)
+    n = body_names.select(n_key=body_names.key, n_name=body_names.name)
+    p = payments.left_join(
+        n, payments.body_la_registry_code.isnull() & (n.n_key == payments.body.strip().lower())
+    )
+    return p.mutate(
+        body_name=p.n_name.coalesce(p.body),
+        body_key=p.body_la_registry_code.coalesce(p.n_name, p.body),
+    ).drop("n_key", "n_name")
+
+
+def payment_facts(
+    t: SpendTables,
+    *,
+    themes: ir.Table | None = None,
+    transfers: ir.Table | None = None,
+    body_names: ir.Table | None = None,
+    include_transfers: bool = False,
+    local_councils: Sequence[str] | ir.Column | None = None,
+) -> ir.Table:
+    """One row per payment, joined to what is known of its supplier, its theme and, when its
+    payee is a public body, the kind of body.
+
+    ``themes`` (``THEME_LABELS_SCHEMA``): the theme of each (service area, expense type),
+    matched null-safe; ``theme`` is null for a pair it lacks. ``transfers``
+    (``TRANSFER_PAYEES_SCHEMA``): the payees that are public bodies, by normalised name.
+    ``body_names`` (``BODY_NAMES_SCHEMA``): a places file's names for bodies without a
+    council code, so a body is one body however its files spell it. Transfers are left out
+    of the supplier measures (``transfer_excluded``, ``counted``) unless
+    ``include_transfers``: they are payments to other public bodies, not purchases.
+
+    ``local``: the supplier is located in one of ``local_councils`` (a place's councils: their
+    registry codes, or a column of a table holding them), else in the paying council itself;
+    ``location_known`` says when that can be told.
+    """
+    p = t.spend_payments
+    s = t.spend_suppliers
+    s = s.select(
+        s_name=s.supplier_name_normalised,
+        s_company=s.company_number,
+        s_charity=s.charity_number,
+        org_id=s.org_id,
+        method=s.method,
+        scale=s.scale,
+        known_vcse=s.vcse,
+        supplier_la=s.la_registry_code,
+    )
+    j = p.left_join(
+        s,
+        [
+            p.supplier_name_normalised.identical_to(s.s_name),
+            p.company_number.identical_to(s.s_company),
+            p.charity_number.identical_to(s.s_charity),
+        ],
+    )
+    j = with_bodies(j, body_names)
+    if themes is None:
+        themes = ibis.memtable({c: [] for c in THEME_LABELS_SCHEMA}, schema=THEME_LABELS_SCHEMA)
+    labels = themes.select(
+        t_service_area=themes.service_area,
+        t_expense_type=themes.expense_type,
+        theme=themes.theme,
+        decided_by=themes.decided_by,
+        rule=themes.rule,
+    )
+    j = j.left_join(
+        labels,
+        [
+            j.service_area.identical_to(labels.t_service_area),
+            j.expense_type.identical_to(labels.t_expense_type),
+        ],
+    )
+    if transfers is None:
+        transfers = ibis.memtable(
+            {c: [] for c in TRANSFER_PAYEES_SCHEMA}, schema=TRANSFER_PAYEES_SCHEMA
+        )
+    x = transfers.select(
+        x_name=transfers.name,
+        transfer_kind=transfers.kind,
+        transfer_rule=transfers.rule,
+        transfer_council=transfers.council_code,
+        x_within_place=transfers.within_place,
+    )
+    # Redacted payees have no normalised name, so they are never transfers.
+    j = j.left_join(x, j.supplier_name_normalised == x.x_name)
+
+    named_supplier = ~j.redacted & j.supplier_name_normalised.notnull()
+    supplier_key = ibis.ifelse(
+        named_supplier,
+        j.org_id.coalesce(
+            ibis.literal("GB-COH-").concat(j.company_number),
+            ibis.literal("name:").concat(j.supplier_name_normalised),
+        ),
+        ibis.null().cast("string"),
+    )
+    transfer_excluded = j.transfer_kind.notnull() & ibis.literal(not include_transfers)
+    # VCSE when the file's own flag or what is known of the supplier says so (either may be
+    # missing); not VCSE when one says no and none says yes; unknown otherwise.
+    is_vcse = ibis.cases(
+        (j.vcse_flag.fill_null(False) | j.known_vcse.fill_null(False), True),
+        (j.vcse_flag.notnull() | j.known_vcse.notnull(), False),
+        else_=ibis.null().cast("boolean"),
+    )
+    if local_councils is not None:
+        councils = (
+            local_councils if isinstance(local_councils, ir.Column) else sorted(local_councils)
+        )
+        local = j.supplier_la.isin(councils).fill_null(False)
+        location_known = j.supplier_la.notnull()
+    else:
+        local = (j.supplier_la == j.body_la_registry_code).fill_null(False)
+        location_known = j.supplier_la.notnull() & j.body_la_registry_code.notnull()
+    fy_start = _fy_start(j.payment_date)
+    return j.select(
+        "source_file",
+        body=j.body_name,
+        code=j.body_la_registry_code,
+        body_key=j.body_key,
+        payment_date=j.payment_date,
+        year=j.payment_date.year(),
+        fy_start=fy_start,
+        financial_year=_financial_year(j.payment_date),
+        amount_net=j.amount_net,
+        supplier_name=j.supplier_name,
+        supplier_name_normalised=j.supplier_name_normalised,
+        redacted=j.redacted,
+        is_card=j.is_card,
+        vcse_flag=j.vcse_flag,
+        service_area=j.service_area,
+        expense_type=j.expense_type,
+        supplier_key=supplier_key,
+        org_id=j.org_id,
+        method=j.method,
+        scale=j.scale,
+        known_vcse=j.known_vcse,
+        supplier_la=j.supplier_la,
+        theme=j.theme,
+        decided_by=j.decided_by,
+        rule=j.rule,
+        transfer_kind=j.transfer_kind,
+        transfer_rule=j.transfer_rule,
+        transfer_council=j.transfer_council,
+        transfer_within_place=j.x_within_place.fill_null(False),
+        transfer_excluded=transfer_excluded,
+        # The amount the supplier measures are of: null for a transfer left out.
+        counted=ibis.ifelse(transfer_excluded, ibis.null().cast("float64"), j.amount_net),
+        is_vcse=is_vcse,
+        local=local,
+        location_known=location_known,
     )

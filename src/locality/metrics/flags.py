@@ -68,6 +68,7 @@ import ibis.expr.datatypes as dt
 import ibis.expr.types as ir
 import pyarrow as pa
 
+from locality.domain.money import in_words
 from locality.domain.values import CAP_ANY_BUYER, PLACEHOLDER_MAX, VALUE_ISSUES
 
 if TYPE_CHECKING:
@@ -669,10 +670,6 @@ OUTPUT_COLUMNS: tuple[str, ...] = (
 )
 
 
-def _money(value: float) -> str:
-    return f"£{value:,.0f}" if float(value).is_integer() else f"£{value:,.2f}"
-
-
 def _plural(n: int, word: str) -> str:
     return f"{n} {word}" if n == 1 else f"{n} {word}s"
 
@@ -684,7 +681,7 @@ def reasons_text(row: Mapping[str, Any], thresholds: Thresholds | None = None) -
     parts: list[str] = []
     if row.get("direct_award_over_threshold"):
         limit = th["direct_award_over_threshold"]["threshold"]
-        parts.append(f"direct award of {_money(row['awarded_value'])} above {_money(limit)}")
+        parts.append(f"direct award of {in_words(row['awarded_value'])} above {in_words(limit)}")
     if row.get("short_advertisement"):
         parts.append(
             f"advertised {row['advertised_days']} days (minimum {row['advert_minimum_days']})"
@@ -698,13 +695,13 @@ def reasons_text(row: Mapping[str, Any], thresholds: Thresholds | None = None) -
     if row.get("value_bunched_below_threshold"):
         band = th["value_bunched_below_threshold"]["band"]
         parts.append(
-            f"{row['bunched_source']} value {_money(row['bunched_value'])} within {band:.0%} "
-            f"below the {_money(row['bunched_threshold'])} threshold"
+            f"{row['bunched_source']} value {in_words(row['bunched_value'])} within {band:.0%} "
+            f"below the {in_words(row['bunched_threshold'])} threshold"
         )
     if row.get("award_value_growth"):
         parts.append(
-            f"award value grew from {_money(row['value_first'])} to "
-            f"{_money(row['value_latest'])} ({row['value_growth']:+.0%})"
+            f"award value grew from {in_words(row['value_first'])} to "
+            f"{in_words(row['value_latest'])} ({row['value_growth']:+.0%})"
         )
     if row.get("single_bidder"):
         parts.append(f"{_plural(row['bid_count'], 'bid')} in a competitive procedure")
@@ -721,7 +718,7 @@ def data_quality_text(row: Mapping[str, Any]) -> str:
         parts.append(f"award dated {_plural(days, 'day')} before the tender closed")
     if row.get("invalid_award_value"):
         amount = row.get("invalid_amount")
-        published = f" (published {_money(amount)})" if amount is not None else ""
+        published = f" (published {in_words(amount)})" if amount is not None else ""
         parts.append(f"award value not usable: {row['value_issues']}{published}")
     return "; ".join(parts)
 

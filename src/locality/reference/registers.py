@@ -4,7 +4,7 @@ Each row of each register becomes a :class:`RegisterEntry`: the register it came
 its line, a ``kind`` (what the register says the body is), its registered name and its
 identifiers as org-ids (``GB-CHC-…``, ``GB-SC-…``, ``GB-NIC-…``, ``GB-COH-…``,
 ``GB-MPR-…``, ``GB-SHPE-…``, ``GB-HESA-…``, ``GB-EDU-…``). What a kind means for VCSE
-status is policy, decided in ``locality.spend.registers``, not here. Origins, commits and
+status is policy, decided in ``locality.enrich.classify``, not here. Origins, commits and
 licences: README.md of this package.
 
 A bundled row that cannot be read (a missing column, an unknown housing designation)

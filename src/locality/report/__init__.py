@@ -10,7 +10,7 @@ Everything is inside the file: the stylesheet, the vendored vega, vega-lite and 
 scripts, the chart specifications (JSON script tags, data inline) and a small script that
 draws them. It opens offline from disk and prints to A4 (one section per page, no contents
 list, charts no wider than the page). The figures come from the same calls as the dashboard
-(``locality.web.queries``) and are written by the same functions (``locality.web.present``).
+(``locality.views.queries``) and are written by the same functions (``locality.views.present``).
 """
 
 from __future__ import annotations
@@ -24,13 +24,16 @@ from typing import Any
 from jinja2 import Environment, FileSystemLoader, select_autoescape
 from markupsafe import Markup
 
-from locality import __version__
+from locality import __version__, views
 from locality.metrics.compare import HEADLINE
-from locality.web import charts, present, queries
-from locality.web.queries import MAX_COMPARE, BadRequest, NotFound, Session, Store
+from locality.views import charts, present, queries
+from locality.views.params import BadRequest, NotFound
+from locality.views.queries import MAX_COMPARE, Session, Store
 
 HERE = Path(__file__).resolve().parent
 TEMPLATES = HERE / "templates"
+# The macros the dashboard and the report share (one headline, one chart): the view layer's.
+SHARED_TEMPLATES = Path(views.__file__).resolve().parent / "templates"
 WEB_STATIC = HERE.parent / "web" / "static"
 VENDOR = WEB_STATIC / "vendor"
 VENDOR_SCRIPTS = ("vega.min.js", "vega-lite.min.js", "vega-embed.min.js")
@@ -215,7 +218,7 @@ def _sized(spec: dict[str, Any]) -> dict[str, Any]:
 
 def _environment() -> Environment:
     env = Environment(
-        loader=FileSystemLoader(TEMPLATES),
+        loader=FileSystemLoader([TEMPLATES, SHARED_TEMPLATES]),
         autoescape=select_autoescape(["html"]),
         trim_blocks=True,
         lstrip_blocks=True,

@@ -49,29 +49,19 @@ says which was applied and why.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+import functools
+from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
 import duckdb
 
-from locality.metrics.places import Place
+from locality.domain.places import Place
+from locality.domain.thresholds import spend_threshold
 from locality.reference import local_authority
-from locality.spend.resolve import KEY, SUPPLIERS_SQL
 from locality.spend.themes import UNMAPPED, ThemeRule, load_rules, theme_table
 from locality.spend.transfers import KIND_LABELS, normalise_payee, transfer_table
+from locality.store import sql
 
-# The place's payments: council bodies by registry code, other bodies by name.
-_IN_PLACE = """
-    (p.body_la_registry_code IN (SELECT unnest($codes::VARCHAR[]))
-     OR lower(trim(p.body)) IN (SELECT unnest($bodies::VARCHAR[])))
-"""
-_THEMES_TYPE = (
-    "STRUCT(service_area VARCHAR, expense_type VARCHAR, theme VARCHAR, decided_by VARCHAR,"
-    " rule VARCHAR)[]"
-)
-_TRANSFERS_TYPE = (
-    "STRUCT(name VARCHAR, kind VARCHAR, rule VARCHAR, council_code VARCHAR, within_place BOOLEAN)[]"
-)
 # A spend return for a month also carries a few lines dated in other months (late lines,
 # card transactions made earlier, Leeds' files hold a third of the month before): a month
 # counts as covered by a file when it holds at least this share of the file's payments.
@@ -92,78 +82,199 @@ def _fy(column: str) -> str:
     return _fy_label(_fy_start(column))
 
 
+# The measures of ``metrics.payment_reach`` the ``shares`` section shows, in its order.
+SHARE_MEASURES = (
+    "sme_share",
+    "known_scale_coverage",
+    "vcse_share",
+    "known_vcse_coverage",
+    "local_share",
+    "known_location_coverage",
+    "resolved_coverage",
+    "redacted_share",
+)
 # Every section reads the place's payments, computed once per view (_make_payments_table).
 _PAY = "WITH pay AS (SELECT * FROM _place_pay)"
+# Temporary names of the view's own relations on the connection (dropped after the view).
+_PAY_TABLE = "_place_pay"
+_PLACE_VIEW = "_place_payments"  # the place's payments, whatever the threshold
+_THEMES_TABLE = "_place_themes"
+_TRANSFERS_TABLE = "_place_transfers"
+_BODY_NAMES_TABLE = "_place_body_names"
+_COUNCILS_TABLE = "_place_councils"
+_COUNCILS = {"code": "string"}  # the schema of _COUNCILS_TABLE
 
 
-def _make_payments_table(con: duckdb.DuckDBPyConnection, params: dict[str, Any]) -> None:
-    """The place's payments once, as a temporary table for every section: joining each
-    to what is known of its supplier costs more than all the sections' sums together
-    (0.1 s a section for West Yorkshire's 340,000 payments). Temporary tables live in
-    memory, so this works on a read-only store too."""
-    query = f"CREATE OR REPLACE TEMP TABLE _place_pay AS {_with_payments()} SELECT * FROM pay"
-    used = {name: value for name, value in params.items() if f"${name}" in query}
-    con.execute(query, used)
+def _schema(con: duckdb.DuckDBPyConnection, name: str) -> Any:
+    from locality.metrics import duckdb_backend
+
+    return duckdb_backend(con).table(name).schema()
 
 
-def _with_payments() -> str:
-    """``WITH`` the place's payments (``pay``), over the threshold, each joined to what is
-    known of its supplier, to its theme and, when its payee is a public body, to the kind
-    of body (``transfer_kind``; ``transfer_excluded`` when transfers are left out of the
-    supplier figures)."""
-    join = " AND ".join(f"s.{c} IS NOT DISTINCT FROM p.{c}" for c in KEY)
-    return f"""
-        WITH s AS ({SUPPLIERS_SQL}),
-        labels AS (SELECT unnest($themes::{_THEMES_TYPE}, recursive := true)),
-        named AS (
-            SELECT unnest($body_names::STRUCT(key VARCHAR, name VARCHAR)[], recursive := true)
-        ),
-        transfers AS (SELECT unnest($transfers::{_TRANSFERS_TYPE}, recursive := true)),
-        pay AS (
-            -- A named body is one body however its files spell it: keyed and shown by the
-            -- name the places file gives it.
-            SELECT p.source_file, coalesce(n.name, p.body) AS body,
-                   p.body_la_registry_code AS code,
-                   coalesce(p.body_la_registry_code, n.name, p.body) AS body_key,
-                   p.payment_date, {_fy_start("p.payment_date")} AS fy_start, p.amount_net,
-                   p.supplier_name, p.supplier_name_normalised, p.redacted, p.vcse_flag,
-                   p.service_area, p.expense_type,
-                   CASE WHEN NOT p.redacted AND p.supplier_name_normalised IS NOT NULL
-                        THEN coalesce(s.org_id, 'GB-COH-' || p.company_number,
-                                      'name:' || p.supplier_name_normalised)
-                   END AS supplier_key,
-                   s.org_id, s.method, s.scale, s.vcse AS known_vcse,
-                   s.la_registry_code AS supplier_la,
-                   coalesce(t.theme, '{UNMAPPED}') AS theme, t.decided_by, t.rule,
-                   x.kind AS transfer_kind, x.rule AS transfer_rule,
-                   x.council_code AS transfer_council,
-                   coalesce(x.within_place, false) AS transfer_within_place,
-                   (x.kind IS NOT NULL AND NOT $include_transfers) AS transfer_excluded
-            FROM spend_payments p
-            LEFT JOIN s ON {join}
-            LEFT JOIN named n
-                   ON p.body_la_registry_code IS NULL AND n.key = lower(trim(p.body))
-            LEFT JOIN labels t ON t.service_area IS NOT DISTINCT FROM p.service_area
-                              AND t.expense_type IS NOT DISTINCT FROM p.expense_type
-            -- Redacted payees have no normalised name, so they are never transfers.
-            LEFT JOIN transfers x ON x.name = p.supplier_name_normalised
-            WHERE {_IN_PLACE} AND abs(p.amount_net) >= $min_amount
-        )
+def _place_payments_sql(con: duckdb.DuckDBPyConnection, place: Place) -> str:
+    """The place's payments (``metrics.facts.payments_in_place``: councils by registry code,
+    other bodies by name) as a SQL query, whatever the threshold."""
+    return _compiled_place_payments(
+        tuple(sorted(place.councils)),
+        tuple(place_bodies(place)),
+        _schema(con, "spend_payments"),
+    )
+
+
+@functools.lru_cache(maxsize=64)
+def _compiled_place_payments(
+    councils: tuple[str, ...], bodies: tuple[str, ...], schema: Any
+) -> str:
+    import ibis
+
+    from locality.metrics.facts import payments_in_place
+
+    payments = ibis.table(schema, name="spend_payments")
+    return str(ibis.to_sql(payments_in_place(payments, councils, bodies), dialect="duckdb"))
+
+
+_DUCKDB_TYPES = {"string": "VARCHAR", "boolean": "BOOLEAN"}
+
+
+def _temp_table(
+    con: duckdb.DuckDBPyConnection, name: str, rows: Sequence[Mapping[str, Any]], schema: Any
+) -> None:
+    """Rows as a temporary table with the columns of an Ibis schema (of text and flags),
+    passed as one list parameter (no Arrow or pandas conversion on the way)."""
+    fields = ", ".join(
+        f"{column} {_DUCKDB_TYPES[str(dtype).lstrip('!')]}" for column, dtype in schema.items()
+    )
+    values = [{column: row.get(column) for column in schema} for row in rows]
+    con.execute(
+        f"CREATE OR REPLACE TEMP TABLE {name} AS "
+        f"SELECT unnest($rows::STRUCT({fields})[], recursive := true)",
+        {"rows": values},
+    )
+
+
+def _make_payments_table(
+    con: duckdb.DuckDBPyConnection, place_sql: str, params: dict[str, Any]
+) -> None:
+    """The place's payments over the threshold, once (``metrics.facts.payment_facts``: each
+    joined to what is known of its supplier, its theme and, when its payee is a public body,
+    the kind of body), as a temporary table for every section: the joins cost more than all
+    the sections' sums together (0.1 s a section for West Yorkshire's 340,000 payments).
+    Temporary tables and views live in memory, so this works on a read-only store too.
+
+    What differs between places (their payments, the rules' results applied in Python, their
+    councils) reaches the query as relations with fixed names, so the facts compile to one
+    SQL statement once per process (Ibis takes longer to compile it than DuckDB to run it
+    on most places) and DuckDB runs it in place."""
+    from locality.metrics import duckdb_spend_tables
+    from locality.metrics.facts import (
+        BODY_NAMES_SCHEMA,
+        THEME_LABELS_SCHEMA,
+        TRANSFER_PAYEES_SCHEMA,
+    )
+
+    con.execute(f"CREATE OR REPLACE TEMP VIEW {_PLACE_VIEW} AS {place_sql}")
+    _temp_table(con, _THEMES_TABLE, params["themes"], THEME_LABELS_SCHEMA)
+    _temp_table(con, _TRANSFERS_TABLE, params["transfers"], TRANSFER_PAYEES_SCHEMA)
+    _temp_table(con, _BODY_NAMES_TABLE, params["body_names"], BODY_NAMES_SCHEMA)
+    _temp_table(con, _COUNCILS_TABLE, [{"code": c} for c in params["codes"]], _COUNCILS)
+    tables = duckdb_spend_tables(con, _PLACE_VIEW)
+    query = _compiled_facts(
+        bool(params["include_transfers"]),
+        tables.spend_payments.schema(),
+        tables.spend_suppliers.schema(),
+    )
+    # The threshold is a filter on the payments DuckDB pushes below the joins.
+    con.execute(
+        f"CREATE OR REPLACE TEMP TABLE {_PAY_TABLE} AS "
+        f"SELECT * FROM ({query}) WHERE abs(amount_net) >= $min_amount",
+        {"min_amount": params["min_amount"]},
+    )
+
+
+@functools.lru_cache(maxsize=8)
+def _compiled_facts(include_transfers: bool, payments: Any, suppliers: Any) -> str:
+    """``payment_facts`` of the place's payments as SQL over the relations of fixed names
+    ``_make_payments_table`` sets up. Calendar and financial-year labels are left out: the
+    sections group on ``fy_start`` and label after grouping (text for every payment is slow).
     """
+    import ibis
+
+    from locality.metrics.facts import (
+        BODY_NAMES_SCHEMA,
+        THEME_LABELS_SCHEMA,
+        TRANSFER_PAYEES_SCHEMA,
+        SpendTables,
+        payment_facts,
+    )
+    from locality.metrics.registry import SPEND_SUPPLIERS_VIEW
+
+    councils = ibis.table(_COUNCILS, name=_COUNCILS_TABLE)
+    facts = payment_facts(
+        SpendTables(
+            spend_payments=ibis.table(payments, name=_PLACE_VIEW),
+            spend_suppliers=ibis.table(suppliers, name=SPEND_SUPPLIERS_VIEW),
+        ),
+        themes=ibis.table(THEME_LABELS_SCHEMA, name=_THEMES_TABLE),
+        transfers=ibis.table(TRANSFER_PAYEES_SCHEMA, name=_TRANSFERS_TABLE),
+        body_names=ibis.table(BODY_NAMES_SCHEMA, name=_BODY_NAMES_TABLE),
+        include_transfers=include_transfers,
+        local_councils=councils.code,
+    )
+    facts = facts.mutate(theme=facts.theme.fill_null(UNMAPPED)).drop("year", "financial_year")
+    return str(ibis.to_sql(facts, dialect="duckdb"))
 
 
-def _dicts(
-    con: duckdb.DuckDBPyConnection, query: str, params: dict[str, Any]
-) -> list[dict[str, Any]]:
-    # DuckDB refuses named parameters a query does not use, so pass only those it names.
-    used = {name: value for name, value in params.items() if f"${name}" in query}
-    result = con.execute(query, used)
-    names = [d[0] for d in result.description or []]
-    return [dict(zip(names, row, strict=True)) for row in result.fetchall()]
+def _place_bodies_sql(con: duckdb.DuckDBPyConnection) -> str:
+    """The place's payments, whatever the threshold, each with the body that paid
+    (``metrics.facts.with_bodies``), as a SQL query (after ``_make_payments_table``)."""
+    return _compiled_bodies(_schema(con, _PLACE_VIEW))
 
 
-def _share(part: float | None, whole: float | None) -> float | None:
-    return part / whole if part is not None and whole else None
+@functools.lru_cache(maxsize=8)
+def _compiled_bodies(payments: Any) -> str:
+    import ibis
+
+    from locality.metrics.facts import BODY_NAMES_SCHEMA, with_bodies
+
+    facts = with_bodies(
+        ibis.table(payments, name=_PLACE_VIEW),
+        ibis.table(BODY_NAMES_SCHEMA, name=_BODY_NAMES_TABLE),
+    )
+    return str(ibis.to_sql(facts, dialect="duckdb"))
+
+
+def _drop_payments_table(con: duckdb.DuckDBPyConnection) -> None:
+    for table in (_PAY_TABLE, _THEMES_TABLE, _TRANSFERS_TABLE, _BODY_NAMES_TABLE, _COUNCILS_TABLE):
+        con.execute(f"DROP TABLE IF EXISTS {table}")
+    con.execute(f"DROP VIEW IF EXISTS {_PLACE_VIEW}")
+
+
+def payment_labels(
+    con: duckdb.DuckDBPyConnection | Any, rules: Sequence[ThemeRule] | None = None
+) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    """The theme of every (service area, expense type) of the store's payments and the
+    payees that are public bodies (none of them "within" a place), on any engine (a DuckDB
+    connection or an Ibis backend): the rows ``metrics.run_payments`` takes as ``themes``
+    and ``transfers``. ``rules`` default to the bundled ones."""
+    from locality.metrics import duckdb_backend
+
+    backend = duckdb_backend(con) if isinstance(con, duckdb.DuckDBPyConnection) else con
+    payments = backend.table("spend_payments")
+    pairs = payments.select("service_area", "expense_type").distinct().to_pyarrow().to_pylist()
+    named = payments.filter(payments.supplier_name_normalised.notnull())
+    names = named.select(name=named.supplier_name_normalised).distinct().to_pyarrow()
+    themes = theme_table(
+        sorted(
+            ((r["service_area"], r["expense_type"]) for r in pairs),
+            key=lambda pair: (pair[0] or "", pair[1] or ""),
+        ),
+        load_rules() if rules is None else rules,
+    )
+    transfers = [
+        {**row, "within_place": False}
+        for row in transfer_table(sorted(names.column("name").to_pylist()))
+    ]
+    return list(themes), transfers
 
 
 def place_bodies(place: Place) -> list[str]:
@@ -183,45 +294,39 @@ def like_for_like_threshold(
     """The highest published threshold of the place's non-card spend files, and the bodies
     publishing at it: counting only payments at least that large compares like with like.
     (0.0, []) when the place has no spend."""
-    rows = _dicts(
+    rows = sql.dicts(
         con,
         f"""
         SELECT f.published_threshold AS threshold, list(DISTINCT f.body ORDER BY f.body) AS bodies
         FROM ingested_files f
         WHERE f.kind = 'spend' AND f.published_threshold IS NOT NULL
           AND f.source_file IN (
-              SELECT p.source_file FROM spend_payments p WHERE {_IN_PLACE} AND NOT p.is_card
+              SELECT p.source_file FROM ({_place_payments_sql(con, place)}) p WHERE NOT p.is_card
           )
         GROUP BY 1 ORDER BY 1 DESC LIMIT 1
         """,
-        {"codes": sorted(place.councils), "bodies": place_bodies(place)},
     )
     return (float(rows[0]["threshold"]), list(rows[0]["bodies"])) if rows else (0.0, [])
 
 
 def _theme_labels(
-    con: duckdb.DuckDBPyConnection, params: dict[str, Any], rules: Sequence[ThemeRule]
+    con: duckdb.DuckDBPyConnection, place_sql: str, rules: Sequence[ThemeRule]
 ) -> list[dict[str, str | None]]:
     """The theme of every (service area, expense type) the place's payments carry."""
-    labels = _dicts(
-        con,
-        f"SELECT DISTINCT p.service_area, p.expense_type FROM spend_payments p WHERE {_IN_PLACE}",
-        params,
-    )
+    labels = sql.dicts(con, f"SELECT DISTINCT p.service_area, p.expense_type FROM ({place_sql}) p")
     return theme_table(((r["service_area"], r["expense_type"]) for r in labels), rules)
 
 
 def _transfer_payees(
-    con: duckdb.DuckDBPyConnection, params: dict[str, Any], place: Place
+    con: duckdb.DuckDBPyConnection, place_sql: str, place: Place
 ) -> list[dict[str, Any]]:
     """Every payee of the place's payments that is a public body (``spend.transfers``), and
     whether it is one of the place's own bodies (a council of the place, or a body its
     places file names): money the place counts again when that body spends it."""
-    names = _dicts(
+    names = sql.dicts(
         con,
-        f"SELECT DISTINCT p.supplier_name_normalised AS name FROM spend_payments p "
-        f"WHERE {_IN_PLACE} AND p.supplier_name_normalised IS NOT NULL",
-        params,
+        f"SELECT DISTINCT p.supplier_name_normalised AS name FROM ({place_sql}) p "
+        "WHERE p.supplier_name_normalised IS NOT NULL",
     )
     own_bodies = {normalise_payee(name) for name in place.bodies}
     rows: list[dict[str, Any]] = list(transfer_table(r["name"] for r in names))
@@ -234,7 +339,7 @@ def _transfer_payees(
 
 def _themes(con: duckdb.DuckDBPyConnection, params: dict[str, Any]) -> list[dict[str, Any]]:
     """Spend and concentration by theme, largest first, the unmapped row always last."""
-    rows = _dicts(
+    totals = sql.dicts(
         con,
         f"""
         {_PAY},
@@ -247,41 +352,64 @@ def _themes(con: duckdb.DuckDBPyConnection, params: dict[str, Any]) -> list[dict
                        AS transfer_amount
             FROM pay GROUP BY theme
         ),
-        per_supplier AS (
-            SELECT theme, supplier_key, sum(amount_net) AS value
-            FROM pay WHERE supplier_key IS NOT NULL AND NOT transfer_excluded
-            GROUP BY ALL HAVING sum(amount_net) > 0
-        ),
-        ranked AS (
-            SELECT *, row_number() OVER (PARTITION BY theme ORDER BY value DESC, supplier_key)
-                          AS rank,
-                      sum(value) OVER (PARTITION BY theme) AS supplier_value
-            FROM per_supplier
-        ),
-        concentration AS (
-            SELECT theme, sum(power(value * 100.0 / supplier_value, 2)) AS hhi,
-                   sum(value) FILTER (WHERE rank = 1) / any_value(supplier_value) AS top1_share,
-                   sum(value) FILTER (WHERE rank <= 3) / any_value(supplier_value) AS top3_share,
-                   count(*) AS distinct_suppliers
-            FROM ranked GROUP BY theme
-        ),
         place_total AS (SELECT sum(amount_net) AS total FROM pay)
         SELECT t.theme, t.payments, round(t.amount, 2) AS amount,
                CASE WHEN place_total.total <> 0 THEN t.amount / place_total.total END
                    AS share_of_total,
                round(t.by_service_area, 2) AS by_service_area,
-               coalesce(c.distinct_suppliers, 0) AS distinct_suppliers,
-               c.hhi, c.top1_share, c.top3_share,
                round(t.redacted_amount, 2) AS redacted_amount,
                round(t.transfer_amount, 2) AS transfer_amount
-        FROM totals t CROSS JOIN place_total LEFT JOIN concentration c USING (theme)
+        FROM totals t CROSS JOIN place_total
         ORDER BY t.theme = '{UNMAPPED}', t.amount DESC, t.theme
         """,
         params,
     )
+    # Each theme's concentration: the registered family (metrics.concentration), the same
+    # HHI and top-n as the contract measures.
+    concentration = {
+        row["theme"]: row for row in _place_measures(con, "payment_concentration", "theme")
+    }
+    rows = [_theme_row(row, concentration.get(row["theme"])) for row in totals]
     if not any(r["theme"] == UNMAPPED for r in rows):
         rows.append(_empty_theme(UNMAPPED))
     return rows
+
+
+def _theme_row(totals: dict[str, Any], concentration: dict[str, Any] | None) -> dict[str, Any]:
+    c = concentration or {}
+    return {
+        "theme": totals["theme"],
+        "payments": totals["payments"],
+        "amount": totals["amount"],
+        "share_of_total": totals["share_of_total"],
+        "by_service_area": totals["by_service_area"],
+        "distinct_suppliers": c.get("distinct_suppliers") or 0,
+        "hhi": c.get("hhi"),
+        "top1_share": c.get("top1_share"),
+        "top3_share": c.get("top3_share"),
+        "redacted_amount": totals["redacted_amount"],
+        "transfer_amount": totals["transfer_amount"],
+    }
+
+
+def _place_measures(con: duckdb.DuckDBPyConnection, family: str, by: str) -> list[dict[str, Any]]:
+    """A registered payment family's measures of the place's payments (``_place_pay``)."""
+    from locality.metrics import duckdb_backend
+
+    schema = duckdb_backend(con).table(_PAY_TABLE).schema()
+    return sql.dicts(con, _measures_sql(family, by, schema))
+
+
+@functools.lru_cache(maxsize=32)
+def _measures_sql(family: str, by: str, schema: Any) -> str:
+    """A payment family's query over ``_place_pay``, compiled once per process: Ibis takes
+    longer to compile it (0.1-0.2 s) than DuckDB to run it on a large place."""
+    import ibis
+
+    from locality.metrics import payments_expr
+
+    facts = ibis.table(schema, name=_PAY_TABLE)
+    return str(ibis.to_sql(payments_expr(facts, by, [family]), dialect="duckdb"))
 
 
 def _empty_theme(theme: str) -> dict[str, Any]:
@@ -304,8 +432,7 @@ def _threshold(
     con: duckdb.DuckDBPyConnection, place: Place, min_amount: float | None, like_for_like: bool
 ) -> dict[str, Any]:
     """The minimum absolute net amount counted, and why."""
-    if like_for_like and min_amount is not None:
-        raise ValueError("give min_amount or like_for_like, not both")
+    min_amount = spend_threshold(min_amount, like_for_like)
     if like_for_like:
         amount, bodies = like_for_like_threshold(con, place)
         return {
@@ -315,9 +442,7 @@ def _threshold(
             "set_by": bodies,
         }
     if min_amount is not None:
-        if min_amount < 0:
-            raise ValueError(f"min_amount must be 0 or more, not {min_amount}")
-        return {"min_amount": float(min_amount), "basis": "as given", "set_by": []}
+        return {"min_amount": min_amount, "basis": "as given", "set_by": []}
     return {"min_amount": 0.0, "basis": "every published payment", "set_by": []}
 
 
@@ -350,13 +475,14 @@ def place_view(
         "include_transfers": bool(include_transfers),
     }
     rules = load_rules() if theme_rules is None else theme_rules
-    params["themes"] = _theme_labels(con, params, rules)
-    params["transfers"] = _transfer_payees(con, params, place)
-    _make_payments_table(con, params)
+    place_sql = _place_payments_sql(con, place)
+    params["themes"] = _theme_labels(con, place_sql, rules)
+    params["transfers"] = _transfer_payees(con, place_sql, place)
     try:
+        _make_payments_table(con, place_sql, params)
         return _sections(con, place, params, threshold, top)
     finally:
-        con.execute("DROP TABLE IF EXISTS _place_pay")
+        _drop_payments_table(con)
 
 
 def _sections(
@@ -367,7 +493,7 @@ def _sections(
     top: int,
 ) -> dict[str, Any]:
     codes = params["codes"]
-    bodies = _dicts(
+    bodies = sql.dicts(
         con,
         f"""
         {_PAY},
@@ -389,7 +515,7 @@ def _sections(
         """,
         params,
     )
-    months = _dicts(
+    months = sql.dicts(
         con,
         f"""
         {_PAY}
@@ -401,7 +527,7 @@ def _sections(
         """,
         params,
     )
-    years = _dicts(
+    years = sql.dicts(
         con,
         f"""
         {_PAY}
@@ -411,7 +537,7 @@ def _sections(
         """,
         params,
     )
-    suppliers = _dicts(
+    suppliers = sql.dicts(
         con,
         f"""
         {_PAY}
@@ -426,52 +552,17 @@ def _sections(
         """,
         params,
     )
-    (shares_row,) = _dicts(
-        con,
-        f"""
-        {_PAY},
-        v AS (
-            -- ``counted``: the amount the shares are of; NULL for a transfer left out.
-            SELECT *, CASE WHEN vcse_flag OR known_vcse THEN true
-                           WHEN vcse_flag IS NOT NULL OR known_vcse IS NOT NULL THEN false
-                      END AS is_vcse,
-                   CASE WHEN NOT transfer_excluded THEN amount_net END AS counted
-            FROM pay
-        )
-        SELECT coalesce(sum(amount_net), 0) AS total,
-               coalesce(sum(amount_net) FILTER (WHERE transfer_kind IS NOT NULL), 0)
-                   AS transfers,
-               coalesce(sum(amount_net) FILTER (WHERE transfer_kind IS NULL), 0) AS suppliers,
-               coalesce(sum(counted), 0) AS counted,
-               sum(counted) FILTER (WHERE scale = 'sme') AS sme,
-               sum(counted) FILTER (WHERE scale IS NOT NULL) AS known_scale,
-               sum(counted) FILTER (WHERE is_vcse) AS vcse,
-               sum(counted) FILTER (WHERE is_vcse IS NOT NULL) AS known_vcse,
-               sum(counted) FILTER (WHERE supplier_la IN (SELECT unnest($codes::VARCHAR[])))
-                   AS local,
-               sum(counted) FILTER (WHERE supplier_la IS NOT NULL) AS known_location,
-               sum(counted) FILTER (WHERE org_id IS NOT NULL) AS resolved,
-               sum(counted) FILTER (WHERE redacted) AS redacted
-        FROM v
-        """,
-        params,
-    )
-    counted = float(shares_row["counted"])
+    # SME, VCSE and local shares with their coverage: the registered family
+    # (metrics.payment_reach) over the place's payments, local meaning the place's councils.
+    (reach,) = _place_measures(con, "payment_reach", "all")
     shares = {
-        "total_amount": round(float(shares_row["total"]), 2),
-        "transfer_amount": round(float(shares_row["transfers"]), 2),
-        "supplier_amount": round(float(shares_row["suppliers"]), 2),
-        "sme_share": _share(shares_row["sme"], shares_row["known_scale"]),
-        "known_scale_coverage": _share(shares_row["known_scale"] or 0.0, counted),
-        "vcse_share": _share(shares_row["vcse"], shares_row["known_vcse"]),
-        "known_vcse_coverage": _share(shares_row["known_vcse"] or 0.0, counted),
-        "local_share": _share(shares_row["local"], shares_row["known_location"]),
-        "known_location_coverage": _share(shares_row["known_location"] or 0.0, counted),
-        "resolved_coverage": _share(shares_row["resolved"] or 0.0, counted),
-        "redacted_share": _share(shares_row["redacted"] or 0.0, counted),
+        "total_amount": round(float(reach["paid_amount"]), 2),
+        "transfer_amount": round(float(reach["transfer_amount"]), 2),
+        "supplier_amount": round(float(reach["supplier_amount"]), 2),
+        **{name: reach[name] for name in SHARE_MEASURES},
     }
     themes = _themes(con, params)
-    theme_years = _dicts(
+    theme_years = sql.dicts(
         con,
         f"""
         {_PAY}
@@ -482,7 +573,7 @@ def _sections(
         """,
         params,
     )
-    unmapped = _dicts(
+    unmapped = sql.dicts(
         con,
         f"""
         {_PAY}
@@ -496,7 +587,7 @@ def _sections(
     )
     transfers = [
         {"kind": row["kind"], "label": KIND_LABELS[row["kind"]], **row}
-        for row in _dicts(
+        for row in sql.dicts(
             con,
             f"""
             {_PAY},
@@ -514,7 +605,7 @@ def _sections(
             params,
         )
     ]
-    transfer_payees = _dicts(
+    transfer_payees = sql.dicts(
         con,
         f"""
         {_PAY}
@@ -530,7 +621,7 @@ def _sections(
         """,
         params,
     )
-    contracted = _dicts(
+    contracted = sql.dicts(
         con,
         f"""
         {_PAY},
@@ -593,21 +684,13 @@ def _coverage(
     cover (whatever the threshold: this is about the files), a body without files too."""
     found = {
         row["body_key"]: row
-        for row in _dicts(
+        for row in sql.dicts(
             con,
             f"""
-            WITH named AS (
-                SELECT unnest($body_names::STRUCT(key VARCHAR, name VARCHAR)[],
-                              recursive := true)
-            ),
-            p AS (
-                SELECT p.source_file, coalesce(n.name, p.body) AS body,
-                       coalesce(p.body_la_registry_code, n.name, p.body) AS body_key,
+            WITH p AS (
+                SELECT p.source_file, p.body_name AS body, p.body_key,
                        date_trunc('month', p.payment_date) AS month
-                FROM spend_payments p
-                LEFT JOIN named n
-                       ON p.body_la_registry_code IS NULL AND n.key = lower(trim(p.body))
-                WHERE {_IN_PLACE}
+                FROM ({_place_bodies_sql(con)}) p
             ),
             per_month AS (
                 SELECT body_key, source_file, month, count(*) AS n,

@@ -14,8 +14,8 @@ from typing import Any
 import duckdb
 import orjson
 
-from locality.ingest.normalise import PROCESS_COLUMNS as NORMALISED_PROCESS_COLUMNS
 from locality.store import sql
+from locality.store.schema import PROCESS_COLUMNS as NORMALISED_PROCESS_COLUMNS
 
 # Organisation columns a page shows (``organisations`` has them all; docs/architecture.md).
 ORGANISATION_COLUMNS = (
@@ -46,14 +46,6 @@ PROCESS_COLUMNS = tuple(
 )
 
 
-def _dicts(
-    con: duckdb.DuckDBPyConnection, query: str, params: Sequence[Any]
-) -> list[dict[str, Any]]:
-    result = con.execute(query, list(params))
-    names = [d[0] for d in result.description or []]
-    return [dict(zip(names, row, strict=True)) for row in result.fetchall()]
-
-
 def _like(text: str) -> str:
     """A LIKE pattern matching ``text`` anywhere, with its wildcards taken literally."""
     escaped = text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
@@ -71,7 +63,7 @@ def search_organisations(
     text = text.strip()
     if not text:
         return []
-    return _dicts(
+    return sql.dicts(
         con,
         """
         SELECT org_id, name, buyer_processes, supplier_processes, la_name, region_name
@@ -99,7 +91,7 @@ def near_organisations(
     column = {"buyer": "buyer_processes", "supplier": "supplier_processes"}.get(role or "")
     active = f"{column} > 0" if column else "(buyer_processes > 0 OR supplier_processes > 0)"
     folded = text.strip().lower()
-    return _dicts(
+    return sql.dicts(
         con,
         f"""
         SELECT org_id, name, similarity FROM (
@@ -116,7 +108,7 @@ def near_organisations(
 
 def organisation(con: duckdb.DuckDBPyConnection, org_id: str) -> dict[str, Any] | None:
     """One organisation with its place, or None."""
-    found = _dicts(
+    found = sql.dicts(
         con,
         f"""
         SELECT {", ".join(f"o.{c}" for c in ORGANISATION_COLUMNS)},
@@ -137,7 +129,7 @@ def organisations(
     ids = sorted({i for i in org_ids if i is not None})
     if not ids:
         return {}
-    rows = _dicts(
+    rows = sql.dicts(
         con,
         f"""
         SELECT {", ".join(ORGANISATION_COLUMNS)} FROM organisations
@@ -193,7 +185,7 @@ def _awards(
     if limit is not None:
         query += " LIMIT ?"
         params = [*params, limit]
-    rows = _dicts(con, query, params)
+    rows = sql.dicts(con, query, params)
     for row in rows:
         row["suppliers"] = row["suppliers"] or []
     return rows
@@ -225,7 +217,7 @@ def supplier_awards(
 
 def process(con: duckdb.DuckDBPyConnection, ocid: str) -> dict[str, Any] | None:
     """A contracting process: its columns and its compiled release (parsed), or None."""
-    found = _dicts(
+    found = sql.dicts(
         con,
         f"SELECT {', '.join(PROCESS_COLUMNS)}, compiled_release FROM processes WHERE ocid = ?",
         [ocid],
@@ -240,7 +232,7 @@ def process(con: duckdb.DuckDBPyConnection, ocid: str) -> dict[str, Any] | None:
 
 def process_releases(con: duckdb.DuckDBPyConnection, ocid: str) -> list[dict[str, Any]]:
     """The releases of a process as published, in reading order, with file and line."""
-    return _dicts(
+    return sql.dicts(
         con,
         """
         SELECT release_id, release_date, tags, source_file, source_line, source_pointer
@@ -257,7 +249,7 @@ def process_awards(con: duckdb.DuckDBPyConnection, ocid: str) -> list[dict[str, 
 
 def process_parties(con: duckdb.DuckDBPyConnection, ocid: str) -> list[dict[str, Any]]:
     """The organisations of a process with their roles, size and place as published there."""
-    return _dicts(
+    return sql.dicts(
         con,
         """
         SELECT pp.org_id, coalesce(pp.name, o.name) AS name, pp.roles, pp.postcode,
@@ -321,7 +313,7 @@ def counts_as_reason(award: dict[str, Any], agreement_type: str | None) -> str |
 
 
 def _publisher(prefix: str | None) -> str | None:
-    from locality.store.status import PUBLISHERS
+    from locality.domain.notices import PUBLISHERS
 
     return PUBLISHERS.get(prefix or "", prefix)
 
@@ -351,7 +343,7 @@ def _central_purchasing_body(stored: bool | None, org_id: str | None, name: str 
     (``reference/central-purchasing-bodies.csv``: identifier, else name)."""
     if stored is not None:
         return bool(stored)
-    from locality.ingest.normalise import is_central_purchasing_body
+    from locality.domain.buyers import is_central_purchasing_body
 
     return is_central_purchasing_body(org_id, name)
 
@@ -373,7 +365,7 @@ def process_view(con: duckdb.DuckDBPyConnection, ocid: str) -> dict[str, Any] | 
     ``scale``, ``vcse`` and ``vcse_source`` as this process published them) and
     ``duplicate_of`` (the OCID counted instead, when this one is a copy). No data is None.
     """
-    found = _dicts(
+    found = sql.dicts(
         con,
         """
         SELECT p.ocid, p.publisher_prefix, p.layout, coalesce(p.title_clean, p.title) AS title,
@@ -394,7 +386,7 @@ def process_view(con: duckdb.DuckDBPyConnection, ocid: str) -> dict[str, Any] | 
     if not found:
         return None
     p = found[0]
-    notices = _dicts(
+    notices = sql.dicts(
         con,
         """
         SELECT notice_id AS id, form, stage, notice_date AS date, url, release_id
@@ -405,7 +397,7 @@ def process_view(con: duckdb.DuckDBPyConnection, ocid: str) -> dict[str, Any] | 
     )
     for n in notices:
         n["url"] = _notice_link(ocid, n["id"], n["url"])
-    lots = _dicts(
+    lots = sql.dicts(
         con,
         """
         SELECT lot_id AS id, title, suitable_sme, suitable_vcse, value, value_gross, currency,
@@ -415,7 +407,7 @@ def process_view(con: duckdb.DuckDBPyConnection, ocid: str) -> dict[str, Any] | 
         """,
         [ocid],
     )
-    awards = _dicts(
+    awards = sql.dicts(
         con,
         """
         SELECT award_id AS id, status, award_date AS date, value, value_net, value_gross,
@@ -427,7 +419,7 @@ def process_view(con: duckdb.DuckDBPyConnection, ocid: str) -> dict[str, Any] | 
         [ocid],
     )
     suppliers: dict[str, list[dict[str, Any]]] = {}
-    for s in _dicts(
+    for s in sql.dicts(
         con,
         """
         SELECT s.award_id, s.org_id AS id, coalesce(o.name, s.supplier_name, pp.name) AS name,
@@ -543,7 +535,7 @@ def place_awards(
     if limit is not None:
         query += " LIMIT ?"
         params.append(limit)
-    rows = _dicts(con, query, params)
+    rows = sql.dicts(con, query, params)
     for row in rows:
         row["suppliers"] = row["suppliers"] or []
     return rows

@@ -263,7 +263,7 @@ MIGRATIONS.append(
 )
 
 MIGRATIONS.append(
-    # 5: spend suppliers resolved to organisations (locality.spend.resolve), and the
+    # 5: spend suppliers resolved to organisations (locality.enrich.resolve), and the
     # supplier facts users add from a CSV (name or company number -> postcode, scale, VCSE).
     [
         """
@@ -296,7 +296,7 @@ MIGRATIONS.append(
 )
 
 MIGRATIONS.append(
-    # 6: spend suppliers and organisation registers (locality.spend.registers): the evidence of
+    # 6: spend suppliers and organisation registers (locality.enrich.classify): the evidence of
     # a match made through a register, what the registers say each supplier is, and what
     # fuzzy matching already scored (so re-resolution scores only new names or new
     # organisations).
@@ -439,6 +439,34 @@ MIGRATIONS.append(
     ]
 )
 
+MIGRATIONS.append(
+    # 9: where each `locality fetch` stopped (locality/fetch/state.py), so a fetch with no
+    # --since carries on from there after a crash or Ctrl+C.
+    [
+        """
+        CREATE TABLE fetch_runs (
+            run_id INTEGER NOT NULL,
+            source VARCHAR NOT NULL,          -- find-a-tender | contracts-finder
+            base_url VARCHAR NOT NULL,
+            window_from TIMESTAMPTZ NOT NULL, -- the window asked for (updated/published)
+            window_to TIMESTAMPTZ NOT NULL,
+            stages VARCHAR,                   -- comma-separated; NULL: every stage
+            page_size INTEGER NOT NULL,
+            download_dir VARCHAR NOT NULL,    -- the window's folder of saved pages
+            pages INTEGER NOT NULL,           -- pages saved and ingested
+            releases INTEGER NOT NULL,
+            rejected INTEGER NOT NULL,
+            last_cursor VARCHAR,              -- cursor of the last page ingested
+            next_url VARCHAR,                 -- the page to get next; NULL when complete
+            last_date TIMESTAMPTZ,            -- latest release `date` seen
+            started_at TIMESTAMPTZ NOT NULL,
+            updated_at TIMESTAMPTZ NOT NULL,
+            completed_at TIMESTAMPTZ          -- NULL until the last page is in
+        )
+        """,
+    ]
+)
+
 SCHEMA_VERSION = len(MIGRATIONS)
 
 # Columns of spend_payments, in table order.
@@ -459,4 +487,110 @@ SPEND_COLUMNS = (
     "transaction_id",
     "redacted",
     "is_card",
+)
+
+# The columns of the tables a compiled process becomes, in the order ingest stages them
+# (`ingest/normalise.py`) and read models select them (`store/lookup.py`): one list each.
+PROCESS_COLUMNS = (
+    "ocid",
+    "publisher_prefix",
+    "layout",
+    "release_count",
+    "first_date",
+    "last_date",
+    "buyer_org_id",
+    "buyer_name",
+    "title",
+    "title_clean",
+    "description",
+    "description_clean",
+    "cpv_code",
+    "cpv_division",
+    "cpv_description",
+    "procurement_method",
+    "procurement_method_details",
+    "main_procurement_category",
+    "tender_status",
+    "tender_start",
+    "tender_end",
+    "suitable_sme",
+    "suitable_vcse",
+    "tender_value",
+    "tender_currency",
+    "lot_count",
+    "award_count",
+    "notice_url",
+    "compiled_release",
+    "agreement_type",
+    "agreement_evidence",
+    "notice_form",
+    "stage",
+    "buyer_type",
+    "tender_value_gross",
+    "bidders",
+    "final_stage_bidders",
+    "sme_final_stage_bidders",
+    "vcse_final_stage_bidders",
+    "central_purchasing_body",
+)
+AWARD_COLUMNS = (
+    "ocid",
+    "award_id",
+    "award_date",
+    "status",
+    "value",
+    "currency",
+    "supplier_count",
+    "title",
+    "value_net",
+    "value_gross",
+    "value_source",
+    "value_field",
+    "value_issue",
+    "counts_as",
+    "agreement_type",
+    "related_lots",
+)
+AWARD_SUPPLIER_COLUMNS = (
+    "ocid",
+    "award_id",
+    "position",
+    "org_id",
+    "supplier_name",
+    "value_share",
+    "currency",
+)
+AWARD_VERSION_COLUMNS = ("ocid", "award_id", "release_id", "release_date", "value", "currency")
+PARTY_COLUMNS = (
+    "ocid",
+    "org_id",
+    "party_id",
+    "name",
+    "roles",
+    "scheme",
+    "identifier",
+    "identity_method",
+    "postcode",
+    "scale",
+    "vcse",
+    "observed_date",
+    "address_has_postcode",
+    "vcse_source",
+    "buyer_type",
+    "additional_ids",
+)
+NOTICE_COLUMNS = ("ocid", "release_id", "notice_id", "form", "stage", "notice_date", "url", "tags")
+LOT_COLUMNS = (
+    "ocid",
+    "lot_id",
+    "title",
+    "suitable_sme",
+    "suitable_vcse",
+    "value",
+    "value_gross",
+    "currency",
+    "bidders",
+    "final_stage_bidders",
+    "sme_final_stage_bidders",
+    "vcse_final_stage_bidders",
 )

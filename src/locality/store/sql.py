@@ -7,7 +7,7 @@ here is therefore run to its end.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import duckdb
@@ -24,6 +24,24 @@ def rows(
     return (
         con.execute(sql, params).fetchall() if params is not None else con.execute(sql).fetchall()
     )
+
+
+def dicts(
+    con: duckdb.DuckDBPyConnection,
+    sql: str,
+    params: Sequence[Any] | Mapping[str, Any] | None = None,
+) -> list[dict[str, Any]]:
+    """A query's rows as dicts keyed by column name. Named parameters (a mapping) are passed
+    only where the query names them (``$name``): DuckDB refuses parameters a query does not
+    use, and one mapping often serves several queries."""
+    bound: list[Any] | dict[str, Any] | None = None
+    if isinstance(params, Mapping):
+        bound = {name: value for name, value in params.items() if f"${name}" in sql}
+    elif params is not None:
+        bound = list(params)
+    result = con.execute(sql, bound) if bound is not None else con.execute(sql)
+    names = [d[0] for d in result.description or []]
+    return [dict(zip(names, row, strict=True)) for row in result.fetchall()]
 
 
 def one(

@@ -28,7 +28,7 @@ from typing import Any, NamedTuple
 import duckdb
 import pyarrow as pa
 
-from locality.ingest.identity import normalise_name
+from locality.domain.identity import normalise_name
 from locality.store import loader, sql
 from locality.store.loader import STAGING
 

@@ -3,7 +3,7 @@
 ``create_app(db_path)`` builds the FastAPI application; ``locality serve`` runs it with
 uvicorn. When the server starts (the ASGI lifespan), ``locality.web.warm`` fills the cache
 in a background thread unless ``warm=False``. Routes only parse parameters, call
-``locality.web.queries`` (which calls the library) and render: no SQL here. Every response
+``locality.views.queries`` (which calls the library) and render: no SQL here. Every response
 carries a strict Content-Security-Policy (scripts and everything else from this server
 only); charts are Vega-Lite specs in JSON script tags, drawn by the vendored vega,
 vega-lite and vega-embed in ``static/vendor/``.
@@ -14,16 +14,16 @@ from __future__ import annotations
 import csv
 import io
 import os
-from collections.abc import AsyncIterator, Iterator, Mapping, Sequence
+from collections.abc import AsyncIterator, Mapping, Sequence
 from contextlib import asynccontextmanager
 from pathlib import Path as FilePath
 from typing import Annotated, Any, Literal
 from urllib.parse import quote, urlencode
 
 import orjson
-from fastapi import Depends, FastAPI, Path, Query, Request
+from fastapi import FastAPI, Query, Request
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import HTMLResponse, JSONResponse, Response
+from fastapi.responses import HTMLResponse, Response
 from fastapi.staticfiles import StaticFiles
 from jinja2 import Environment, FileSystemLoader, select_autoescape
 from pydantic import StringConstraints
@@ -32,24 +32,43 @@ from starlette.datastructures import MutableHeaders
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from locality import __version__
+from locality import __version__, views
+from locality.domain.export import neutralise_record
+from locality.domain.links import web_link
 from locality.metrics import DIMENSIONS, FILTERABLE
 from locality.metrics.compare import HEADLINE
 from locality.reference import local_authority
 from locality.spend.themes import UNMAPPED
 from locality.store.db import StoreError
-from locality.web import charts, present, queries
-from locality.web.queries import MAX_COMPARE, MAX_NAME, BadRequest, NotFound, Session, Store
+from locality.views import charts, params, present, queries
+from locality.views.params import BadRequest, NotFound
+from locality.views.queries import MAX_COMPARE, MAX_NAME, Store
+from locality.web.routing import (
+    ERROR,
+    JSON,
+    OBJECT,
+    ROWS,
+    Ocid,
+    OrgId,
+    PlaceName,
+    S,
+    responses,
+)
 from locality.web.warm import Warmer
 
 HERE = FilePath(__file__).resolve().parent
 TEMPLATES = HERE / "templates"
+# The macros the dashboard and the report share (one headline, one chart): the view layer's.
+SHARED_TEMPLATES = FilePath(views.__file__).resolve().parent / "templates"
 STATIC = HERE / "static"
 
 SECURITY_HEADERS = {
+    # base-uri and form-action do not fall back to default-src: without them an injected
+    # <base> or <form> could send links or input elsewhere (CSP Level 3).
     "Content-Security-Policy": (
         "default-src 'self'; img-src 'self' data:; style-src 'self' 'unsafe-inline'; "
-        "script-src 'self'"
+        "script-src 'self'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'; "
+        "object-src 'none'"
     ),
     "X-Content-Type-Options": "nosniff",
     "Referrer-Policy": "no-referrer",
@@ -57,17 +76,6 @@ SECURITY_HEADERS = {
 }
 
 Format = Literal["json", "csv"]
-PlaceName = Annotated[
-    str,
-    Path(
-        max_length=MAX_NAME,
-        description="A council or place, as `locality compare` takes it: York, WYCA.",
-    ),
-]
-OrgId = Annotated[
-    str, Path(max_length=MAX_NAME, description="An organisation id, e.g. GB-COH-06841377.")
-]
-Ocid = Annotated[str, Path(max_length=MAX_NAME, description="The OCID of a contracting process.")]
 # A `where` filter: one of the filterable columns (or place; `-` for `_` too), `=`, a value.
 WHERE_COLUMNS = sorted(
     {c for name in ["place", *FILTERABLE] for c in (name, name.replace("_", "-"))}
@@ -108,54 +116,21 @@ SpendSection = Literal[
     "transfers", "transfer-payees", "coverage", "contracted",
 ]  # fmt: skip
 
-# The OpenAPI of the responses (FastAPI cannot infer them: routes return Response objects).
-OBJECT: dict[str, Any] = {"type": "object"}
-ROWS: dict[str, Any] = {"type": "array", "items": {"type": "object"}}
-CSV_TEXT: dict[str, Any] = {"type": "string"}
-ERROR: dict[str, Any] = {
-    "type": "object",
-    "required": ["detail"],
-    "properties": {
-        "detail": {"type": "string"},
-        "suggestions": {
-            "type": "array",
-            "items": {
-                "type": "object",
-                "required": ["kind", "name", "id"],
-                "properties": {
-                    "kind": {"type": "string"},
-                    "name": {"type": "string"},
-                    "id": {"type": "string"},
-                },
-            },
-        },
+# What RequestGuard answers on any route, documented on every operation.
+GUARD_RESPONSES: dict[int | str, dict[str, Any]] = {
+    400: {
+        "description": "The request names a host this server does not answer to",
+        "content": {"application/json": {"schema": ERROR}},
+    },
+    414: {
+        "description": "The address (path and query) is over 8 KB",
+        "content": {"application/json": {"schema": ERROR}},
+    },
+    431: {
+        "description": "The request headers are over 16 KB",
+        "content": {"application/json": {"schema": ERROR}},
     },
 }
-
-
-def _responses(
-    body: dict[str, Any],
-    *,
-    csv: bool = False,
-    not_found: bool = False,
-    invalid: bool = False,
-    description: str = "OK",
-) -> dict[int | str, dict[str, Any]]:
-    """OpenAPI ``responses`` of an API route: 200 (JSON, or CSV too), 404 and 422."""
-    content: dict[str, Any] = {"application/json": {"schema": body}}
-    if csv:
-        content["text/csv"] = {"schema": CSV_TEXT}
-    out: dict[int | str, dict[str, Any]] = {200: {"description": description, "content": content}}
-    error = {"application/json": {"schema": ERROR}}
-    if not_found:
-        out[404] = {
-            "description": "Not in the store; `suggestions` lists near names",
-            "content": error,
-        }
-    if invalid:
-        out[422] = {"description": "A parameter the library refuses; `detail` says why"}
-        out[422]["content"] = error
-    return out
 
 
 # The whole-place spend view (``locality place NAME --format json``) and what the page adds.
@@ -245,11 +220,96 @@ class SecurityHeaders:
         await self.app(scope, receive, send_with_headers)
 
 
-class JSON(JSONResponse):
-    """JSON by orjson, as the CLI writes it (timestamps ISO 8601, NaN as null)."""
+# Longest request target and header block answered; longer ones get 414 and 431 (RFC 9110
+# 15.5.15, RFC 6585 5) rather than a reset connection. Browsers send far less.
+MAX_URL_BYTES = 8192
+MAX_HEADER_BYTES = 16384
+# The names the dashboard answers to: a request naming any other host is refused, so a
+# page on another site cannot reach it through DNS rebinding (a hostile name pointed at
+# 127.0.0.1). The host the server listens on is added; LOCALITY_ALLOWED_HOSTS adds more.
+LOCAL_HOSTS = frozenset({"localhost", "127.0.0.1", "::1"})
+# uvicorn options for `locality serve`: h11 drops a request head over 16 KB with a reset;
+# reading heads up to 4 MB lets RequestGuard answer a 1 MB query or cookie with 414/431.
+SERVER_LIMITS: dict[str, Any] = {"h11_max_incomplete_event_size": 4 << 20}
+ANY_ADDRESS = frozenset({"0.0.0.0", "::", ""})
 
-    def render(self, content: Any) -> bytes:
-        return orjson.dumps(content, option=orjson.OPT_NON_STR_KEYS)
+
+def _host_name(value: str) -> str:
+    """The host of a ``Host`` header, without its port: ``[::1]:8000`` → ``::1``."""
+    value = value.strip().lower()
+    if value.startswith("["):
+        return value[1 : value.find("]")] if "]" in value else value
+    return value.rsplit(":", 1)[0] if value.count(":") == 1 else value
+
+
+def _is_ip(host: str) -> bool:
+    import ipaddress
+
+    try:
+        ipaddress.ip_address(host)
+    except ValueError:
+        return False
+    return True
+
+
+def allowed_host(host: str, served_on: str | None) -> bool:
+    """Whether a request's ``Host`` may be answered: a local name, the host the server
+    listens on, a name in LOCALITY_ALLOWED_HOSTS, or (when it listens on every address)
+    any IP address, never another name."""
+    name = _host_name(host).rstrip(".")
+    extra = {
+        _host_name(h).rstrip(".")
+        for h in os.environ.get("LOCALITY_ALLOWED_HOSTS", "").split(",")
+        if h.strip()
+    }
+    served = _host_name(served_on or "")
+    if name in LOCAL_HOSTS or name in extra or (name and name == served):
+        return True
+    return served in ANY_ADDRESS and _is_ip(name)
+
+
+class RequestGuard:
+    """ASGI middleware: refuse oversize requests (414, 431) and unknown hosts (400)."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        target = len(scope.get("raw_path") or scope["path"].encode()) + len(
+            scope.get("query_string", b"")
+        )
+        if target > MAX_URL_BYTES:
+            await _refuse(send, 414, f"the address is over {MAX_URL_BYTES:,} bytes")
+            return
+        headers = scope.get("headers", [])
+        if sum(len(k) + len(v) + 4 for k, v in headers) > MAX_HEADER_BYTES:
+            await _refuse(send, 431, f"the request headers are over {MAX_HEADER_BYTES:,} bytes")
+            return
+        hosts = [v.decode("latin-1") for k, v in headers if k == b"host"]
+        server = scope.get("server")
+        if len(hosts) > 1 or (hosts and not allowed_host(hosts[0], server[0] if server else None)):
+            await _refuse(send, 400, "this server does not answer to that host name")
+            return
+        await self.app(scope, receive, send)
+
+
+async def _refuse(send: Send, status: int, message: str) -> None:
+    body = orjson.dumps({"detail": message})
+    await send(
+        {
+            "type": "http.response.start",
+            "status": status,
+            "headers": [
+                (b"content-type", b"application/json"),
+                (b"content-length", str(len(body)).encode()),
+                (b"connection", b"close"),
+            ],
+        }
+    )
+    await send({"type": "http.response.body", "body": body})
 
 
 def _csv(columns: Sequence[str], rows: Sequence[Mapping[str, Any]], filename: str) -> Response:
@@ -257,7 +317,8 @@ def _csv(columns: Sequence[str], rows: Sequence[Mapping[str, Any]], filename: st
     buffer = io.StringIO()
     writer = csv.DictWriter(buffer, fieldnames=list(columns), lineterminator="\n")
     writer.writeheader()
-    writer.writerows(rows)
+    # Cells a spreadsheet would run as formulas are neutralised (OWASP CSV injection).
+    writer.writerows(neutralise_record(row) for row in rows)
     return Response(
         buffer.getvalue(),
         media_type="text/csv; charset=utf-8",
@@ -320,7 +381,7 @@ def council_name(code: str | None) -> str:
 
 def _environment() -> Environment:
     env = Environment(
-        loader=FileSystemLoader(TEMPLATES),
+        loader=FileSystemLoader([TEMPLATES, SHARED_TEMPLATES]),
         autoescape=select_autoescape(["html"]),
         trim_blocks=True,
         lstrip_blocks=True,
@@ -336,6 +397,7 @@ def _environment() -> Environment:
         buyer_url=buyer_url,
         supplier_url=supplier_url,
         process_url=process_url,
+        web_link=web_link,
         api_url=api_url,
         suggestion_url=suggestion_url,
         measure_labels=present.MEASURE_LABELS,
@@ -346,16 +408,6 @@ def _environment() -> Environment:
         unmapped=UNMAPPED,
     )
     return env
-
-
-def _session(request: Request) -> Iterator[Session]:
-    """One request's access to the store (read-only, opened on first use, then closed)."""
-    store: Store = request.app.state.store
-    with store.session() as s:
-        yield s
-
-
-S = Annotated[Session, Depends(_session)]
 
 
 def _is_api(request: Request) -> bool:
@@ -402,10 +454,12 @@ def create_app(
         redoc_url=None,
         default_response_class=JSON,
         lifespan=lifespan,
+        responses=GUARD_RESPONSES,
     )
     app.state.store = store
     app.state.warmer = warmer
-    app.add_middleware(SecurityHeaders)
+    app.add_middleware(RequestGuard)
+    app.add_middleware(SecurityHeaders)  # outermost: the guard's answers get the headers too
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
 
     def page(
@@ -461,7 +515,10 @@ def create_app(
     async def http_error(request: Request, exc: StarletteHTTPException) -> Response:
         if exc.status_code == 404:
             return error(request, 404, "Not found", f"nothing at {request.url.path}")
-        return error(request, exc.status_code, "Error", str(exc.detail))
+        response = error(request, exc.status_code, "Error", str(exc.detail))
+        for name, value in (exc.headers or {}).items():
+            response.headers[name] = value  # e.g. Allow on a 405 (RFC 9110 15.5.6)
+        return response
 
     @app.exception_handler(StoreError)
     async def store_error(request: Request, exc: StoreError) -> Response:
@@ -478,12 +535,12 @@ def create_app(
 
     # --- API ------------------------------------------------------------------------------
 
-    PAGE = _responses(OBJECT, not_found=True, invalid=True)
+    PAGE = responses(OBJECT, not_found=True, invalid=True)
 
     @app.get(
         "/api/status",
         summary="What the store holds (locality status --format json)",
-        responses=_responses(OBJECT),
+        responses=responses(OBJECT),
     )
     def api_status(s: S) -> Response:
         return JSON(queries.status(s))
@@ -491,7 +548,7 @@ def create_app(
     @app.get(
         "/api/metrics",
         summary="Measures by a dimension (locality metrics --format json|csv)",
-        responses=_responses(ROWS, csv=True, not_found=True, invalid=True),
+        responses=responses(ROWS, csv=True, not_found=True, invalid=True),
     )
     def api_metrics(
         s: S,
@@ -520,7 +577,7 @@ def create_app(
     @app.get(
         "/api/place/{name}",
         summary="Everything the place page shows",
-        responses=_responses(OBJECT, not_found=True, invalid=True),
+        responses=responses(OBJECT, not_found=True, invalid=True),
     )
     def api_place(s: S, name: PlaceName) -> Response:
         return JSON(queries.place_page(s, name))
@@ -529,7 +586,7 @@ def create_app(
         "/api/place/{name}/spend",
         summary="A place's council spend (locality place NAME --format json|csv)",
         description=SPEND_DESCRIPTION,
-        responses=_responses(
+        responses=responses(
             SPEND_VIEW,
             csv=True,
             not_found=True,
@@ -556,7 +613,7 @@ def create_app(
             include_transfers=include_transfers,
         )
         if format == "csv":
-            columns, rows = queries.spend_section(data, section)
+            columns, rows = params.spend_section(data, section)
             slug = quote(data["place"].lower().replace(" ", "-"), safe="-")
             return _csv(columns, rows, f"spend-{section}-{slug}.csv")
         return JSON(data)
@@ -564,7 +621,7 @@ def create_app(
     @app.get(
         "/api/compare",
         summary="Headline measures side by side (locality compare --format json|csv)",
-        responses=_responses(ROWS, csv=True, not_found=True, invalid=True),
+        responses=responses(ROWS, csv=True, not_found=True, invalid=True),
     )
     def api_compare(
         s: S,
@@ -601,7 +658,7 @@ def create_app(
     @app.get(
         "/api/search",
         summary="Councils, places, buyers and suppliers by name",
-        responses=_responses(OBJECT, invalid=True),
+        responses=responses(OBJECT, invalid=True),
     )
     def api_search(
         s: S, q_: Annotated[str, Query(alias="q", max_length=200, description="A name.")] = ""
@@ -664,7 +721,7 @@ def create_app(
         include_transfers: IncludeTransfers = False,
     ) -> HTMLResponse:
         p = queries.place(s, name)
-        queries.spend_threshold(min_amount, like_for_like)  # a bad one is a 422 first
+        params.spend_threshold(min_amount, like_for_like)  # a bad one is a 422 first
         info = queries.place_info(p)
         label = p.name
         specs = {}
@@ -768,7 +825,13 @@ def create_app(
     def favicon() -> Response:
         return Response(status_code=204)
 
+    from locality.web.network import register as register_network
+
+    register_network(app, page)  # /network and /api/network (web/network.py)
+    from locality.web.matching import register as register_matching
+
+    register_matching(app, page)  # opportunities, matches (web/matching.py)
     return app
 
 
-__all__ = ["SECURITY_HEADERS", "create_app"]
+__all__ = ["SECURITY_HEADERS", "SERVER_LIMITS", "create_app"]

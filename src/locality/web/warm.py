@@ -36,8 +36,8 @@ from functools import partial
 from typing import Any
 
 from locality.store.db import StoreError
-from locality.web import queries
-from locality.web.queries import Session, Store
+from locality.views import queries
+from locality.views.queries import Session, Store
 
 log = logging.getLogger(__name__)
 

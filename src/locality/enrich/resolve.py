@@ -70,16 +70,17 @@ import duckdb
 import pyarrow as pa
 from rapidfuzz import fuzz, process
 
-from locality.ingest.identity import normalise_name, pad_company_number
-from locality.ingest.postcodes import normalise_postcode
-from locality.reference import district
-from locality.spend.registers import (
+from locality.domain.identity import normalise_name, pad_company_number
+from locality.domain.postcodes import normalise_postcode
+from locality.domain.text import parse_flag
+from locality.enrich.classify import (
     RegisterIndex,
     classify,
     linked_org_keys,
     linked_org_keys_by_name,
     register_index,
 )
+from locality.reference import district
 from locality.store import sql
 
 FUZZY_CUTOFF = 92.0
@@ -715,8 +716,6 @@ _FACT_COLUMNS = {
     "vcse": ("vcse", "isvcse", "charity"),
 }
 _SCALES = {"sme": "sme", "small": "sme", "micro": "sme", "medium": "sme", "large": "large"}
-_FLAGS = {"y": True, "yes": True, "true": True, "1": True, "n": False, "no": False}
-_FLAGS |= {"false": False, "0": False}
 
 
 def _header_key(text: str) -> str:
@@ -779,7 +778,7 @@ def read_supplier_facts(path: Path) -> list[tuple[Any, ...]]:
                 )
         vcse = None
         if cell("vcse"):
-            vcse = _FLAGS.get(cell("vcse").casefold())
+            vcse = parse_flag(cell("vcse"))
             if vcse is None:
                 raise SupplierFactsError(f"{path}:{line}: vcse {cell('vcse')!r}: write yes or no")
         rows.append(

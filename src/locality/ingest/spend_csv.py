@@ -48,8 +48,10 @@ import duckdb
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from locality.domain.identity import is_placeholder, normalise_name, pad_company_number
+from locality.domain.text import parse_flag
+from locality.domain.values import CAP_SUB_CENTRAL
 from locality.ingest.gc_pause import paused_gc
-from locality.ingest.identity import is_placeholder, normalise_name, pad_company_number
 from locality.ingest.ocds import open_bytes
 from locality.reference import (
     local_authority,
@@ -59,6 +61,12 @@ from locality.reference import (
 from locality.store.schema import SPEND_COLUMNS, SPEND_PAYMENTS_DDL
 
 SPEND_SUFFIXES = (".csv", ".csv.gz")
+# One council payment over this is a typing error, not money (values.py: a council's whole
+# annual budget is rarely over £5bn); it would overflow a place's totals to infinity.
+PAYMENT_CAP = CAP_SUB_CENTRAL
+# A cell may be as long as the file (a long description, a free-text field): the csv
+# module's default limit (131,072 characters) made such a file "not a spend file".
+csv.field_size_limit(1 << 30)
 HEADER_SEARCH_ROWS = 50
 RAW_LIMIT = 10_000
 
@@ -89,11 +97,22 @@ class SpendFileError(ValueError):
 
 
 class NotSpendError(SpendFileError):
-    """The file is not a spend file."""
+    """The file is not a spend file (``payments_seen``: yet it holds a column of dates and
+    a column of money, so it is reported as an error even inside a folder, where other
+    CSVs, such as a provenance.csv, are skipped)."""
+
+    def __init__(self, message: str, *, payments_seen: bool = False) -> None:
+        super().__init__(message)
+        self.payments_seen = payments_seen
 
 
 class NoBodyError(SpendFileError):
     """The publishing body is neither in the file, nor in its name, nor given."""
+
+
+class AmbiguousColumnsError(SpendFileError):
+    """A spend file whose columns could be read more than one way (the message lists the
+    candidates): refused rather than guessed, so no payment is read from the wrong column."""
 
 
 class SpendColumnsError(ValueError):
@@ -289,15 +308,6 @@ def parse_date(text: str) -> date | None:
         return None
 
 
-def parse_flag(text: str) -> bool | None:
-    value = text.strip().casefold()
-    if value in ("y", "yes", "true", "1", "t"):
-        return True
-    if value in ("n", "no", "false", "0", "f"):
-        return False
-    return None
-
-
 def clean_company_number(text: str) -> str | None:
     """Companies House number, left-padded to 8 when numeric; placeholders are ``None``."""
     value = "".join(text.split()).upper()
@@ -389,11 +399,14 @@ WHITESPACE = "".join(chr(c) for c in range(0x3001) if chr(c).isspace())
 
 
 def detect_encoding(path: Path) -> str:
-    """``utf-8-sig`` (BOM), ``utf-8`` (the whole file decodes), else ``cp1252``."""
+    """``utf-16`` or ``utf-8-sig`` (by BOM), ``utf-8`` (the whole file decodes), else
+    ``cp1252``."""
     decoder = codecs.getincrementaldecoder("utf-8")()
     with open_bytes(path) as handle:
         first = True
         while chunk := handle.read(1 << 20):
+            if first and chunk.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
+                return "utf-16"
             if first and chunk.startswith(codecs.BOM_UTF8):
                 return "utf-8-sig"
             first = False
@@ -408,29 +421,122 @@ def detect_encoding(path: Path) -> str:
     return "utf-8"
 
 
-def _decode_whole(data: bytes) -> tuple[str, str]:
-    """(text, encoding) of a whole file: the rule of :func:`detect_encoding`, in one pass."""
+# A well-formed UTF-8 sequence of two to four bytes (a non-ASCII character).
+_UTF8_SEQUENCE = re.compile(
+    rb"[\xc2-\xdf][\x80-\xbf]|[\xe0-\xef][\x80-\xbf]{2}|[\xf0-\xf4][\x80-\xbf]{3}"
+)
+# Invalid bytes listed in a warning (the count is always given).
+WARN_POSITIONS = 5
+
+# The invalid bytes met by the "locality-utf8-cp1252" error handler while one file is
+# decoded (a worker decodes one file at a time).
+_invalid_bytes: list[int] = []
+
+
+def _utf8_with_cp1252_bytes(error: UnicodeError) -> tuple[str, int]:
+    # A byte that is not UTF-8 inside a UTF-8 file is almost always one Windows-1252
+    # character typed into a UTF-8 export (``Caf\xe9``): decode that byte alone so the
+    # rest of the file keeps its UTF-8 characters.
+    assert isinstance(error, UnicodeDecodeError)
+    _invalid_bytes.append(error.start)
+    bad = error.object[error.start : error.start + 1]
+    return bad.decode("cp1252", errors="locality-latin1"), error.start + 1
+
+
+codecs.register_error("locality-utf8-cp1252", _utf8_with_cp1252_bytes)
+
+
+def _decode_whole(data: bytes) -> tuple[str, str, list[str]]:
+    """(text, encoding, warnings) of a whole file: UTF-8 (with or without BOM) when it is
+    UTF-8, else Windows-1252, in one pass. A UTF-8 file with a few invalid bytes (at least
+    one well-formed UTF-8 character per ten bad bytes) stays UTF-8: each bad byte is read on
+    its own, with a warning naming its lines, rather than the whole file turned to
+    Windows-1252 mojibake (``Café`` → ``CafÃ©``). NUL bytes are removed, with a warning."""
+    warnings: list[str] = []
+    encoding = "utf-8"
+    if data.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
+        # Excel's "Unicode text" export: UTF-16 with its byte order mark, tab-separated.
+        return _without_nul(data.decode("utf-16", errors="replace"), "utf-16", warnings)
     if data.startswith(codecs.BOM_UTF8):
-        return data[len(codecs.BOM_UTF8) :].decode("utf-8"), "utf-8-sig"
+        data, encoding = data[len(codecs.BOM_UTF8) :], "utf-8-sig"
     try:
-        return data.decode("utf-8"), "utf-8"
+        text = data.decode("utf-8")
     except UnicodeDecodeError:
-        return data.decode("cp1252", errors="locality-latin1"), "cp1252"
+        valid = sum(1 for _ in _UTF8_SEQUENCE.finditer(data))
+        _invalid_bytes.clear()
+        text = data.decode("utf-8", errors="locality-utf8-cp1252")
+        bad = list(_invalid_bytes)
+        _invalid_bytes.clear()
+        # Windows-1252 text has (almost) no well-formed UTF-8 sequences; a UTF-8 export with
+        # a stray byte has many more of them than bad bytes.
+        if encoding == "utf-8" and (valid == 0 or valid * 10 < len(bad)):
+            return _decode_whole_cp1252(data)
+        lines = sorted({data.count(b"\n", 0, at) + 1 for at in bad[: WARN_POSITIONS + 1]})
+        shown = ", ".join(str(n) for n in lines[:WARN_POSITIONS])
+        more = " …" if len(bad) > len(lines[:WARN_POSITIONS]) else ""
+        warnings.append(
+            f"{len(bad)} byte(s) not valid UTF-8 (line {shown}{more}) read as Windows-1252 "
+            "characters; the rest of the file is UTF-8"
+        )
+    return _without_nul(text, encoding, warnings)
 
 
-def _open_text(path: Path) -> tuple[IO[str], str]:
-    """The file as text for the csv module (newlines untranslated), and its encoding."""
+def _decode_whole_cp1252(data: bytes) -> tuple[str, str, list[str]]:
+    return _without_nul(data.decode("cp1252", errors="locality-latin1"), "cp1252", [])
+
+
+def _without_nul(text: str, encoding: str, warnings: list[str]) -> tuple[str, str, list[str]]:
+    if "\x00" in text:
+        # NUL is never text: a byte left by a broken export or a hostile file, it would
+        # be kept inside a supplier's name (and cuts strings short in C tools).
+        warnings.append(f"{text.count(chr(0))} NUL byte(s) removed")
+        text = text.replace("\x00", "")
+    return text, encoding, warnings
+
+
+def _read_until_broken(raw: IO[bytes], limit: int) -> tuple[bytes, BaseException | None]:
+    """Up to ``limit`` bytes, a decompressed block at a time; where a gzip breaks off (an
+    interrupted download), what came before and the error."""
+    parts: list[bytes] = []
+    size = 0
+    read1 = getattr(raw, "read1", raw.read)
+    try:
+        while size < limit and (chunk := read1(min(1 << 20, limit - size))):
+            parts.append(chunk)
+            size += len(chunk)
+    except (OSError, EOFError, zlib.error) as exc:
+        return b"".join(parts), exc
+    return b"".join(parts), None
+
+
+def _open_text(path: Path) -> tuple[IO[str], str, list[str], str | None]:
+    """The file as text for the csv module (newlines untranslated), its encoding, warnings
+    about its bytes, and where it breaks off (a truncated gzip: the lines before the break
+    are read), else None."""
     if path.stat().st_size <= WHOLE_FILE_BYTES:
         with open_bytes(path) as raw:
-            data = raw.read(WHOLE_FILE_BYTES + 1)
-            more = raw.read(1)
+            data, error = _read_until_broken(raw, WHOLE_FILE_BYTES + 1)
+            more = b"" if error else raw.read(1)
+        broken = None
+        if error is not None:
+            end = max(data.rfind(b"\n"), data.rfind(b"\r"))
+            if end < 0:
+                raise error  # nothing whole before the break: the file cannot be read
+            data = data[: end + 1]
+            why = (
+                "the compressed data ends early (a truncated or interrupted download?)"
+                if isinstance(error, EOFError)
+                else f"it is corrupt ({error})"
+            )
+            lines = data.count(b"\n") or 1
+            broken = f"the file breaks off after line {lines}: {why}"
         if len(data) <= WHOLE_FILE_BYTES and not more:  # a gzip file may inflate past it
-            text, encoding = _decode_whole(data)
-            return io.StringIO(text, newline=""), encoding
+            text, encoding, warnings = _decode_whole(data)
+            return io.StringIO(text, newline=""), encoding, warnings, broken
     encoding = detect_encoding(path)
     errors = "locality-latin1" if encoding == "cp1252" else "strict"
     stream = io.TextIOWrapper(open_bytes(path), encoding=encoding, errors=errors, newline="")
-    return stream, encoding
+    return stream, encoding, [], None
 
 
 @dataclass(slots=True)
@@ -452,6 +558,9 @@ class SpendLayout:
     columns: list[str]
     mapping: dict[str, str]  # canonical field → column name used
     is_card: bool
+    delimiter: str = ","
+    # canonical field → why its column was taken: its header name, or its content
+    reasons: dict[str, str] = field(default_factory=dict)
 
 
 @dataclass
@@ -557,11 +666,267 @@ SELECT piece, source_file, is_card, pos, source_line, body,
              THEN 'total'
          WHEN bad_amount IS NOT NULL THEN 'amount'
          WHEN net_v IS NULL AND gross_v IS NULL THEN 'missing'
+         WHEN NOT (abs(coalesce(net_v, 0)) <= {cap} AND abs(coalesce(gross_v, 0)) <= {cap}
+                   AND abs(coalesce(vat_v, 0)) <= {cap}) THEN 'implausible'
          WHEN payment_date IS NULL THEN 'date'
     END AS problem,
     coalesce(net_v, gross_v - coalesce(vat_v, 0)) AS amount_net
 FROM b
 """
+
+
+# Delimiters tried, in order, when a file read with commas has no spend header.
+OTHER_DELIMITERS = (";", "\t", "|")
+# Rows below a candidate header read to recognise columns by their content.
+CONTENT_SAMPLE_ROWS = 200
+CONTENT_MIN_ROWS = 3
+# Share of a column's non-empty values that must have a kind for the column to be taken.
+CONTENT_SHARE = 0.9
+
+# Words that mark an organisation's name (a supplier), as registered bodies are named.
+_ORGANISATION = re.compile(
+    r"\b(?:ltd|limited|plc|llp|lp|cic|cio|inc|co|company|group|trust|council|services?|"
+    r"association|society|partnership|solutions|consult\w*|university|college|school|"
+    r"academy|nhs|foundation|charity|centre|center|church|club|holdings|uk|sons|"
+    r"enterprises?|industries|systems|supplies|contractors?|agency|homes?|housing)\b",
+    re.I,
+)
+# Money as councils write it: pence (``4852.06``), a pound sign, thousands separators.
+_MONEY_SHAPE = re.compile(
+    r"£|[0-9]\.[0-9]{2}\)?-?$|^[^0-9]*[0-9]{1,3}(?:,[0-9]{3})+(?:\.[0-9]+)?\D*$"
+)
+_LINE_BREAK = re.compile(r"\r\n|\n|\r")
+_LETTERS = re.compile(r"[A-Za-z]{2}")
+
+
+def _payments_seen(rows: list[list[str]]) -> bool:
+    """Whether rows hold a column of dates and a column of money (nine values in ten)."""
+    rows = [row for row in rows if "".join(row).strip()]
+    if len(rows) < CONTENT_MIN_ROWS:
+        return False
+    dates = money = False
+    for index in range(max(len(r) for r in rows)):
+        values = [r[index].strip() for r in rows if index < len(r) and r[index].strip()]
+        if len(values) < len(rows) // 2 or not values:
+            continue
+        kind = _column_kind(values)
+        dates = dates or kind.dates >= CONTENT_SHARE * kind.values
+        money = money or (
+            kind.amounts >= CONTENT_SHARE * kind.values and kind.money >= 0.5 * kind.values
+        )
+    return dates and money
+
+
+def _header_like(cells: list[str]) -> bool:
+    """A row that can be a header: three or more labels, none a date or an amount."""
+    labels = [c.strip() for c in cells if c.strip()]
+    if len(labels) < 3:
+        return False
+    for label in labels:
+        if parse_date(label) is not None:
+            return False
+        try:
+            parse_amount(label)
+        except ValueError:
+            continue
+        return False
+    return True
+
+
+@dataclass(frozen=True)
+class _ColumnKind:
+    values: int  # non-empty values in the sample
+    dates: int
+    amounts: int  # values that read as amounts
+    money: int  # of which money-shaped: pence, £, thousands separators
+    names: int  # organisation-like names
+    texts: int  # values with letters and no amount or date reading
+    distinct: int
+
+
+def _column_kind(values: list[str]) -> _ColumnKind:
+    dates = amounts = money = names = texts = 0
+    for value in values:
+        if parse_date(value) is not None:
+            dates += 1
+            continue
+        try:
+            parse_amount(value)
+        except ValueError:
+            if _LETTERS.search(value):
+                texts += 1
+                if _ORGANISATION.search(value):
+                    names += 1
+            continue
+        amounts += 1
+        if _MONEY_SHAPE.search(value):
+            money += 1
+    return _ColumnKind(len(values), dates, amounts, money, names, texts, len(set(values)))
+
+
+def _gross_vat_net(
+    rows: list[list[str]], columns: list[int]
+) -> tuple[tuple[int, int, int], int] | None:
+    """(gross, VAT, net) column indexes when, on nine rows in ten, one amount column is the sum
+    of two others: the pair's larger (by total) is net, the smaller VAT."""
+
+    for gross in columns:
+        others = [c for c in columns if c != gross]
+        for a in others:
+            for b in others:
+                if b <= a:
+                    continue
+                agree = _sum_agrees(rows, gross, a, b)
+                if agree >= CONTENT_SHARE * len(rows):
+                    total_a = sum(abs(_amount_at(row, a) or 0.0) for row in rows)
+                    total_b = sum(abs(_amount_at(row, b) or 0.0) for row in rows)
+                    if total_a != total_b:
+                        net, vat = (a, b) if total_a > total_b else (b, a)
+                        return (gross, vat, net), agree
+    return None
+
+
+def _amount_at(row: list[str], index: int) -> float | None:
+    try:
+        return parse_amount(row[index]) if index < len(row) and row[index].strip() else None
+    except ValueError:
+        return None
+
+
+def _sum_agrees(rows: list[list[str]], total: int, a: int, b: int) -> int:
+    """Rows on which the amount in column ``total`` is the sum of those in ``a`` and ``b``."""
+    agree = 0
+    for row in rows:
+        t, x, y = _amount_at(row, total), _amount_at(row, a), _amount_at(row, b)
+        if t is not None and x is not None and y is not None and abs(t - x - y) < 0.011:
+            agree += 1
+    return agree
+
+
+def infer_columns(
+    header: list[str], rows: list[list[str]], named: dict[str, int]
+) -> tuple[dict[str, int], dict[str, str]] | None:
+    """Recognise the payment date, amount and supplier columns of a layout by content.
+
+    ``named`` are the fields recognised by header name (kept). A date column has dates in
+    nine of ten non-empty cells; an amount column has amounts there, mostly money-shaped
+    (pence, ``£``, thousands separators: a column of whole numbers is an id); a supplier
+    column has text in nine of ten cells, varied (not a service area repeated), with the
+    most organisation-like names (Ltd, Council, Trust, …). Returns (field → column index,
+    field → reason), None when a field has no candidate, and raises
+    :class:`AmbiguousColumnsError` (listing the candidates) when two columns fit equally.
+    """
+    width = max(len(header), *(len(r) for r in rows))
+    kinds: dict[int, _ColumnKind] = {}
+    taken = set(named.values())
+    for index in range(width):
+        if index in taken:
+            continue
+        values = [r[index].strip() for r in rows if index < len(r) and r[index].strip()]
+        if len(values) >= max(CONTENT_MIN_ROWS, len(rows) // 2):
+            kinds[index] = _column_kind(values)
+
+    def label(index: int) -> str:
+        name = header[index].strip() if index < len(header) else ""
+        return repr(name) if name else f"column {index + 1}"
+
+    found = dict(named)
+    reasons: dict[str, str] = {}
+    picks: list[tuple[str, list[tuple[float, int, str]]]] = []
+    if "payment_date" not in found:
+        picks.append(
+            (
+                "payment_date",
+                [
+                    (k.dates / k.values, i, f"{k.dates} of {k.values} values are dates")
+                    for i, k in kinds.items()
+                    if k.dates >= CONTENT_SHARE * k.values
+                ],
+            )
+        )
+    money = [
+        (
+            k.money / k.values,
+            i,
+            f"{k.amounts} of {k.values} values are amounts, "
+            f"{k.money} money-shaped (pence, £ or thousands separators)",
+        )
+        for i, k in kinds.items()
+        if k.amounts >= CONTENT_SHARE * k.values and k.money >= 0.5 * k.values
+    ]
+    if "amount_net" not in found and {"amount_gross", "amount_vat"} <= set(found):
+        # Gross and VAT named, the net column not: the one that is gross less VAT.
+        for _, index, _ in money:
+            agree = _sum_agrees(rows, found["amount_gross"], index, found["amount_vat"])
+            if agree >= CONTENT_SHARE * len(rows):
+                found["amount_net"] = index
+                reasons["amount_net"] = (
+                    f"its content: gross = net + VAT on {agree} of {len(rows)} rows"
+                )
+                break
+    elif not {"amount_net", "amount_gross"} & set(found):
+        picks.append(("amount_net", money))
+    if "supplier_name" not in found:
+        picks.append(
+            (
+                "supplier_name",
+                [
+                    (
+                        k.names / k.values,
+                        i,
+                        f"{k.texts} of {k.values} values are names, {k.distinct} distinct, "
+                        f"{k.names} organisation-like (Ltd, Council, Trust, …)",
+                    )
+                    for i, k in kinds.items()
+                    if k.texts >= CONTENT_SHARE * k.values
+                    # varied: a service area or directorate repeats a handful of names
+                    and k.distinct >= min(max(0.1 * k.values, 10), 0.5 * k.values)
+                    and k.names >= 0.2 * k.values
+                ],
+            )
+        )
+    for name, candidates in picks:
+        candidates = [c for c in candidates if c[1] not in found.values()]
+        if not candidates:
+            return None
+        if name == "amount_net" and len(candidates) >= 3:
+            parts = _gross_vat_net(rows, [i for _, i, _ in candidates])
+            if parts is not None:
+                (gross, vat, net), agree = parts
+                why = f"its content: gross = net + VAT on {agree} of {len(rows)} rows"
+                for field_name, index in (("amount_gross", gross), ("amount_vat", vat)):
+                    found[field_name] = index
+                    reasons[field_name] = why
+                candidates = [c for c in candidates if c[1] == net]
+        candidates.sort(key=lambda c: (-c[0], c[1]))
+        best = candidates[0]
+        close = [c for c in candidates if c[0] >= best[0] - 0.1]
+        if name == "payment_date" and len(close) > 1:
+            # Payments fall on many days; a period or effective date repeats a few (one a
+            # month): a date column with three times the distinct dates of every other is
+            # the payment date.
+            close.sort(key=lambda c: -kinds[c[1]].distinct)
+            most, second = kinds[close[0][1]].distinct, kinds[close[1][1]].distinct
+            if most >= 3 * second:
+                pick = close[0]
+                close = [
+                    (
+                        pick[0],
+                        pick[1],
+                        f"{pick[2]}, {most} distinct (the other date columns have at most "
+                        f"{second}: periods, not payment days)",
+                    )
+                ]
+                best = close[0]
+        if len(close) > 1:
+            listed = "; ".join(f"{label(i)} ({why})" for _, i, why in close)
+            raise AmbiguousColumnsError(
+                f"the {name.replace('_', ' ')} column is ambiguous: {listed}. Name the right "
+                "column in a --columns FILE (see spend_columns.toml)"
+            )
+        found[name] = best[1]
+        reasons[name] = f"its content: {best[2]}"
+    return found, reasons
 
 
 class SpendFile:
@@ -583,13 +948,13 @@ class SpendFile:
     ) -> None:
         self.path = Path(path)
         self.config = columns or load_columns()
-        self._handle, encoding = _open_text(self.path)
+        self._handle, encoding, self.warnings, self.broken = _open_text(self.path)
         self._reader = csv.reader(self._handle)
         self._line_end = 0
         self.stats = SpendStats()
         self.records_read = 0
         try:
-            self._pending = self._read_header(encoding)
+            self._pending = self._find_layout(encoding)
             self.body = self._file_body(body)
         except BaseException:
             self._handle.close()
@@ -659,9 +1024,31 @@ class SpendFile:
             return False
         return True
 
+    def _find_layout(self, encoding: str) -> list[tuple[int, list[str]]]:
+        """Find the header with commas, else with the other delimiters councils use
+        (semicolon, tab, pipe): by header names first, then by the columns' content."""
+        try:
+            return self._read_header(encoding)
+        except NotSpendError as first:
+            self._handle.seek(0)
+            sample = self._handle.read(1 << 16)
+            for delimiter in OTHER_DELIMITERS:
+                if delimiter not in sample:
+                    continue
+                self._handle.seek(0)
+                self._reader = csv.reader(self._handle, delimiter=delimiter)
+                self._line_end = 0
+                try:
+                    pending = self._read_header(encoding)
+                except NotSpendError:
+                    continue
+                self.layout.delimiter = delimiter
+                return pending
+            raise first
+
     def _read_header(self, encoding: str) -> list[tuple[int, list[str]]]:
         seen: list[tuple[int, list[str]]] = []
-        while len(seen) < HEADER_SEARCH_ROWS + 1:
+        while len(seen) < HEADER_SEARCH_ROWS + 1 + CONTENT_SAMPLE_ROWS:
             item = self._next()
             if item is None:
                 break
@@ -682,6 +1069,23 @@ class SpendFile:
                 return seen[i + lines :]
             if best is None or len(found) > len(best[1]):
                 best = (line, found)
+        # No header names a date, an amount and a supplier: read the columns' content.
+        for i, (line, cells) in enumerate(seen[:HEADER_SEARCH_ROWS]):
+            if not _header_like(cells):
+                continue
+            sample = [row for _, row in seen[i + 1 :] if "".join(row).strip()]
+            if len(sample) < CONTENT_MIN_ROWS:
+                break
+            named = self._fields_in(cells)
+            try:
+                inferred = infer_columns(cells, sample, named)
+            except AmbiguousColumnsError as exc:
+                raise AmbiguousColumnsError(f"{self.path}: header at line {line}: {exc}") from exc
+            if inferred is None:
+                continue
+            found, reasons = inferred
+            self._set_layout(encoding, cells, found, 1, line, reasons)
+            return seen[i + 1 :]
         hint = (
             f"; the closest, line {best[0]}, has {', '.join(sorted(best[1]))}"
             if best and best[1]
@@ -690,7 +1094,8 @@ class SpendFile:
         raise NotSpendError(
             f"{self.path}: not a council spend file: no header row with a payment date, an "
             f"amount and a supplier column in its first {HEADER_SEARCH_ROWS} lines{hint}. "
-            "A new layout can be described with --columns FILE (see spend_columns.toml)."
+            "A new layout can be described with --columns FILE (see spend_columns.toml).",
+            payments_seen=_payments_seen([row for _, row in seen]),
         )
 
     def _set_layout(
@@ -700,6 +1105,7 @@ class SpendFile:
         found: dict[str, int],
         lines: int,
         last_line: int,
+        reasons: dict[str, str] | None = None,
     ) -> None:
         names: list[str] = []
         counts: dict[str, int] = {}
@@ -719,6 +1125,10 @@ class SpendFile:
             columns=names,
             mapping={name: names[index] for name, index in found.items()},
             is_card=is_card,
+            reasons={
+                name: (reasons or {}).get(name, "its header name")
+                for name in sorted(found, key=found.__getitem__)
+            },
         )
         self._index = found
 
@@ -777,12 +1187,18 @@ class SpendFile:
                 if not joined.strip():
                     continue  # a blank line is not a record
                 self.records_read += 1
-                if "total" in joined.lower() and self._is_total(cells):
+                if ("\n" in joined or "\r" in joined) and (
+                    recovered := self._swallowed(start, cells)
+                ) is not None:
+                    for number, row in recovered:
+                        self._take(chunk, number, row, pick, width, padding)
+                elif "total" in joined.lower() and self._is_total(cells):
                     self._rejected.append((start, None, _TOTAL_CELL_REASON, _raw(cells)))
                     continue
-                lines.append(start)
-                picked.append(pick(cells) if len(cells) >= width else pick(cells + padding))
-                kept_cells.append(cells)
+                else:
+                    lines.append(start)
+                    picked.append(pick(cells) if len(cells) >= width else pick(cells + padding))
+                    kept_cells.append(cells)
                 if len(lines) >= CHUNK_ROWS:
                     self._line_end = line_end
                     yield chunk
@@ -814,6 +1230,12 @@ class SpendFile:
         if not joined.strip():
             return False
         self.records_read += 1
+        if ("\n" in joined or "\r" in joined) and (
+            recovered := self._swallowed(start, cells)
+        ) is not None:
+            for number, row in recovered:
+                self._take(chunk, number, row, pick, width, padding)
+            return len(chunk.lines) >= CHUNK_ROWS
         if "total" in joined.lower() and self._is_total(cells):
             self._rejected.append((start, None, _TOTAL_CELL_REASON, _raw(cells)))
             return False
@@ -821,6 +1243,72 @@ class SpendFile:
         chunk.picked.append(pick(cells) if len(cells) >= width else pick(cells + padding))
         chunk.cells.append(cells)
         return len(chunk.lines) >= CHUNK_ROWS
+
+    def _swallowed(self, start: int, cells: list[str]) -> list[tuple[int, list[str]]] | None:
+        """The rows an unterminated quote swallowed into one cell, read again; None when the
+        row's line breaks are ordinary multi-line text.
+
+        A quote opened and never closed makes the csv module read every following line
+        into one cell, up to the next quote or the end of the file: a supplier called
+        ``Unterminated Ltd,,\r\n2024-04-06,…``. A cell whose inner lines have a date
+        where this layout's date is, is such a cell. Its opening line is rejected (its
+        cells are lost in the quote); the lines inside are rows of their own, read again
+        (returned with their line numbers); a last line where a later quote closes the
+        run is rejected too."""
+        date_index = self._index["payment_date"]
+        amount_index = self._index.get("amount_net", self._index.get("amount_gross", 0))
+        supplier_index = self._index["supplier_name"]
+        reach = max(date_index, amount_index, supplier_index)
+        delimiter = self.layout.delimiter
+
+        def is_payment(row: list[str]) -> bool:
+            """A whole payment line of this layout: a date, an amount and a supplier where
+            the header puts them (ordinary multi-line text is not)."""
+            if len(row) <= reach or not row[supplier_index].strip():
+                return False
+            if parse_date(row[date_index]) is None:
+                return False
+            try:
+                parse_amount(row[amount_index])
+            except ValueError:
+                return False
+            return True
+
+        for k, cell in enumerate(cells):
+            if "\n" not in cell and "\r" not in cell:
+                continue
+            parts = _LINE_BREAK.split(cell)
+            rows = [next(csv.reader([part], delimiter=delimiter), []) for part in parts[1:]]
+            if not any(is_payment(row) for row in rows):
+                continue
+            column = self.layout.columns[k] if k < len(self.layout.columns) else None
+            rest = cells[k + 1 :]
+            end = start + len(parts) - 1 - (not rest and parts[-1] == "")
+            complete = rows if not rest else rows[:-1]  # the last line closes the quote
+            self._rejected.append(
+                (
+                    start,
+                    column,
+                    f"unterminated quote in column {column!r}: it ran over lines "
+                    f"{start + 1}–{end}, which are read as rows of their own; this line's "
+                    "cells are lost in the quote: mend it and ingest the file again",
+                    _raw([*cells[:k], parts[0]]),
+                )
+            )
+            if rest:
+                self.records_read += 1
+                closing = delimiter.join([parts[-1], *rest])
+                self._rejected.append(
+                    (
+                        end,
+                        column,
+                        f"a quote on this line closes the quote left open at line {start}: "
+                        "the line cannot be read as published",
+                        closing[:RAW_LIMIT],
+                    )
+                )
+            return [(start + i, row) for i, row in enumerate(complete, 1) if "".join(row).strip()]
+        return None
 
     def _is_total(self, cells: list[str]) -> bool:
         # "Total", "Grand Total", "Sub-total:" in any cell (the supplier's included).
@@ -933,6 +1421,13 @@ class SpendFile:
             assert bad_amount is not None
             column = mapping[bad_amount]
             reason = f"amount is not a number: {text(bad_amount)!r} in column {column!r}"
+        elif problem == "implausible":
+            column = mapping.get("amount_net") or mapping.get("amount_gross")
+            shown = text("amount_net" if "amount_net" in self._index else "amount_gross")
+            reason = (
+                f"amount is not plausible: {shown[:40]!r} (over £{PAYMENT_CAP:,.0f}, or "
+                "not finite): a typing error, never summed"
+            )
         elif problem == "missing":
             column = mapping.get("amount_net") or mapping.get("amount_gross")
             reason = "amount missing"
@@ -1034,7 +1529,9 @@ def _parse_sql(pieces: Sequence[tuple[SpendFile, _Chunk, str]]) -> str:
         for field in reader.layout.mapping
         if field.startswith("amount_")
     }
-    return _PARSE_SQL.replace("{amounts}", amounts_sql("_spend_chunk", prefixes))
+    return _PARSE_SQL.replace("{amounts}", amounts_sql("_spend_chunk", prefixes)).replace(
+        "{cap}", repr(float(PAYMENT_CAP))
+    )
 
 
 class SpendParser:
@@ -1155,6 +1652,11 @@ class ParsedFile:
     published_threshold: float | None = None
     threshold_basis: str | None = None
     seconds: float = 0.0
+    delimiter: str | None = None
+    # canonical field → {"column": the file's column, "why": its header name or content}
+    columns: dict[str, dict[str, str]] | None = None
+    warnings: list[str] = field(default_factory=list)
+    broken: str | None = None  # read up to where the file breaks off (a truncated gzip)
 
 
 def parse_spend_files(
@@ -1183,7 +1685,9 @@ def parse_spend_files(
                     reader.read(parser, source)
             except SpendFileError as exc:
                 parser.discard(source)
-                parsed.error, parsed.not_spend = str(exc), isinstance(exc, NotSpendError)
+                # A CSV with payments in it is an error even in a folder: its rows are lost.
+                parsed.error = str(exc)
+                parsed.not_spend = isinstance(exc, NotSpendError) and not exc.payments_seen
                 found.append((parsed, None, 0.0))
                 continue
             except (OSError, EOFError, zlib.error, UnicodeError) as exc:
@@ -1208,6 +1712,10 @@ def parse_spend_files(
 def _describe(parsed: ParsedFile, reader: SpendFile, payments: pa.Table) -> None:
     """Fill a parsed file's findings from its reader (after the parser has finished)."""
     parsed.encoding = reader.layout.encoding
+    parsed.delimiter = reader.layout.delimiter
+    parsed.columns = describe_columns(reader.layout)
+    parsed.warnings = list(reader.warnings)
+    parsed.broken = reader.broken
     parsed.header_line = reader.layout.header_line
     parsed.is_card = reader.layout.is_card
     parsed.body = reader.body.name
@@ -1229,6 +1737,48 @@ def _describe(parsed: ParsedFile, reader: SpendFile, payments: pa.Table) -> None
             parsed.body_la_registry_code = mine["body_la_registry_code"][0].as_py()
     threshold, basis = reader.published_threshold(parsed.body_la_registry_code)
     parsed.published_threshold, parsed.threshold_basis = threshold, basis
+
+
+def describe_columns(layout: SpendLayout) -> dict[str, dict[str, str]]:
+    """Which column was taken as each field, and why (its header name, or its content)."""
+    return {
+        name: {"column": layout.mapping[name], "why": why} for name, why in layout.reasons.items()
+    }
+
+
+def explain_spend_file(
+    path: str | Path, columns: SpendColumns | None = None, body: str | None = None
+) -> dict[str, Any]:
+    """What the reader makes of a spend file's layout, without loading it: encoding,
+    delimiter, header line, each field's column and why, the publishing body, warnings.
+
+    Raises :class:`SpendFileError` (with the candidates when columns are ambiguous) as the
+    ingest would."""
+    with SpendFile(path, columns, body=body) as reader:
+        layout = reader.layout
+        return {
+            "file": str(path),
+            "kind": "spend",
+            "encoding": layout.encoding,
+            "delimiter": layout.delimiter,
+            "header_line": layout.header_line,
+            "header_lines": layout.header_lines,
+            "file_columns": layout.columns,
+            "columns": describe_columns(layout),
+            "unused_columns": [c for c in layout.columns if c not in layout.mapping.values()],
+            "is_card": layout.is_card,
+            "body": reader.body.name,
+            "body_la_registry_code": reader.body.la_registry_code,
+            "body_source": reader.body.source,
+            "body_column": layout.mapping.get("body") or layout.mapping.get("body_code"),
+            "warnings": list(reader.warnings),
+        }
+
+
+def payments_of(payments: pa.Table, sources: Sequence[str]) -> pa.Table:
+    """The payments of the given source files only."""
+    wanted = pa.array(list(sources), pa.string())
+    return payments.filter(pc.is_in(payments["source_file"], value_set=wanted))
 
 
 def looks_like_spend(path: Path) -> bool:

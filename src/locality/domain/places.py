@@ -192,3 +192,18 @@ def resolve(name: str, places: Mapping[str, Place]) -> Place:
     raise PlaceError(
         f"no place or council called {name!r}{_suggest(name, [*places, *_council_names()])}"
     )
+
+
+@lru_cache(maxsize=100_000)
+def _council_code_of_buyer(name: str) -> str | None:
+    """A council's registry code by a buyer's name (cached: dashboards ask per scope)."""
+    return local_authority_code_for_name(name)
+
+
+def buyer_in_councils(name: str | None, la_code: str | None, councils: frozenset[str]) -> bool:
+    """Whether a buyer belongs to one of ``councils``: its postcode's local authority
+    (``la_code``, the rule metrics use) is one of them, or it is named as one of them
+    ("Nottingham City Council", whose office postcode is in Rushcliffe)."""
+    if la_code in councils:
+        return True
+    return bool(name) and _council_code_of_buyer(name or "") in councils

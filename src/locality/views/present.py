@@ -10,31 +10,20 @@ import datetime as dt
 from collections.abc import Mapping
 from typing import Any
 
+from locality.domain import money as amounts
 from locality.domain.values import VALUES_INCLUDE
 
-DASH = "–"
+DASH = amounts.DASH
 
 
-def money(value: float | None) -> str:
-    """GBP, short: £950, £12.5k, £12.4m, £3.0bn."""
-    if value is None:
-        return DASH
-    sign = "-" if value < 0 else ""
-    amount = abs(float(value))
-    if amount >= 1e9:
-        return f"{sign}£{amount / 1e9:,.1f}bn"
-    if amount >= 1e6:
-        return f"{sign}£{amount / 1e6:,.1f}m"
-    if amount >= 1e4:
-        return f"{sign}£{amount / 1e3:,.0f}k"
-    if amount >= 1e3:
-        return f"{sign}£{amount / 1e3:,.1f}k"
-    return f"{sign}£{amount:,.0f}"
+def money(value: float | None, currency: str | None = None) -> str:
+    """Short: £950, £12.5k, £12.4m, £3.0bn (another currency by its code: EUR 114k)."""
+    return amounts.short(value, currency)
 
 
 def money_exact(value: float | None) -> str:
     """GBP to the pound: £12,400,000."""
-    return DASH if value is None else f"£{float(value):,.0f}"
+    return amounts.to_the_pound(value)
 
 
 def pct(value: float | None) -> str:

@@ -76,3 +76,14 @@ def clean_text(text: str | None) -> str | None:
     if not text:
         return text
     return repair_lost_escapes(repair_mojibake(text))
+
+
+def parse_flag(text: str) -> bool | None:
+    """A yes/no cell as published (Y/N, yes/no, true/false, 1/0, t/f, any case), else None:
+    one rule for spend files' flags and users' supplier facts."""
+    value = text.strip().casefold()
+    if value in ("y", "yes", "true", "1", "t"):
+        return True
+    if value in ("n", "no", "false", "0", "f"):
+        return False
+    return None

@@ -37,7 +37,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from functools import lru_cache
 
-from locality.ingest.identity import normalise_name
+from locality.domain.identity import normalise_name
 from locality.reference.registers import (
     ARTS_NPO,
     CHARITY,

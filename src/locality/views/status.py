@@ -6,16 +6,10 @@ from typing import Any
 
 import duckdb
 
-from locality.spend.resolve import resolution_coverage
+from locality.domain.notices import PUBLISHERS
+from locality.enrich.resolve import resolution_coverage
+from locality.fetch.state import last_runs
 from locality.store import sql
-
-# OCID prefixes registered with the Open Contracting Partnership.
-PUBLISHERS = {
-    "ocds-b5fd17": "Contracts Finder",
-    "ocds-h6vhtk": "Find a Tender",
-    "ocds-r6ebe6": "Public Contracts Scotland",
-    "ocds-kuma6s": "Sell2Wales",
-}
 
 
 def _one(con: duckdb.DuckDBPyConnection, query: str) -> tuple[Any, ...]:
@@ -160,4 +154,6 @@ def store_status(con: duckdb.DuckDBPyConnection) -> dict[str, Any]:
         "rejected_reasons": rejected_reasons,
         "spend_bodies": spend_bodies,
         "spend_suppliers": resolution_coverage(con) if counts["spend_payments"] else None,
+        # Each source's last `locality fetch` window and where it stopped.
+        "fetches": [run.as_json() for run in last_runs(con)],
     }

@@ -2,28 +2,41 @@
 
 from __future__ import annotations
 
-import csv
-import io
 import os
 import sys
 from enum import StrEnum
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any, NoReturn
 
 import duckdb
-import orjson
 import pyarrow as pa
 import typer
-from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
 from locality import __version__
+from locality.cli.common import (
+    MetricsFormat,
+    OutputFormat,
+    State,
+    connect_store,
+    err,
+    out,
+    print_csv_rows,
+)
+from locality.cli.common import fail as _fail
+from locality.cli.common import print_csv as _print_csv
+from locality.cli.common import print_json as _print_json
+from locality.cli.fetch import fetch_app, print_fetches
+from locality.cli.matching import register as _register_matching
+from locality.cli.network import network_app
+from locality.domain.money import to_the_penny, to_the_pound
+from locality.domain.places import PlaceError, load_places
+from locality.domain.places import resolve as resolve_place
 from locality.metrics import DIMENSIONS, FILTERABLE
-from locality.metrics.places import PlaceError, load_places
-from locality.metrics.places import resolve as resolve_place
-from locality.store.db import StoreError, connect, default_db_path
-from locality.store.status import store_status
+from locality.store.db import StoreError, default_db_path
+from locality.views.params import BadRequest, parse_where, spend_section, spend_threshold
+from locality.views.status import store_status
 
 if TYPE_CHECKING:
     from locality.ingest.pipeline import IngestSummary
@@ -45,42 +58,12 @@ app = typer.Typer(
     add_completion=False,
     rich_markup_mode=None,
 )
-err = Console(stderr=True)
-# Piped output is not squeezed to 80 columns: tables stay readable in files and CI logs.
-out = Console(width=None if sys.stdout.isatty() else 140)
-
-
-class OutputFormat(StrEnum):
-    table = "table"
-    json = "json"
 
 
 class IngestKind(StrEnum):
     auto = "auto"
     ocds = "ocds"
     spend = "spend"
-
-
-class MetricsFormat(StrEnum):
-    table = "table"
-    json = "json"
-    csv = "csv"
-
-
-class State:
-    db: Path = default_db_path()
-
-
-def _fail(message: str, code: int = 1) -> None:
-    err.print(f"[bold red]Error:[/] {message}", highlight=False)
-    raise typer.Exit(code)
-
-
-def _print_json(data: Any) -> None:
-    sys.stdout.write(
-        orjson.dumps(data, option=orjson.OPT_INDENT_2 | orjson.OPT_NON_STR_KEYS).decode()
-    )
-    sys.stdout.write("\n")
 
 
 def _out_of_memory(exc: Exception) -> str:
@@ -91,12 +74,9 @@ def _out_of_memory(exc: Exception) -> str:
     )
 
 
-def _print_csv(table: pa.Table) -> None:
-    buffer = io.StringIO()
-    writer = csv.DictWriter(buffer, fieldnames=table.column_names, lineterminator="\n")
-    writer.writeheader()
-    writer.writerows(table.to_pylist())
-    sys.stdout.write(buffer.getvalue())
+def _figure(value: Any) -> str:
+    """An amount in a table column: to the pound, no sign (12,400,000)."""
+    return to_the_pound(value, sign="", unknown="-")
 
 
 def _version(value: bool) -> None:
@@ -264,6 +244,14 @@ def ingest_command(
         Path | None,
         typer.Option("--columns", help="TOML file of extra spend column names (see docs)."),
     ] = None,
+    explain: Annotated[
+        bool,
+        typer.Option(
+            "--explain",
+            help="Load nothing: say how each spend file would be read (delimiter, encoding, "
+            "header line, which column is taken as what and why).",
+        ),
+    ] = False,
 ) -> None:
     """Load OCDS releases and council spend files ("spend over £500") into the store.
 
@@ -281,13 +269,14 @@ def ingest_command(
       locality --db place.duckdb ingest data/sample/ocds releases-2025.jsonl.gz --format json
       locality ingest data/sample/spend
       locality ingest --kind spend --body "Leeds City Council" payments.txt
+      locality ingest --explain new-council-2024-04.csv
     """
-    try:
-        con = connect(State.db)
-    except StoreError as exc:
-        _fail(str(exc))
-    from locality.ingest.pipeline import ingest
-    from locality.ingest.spend import SpendColumnsError
+    if explain:
+        _explain_files(paths, output_format, columns, body)
+        return
+    con = connect_store(read_only=False)
+    from locality.enrich import load
+    from locality.ingest.spend_csv import SpendColumnsError
 
     show_progress = output_format == OutputFormat.table and err.is_terminal
     try:
@@ -300,7 +289,7 @@ def ingest_command(
             transient=True,
             disable=not show_progress,
         ) as progress:
-            summary = ingest(
+            summary = load(
                 con,
                 paths,
                 force=force,
@@ -311,16 +300,22 @@ def ingest_command(
                 columns=columns,
             )
     except SpendColumnsError as exc:
-        _fail(str(exc))
+        _ingest_failed(output_format, str(exc))
     except FileNotFoundError as exc:
-        _fail(f"{exc}. Check the path, or run `locality ingest --help` for the formats read.")
+        _ingest_failed(
+            output_format,
+            f"{exc}. Check the path, or run `locality ingest --help` for the formats read.",
+        )
     except duckdb.OutOfMemoryException as exc:
-        _fail(_out_of_memory(exc))
+        _ingest_failed(output_format, _out_of_memory(exc))
     finally:
         con.close()
     failed = [f for f in summary.files if f.error]
     for f in failed:
         err.print(f"[bold red]Error:[/] {f.error}", highlight=False)
+    for f in summary.files:
+        for warning in f.warnings:
+            err.print(f"[yellow]Warning:[/] {f.file}: {warning}", highlight=False)
     if output_format == OutputFormat.json:
         _print_json(summary.as_json())
     else:
@@ -342,12 +337,87 @@ def ingest_command(
             )
     if failed:
         raise typer.Exit(1)
+    if summary.totals["rejected"]:
+        # Exit 0 means every record was read and kept; a rejection is worth a script's notice.
+        err.print(
+            f"{summary.totals['rejected']:,} record(s) rejected "
+            "(see the `rejected` table, or `locality status`).",
+            highlight=False,
+        )
+        raise typer.Exit(1)
     held = summary.totals["rejected_in_store_for_these_files"]
     if strict and held:
         err.print(
             f"--strict: {held} record(s) of these files are rejected "
             "(see the `rejected` table, or `locality status`)."
         )
+        raise typer.Exit(1)
+
+
+def _ingest_failed(output_format: OutputFormat, message: str) -> NoReturn:
+    """The whole run failed: with --format json a summary saying so is still printed."""
+    if output_format == OutputFormat.json:
+        _print_json({"files": [], "totals": None, "error": message})
+    _fail(message)
+
+
+def _explain_files(
+    paths: list[Path], output_format: OutputFormat, columns: Path | None, body: str | None
+) -> None:
+    """``locality ingest --explain``: each spend file's layout as the reader sees it."""
+    from locality.ingest.ocds import expand_paths
+    from locality.ingest.spend_csv import (
+        SPEND_SUFFIXES,
+        SpendColumnsError,
+        SpendFileError,
+        explain_spend_file,
+        load_columns,
+        looks_like_spend,
+    )
+
+    try:
+        files = expand_paths(paths, SPEND_SUFFIXES)
+        config = load_columns(columns)
+    except (FileNotFoundError, SpendColumnsError) as exc:
+        _fail(str(exc))
+    found: list[dict[str, Any]] = []
+    for path in files:
+        if not looks_like_spend(path) and not path.name.lower().endswith(".txt"):
+            found.append({"file": str(path), "kind": "not spend", "error": None})
+            continue
+        try:
+            found.append(explain_spend_file(path, config, body))
+        except (SpendFileError, OSError, EOFError, UnicodeError) as exc:
+            found.append({"file": str(path), "kind": "spend", "error": str(exc)})
+    if output_format == OutputFormat.json:
+        _print_json(found)
+    else:
+        for item in found:
+            out.print(f"[bold]{item['file']}[/]", highlight=False)
+            if item.get("error"):
+                out.print(f"  cannot be read: {item['error']}", highlight=False)
+                continue
+            if item["kind"] != "spend":
+                out.print("  not a spend CSV: --explain describes spend files", highlight=False)
+                continue
+            delimiter = {"\t": "tab", ",": "comma", ";": "semicolon", "|": "pipe"}
+            body = (
+                f"body {item['body']!r} (from the {item['body_source']})"
+                if item["body"]
+                else f"body per row, from column {item['body_column']!r}"
+            )
+            out.print(
+                f"  {item['encoding']}, {delimiter.get(item['delimiter'], item['delimiter'])}-"
+                f"separated, header at line {item['header_line']}; {body}",
+                highlight=False,
+            )
+            for name, taken in item["columns"].items():
+                out.print(f"  {name:<15} ← {taken['column']!r}: {taken['why']}", highlight=False)
+            if item["unused_columns"]:
+                out.print(f"  not used: {', '.join(item['unused_columns'])}", highlight=False)
+            for warning in item["warnings"]:
+                out.print(f"  warning: {warning}", highlight=False)
+    if any(item.get("error") for item in found):
         raise typer.Exit(1)
 
 
@@ -409,17 +479,15 @@ def status_command(
     """What the store holds and how far to trust it.
 
     Counts (including `rejected`), coverage of supplier scale, VCSE flag, postcode and local
-    authority, the date range, the publishers, and council spend by publishing body.
+    authority, the date range, the publishers, council spend by publishing body, and each
+    source's last `locality fetch` (window, pages, where it stopped).
 
     Example:
 
     \b
       locality status --format json
     """
-    try:
-        con = connect(State.db, read_only=True)
-    except StoreError as exc:
-        _fail(str(exc))
+    con = connect_store()
     try:
         status = store_status(con)
     finally:
@@ -507,6 +575,7 @@ def status_command(
         for r in status["rejected_reasons"]:
             reasons.add_row(r["reason"], f"{r['count']:,}")
         out.print(reasons)
+    print_fetches(status.get("fetches") or [])
 
 
 # Columns shown in the table view (every column is in --format json and csv).
@@ -525,13 +594,10 @@ TABLE_COLUMNS = (
 
 
 def _parse_where(where: list[str]) -> dict[str, list[str]]:
-    filters: dict[str, list[str]] = {}
-    for item in where:
-        column, sep, value = item.partition("=")
-        if not sep or not column.strip():
-            _fail(f"--where {item!r}: write COLUMN=VALUE, e.g. --where region=London", 2)
-        filters.setdefault(column.strip().replace("-", "_"), []).append(value.strip())
-    return filters
+    try:
+        return parse_where(where)
+    except BadRequest as exc:
+        _fail(f"--{exc.message}", 2)
 
 
 def _cell(name: str, value: Any) -> str:
@@ -593,10 +659,7 @@ def metrics_command(
         groups = list(known.values()) if by == "place" else None
     except PlaceError as exc:
         _fail(str(exc), 2)
-    try:
-        con = connect(State.db, read_only=True)
-    except StoreError as exc:
-        _fail(str(exc))
+    con = connect_store()
     from locality.metrics import run as run_metrics
 
     try:
@@ -660,10 +723,7 @@ def compare_command(
       locality compare "West Yorkshire" "Greater Manchester" --format csv
     """
     filters = _parse_where(where or [])
-    try:
-        con = connect(State.db, read_only=True)
-    except StoreError as exc:
-        _fail(str(exc))
+    con = connect_store()
     from locality.metrics.compare import HEADLINE
     from locality.metrics.compare import compare as compare_places
 
@@ -751,10 +811,7 @@ def flags_command(
 
     if thresholds is not None and not thresholds.is_file():
         _fail(f"--thresholds {thresholds}: no such file", 2)
-    try:
-        con = connect(State.db, read_only=True)
-    except StoreError as exc:
-        _fail(str(exc))
+    con = connect_store()
     try:
         table = flags_table(
             con,
@@ -821,13 +878,6 @@ def _text(value: Any) -> str:
     return "-" if value is None else escape(str(value))
 
 
-def _pounds(value: float | None, currency: str | None = None) -> str:
-    """An amount to the penny, so it can be checked against the notice."""
-    if value is None:
-        return "-"
-    return f"{'' if currency in (None, 'GBP') else f'{currency} '}{value:,.2f}"
-
-
 def _when(value: Any) -> str:
     return value.strftime("%Y-%m-%d %H:%M UTC") if hasattr(value, "strftime") else _text(value)
 
@@ -862,10 +912,7 @@ def process_command(
 
     from locality.store.lookup import near_ocids, process_view
 
-    try:
-        con = connect(State.db, read_only=True)
-    except StoreError as exc:
-        _fail(str(exc))
+    con = connect_store()
     try:
         view = process_view(con, ocid)
         near = near_ocids(con, ocid) if view is None else []
@@ -910,8 +957,8 @@ def _print_process(view: dict[str, Any]) -> None:
     tender = view["tender"]
     line(
         "Tender value",
-        f"{_pounds(tender['value'], tender['currency'])} net, "
-        f"{_pounds(tender['value_gross'], tender['currency'])} gross",
+        f"{to_the_penny(tender['value'], tender['currency'])} net, "
+        f"{to_the_penny(tender['value_gross'], tender['currency'])} gross",
     )
     suitable = view["suitable"]
     line(
@@ -962,8 +1009,8 @@ def _print_process(view: dict[str, Any]) -> None:
                 _text(lot["title"]),
                 _yes_no(lot["suitable"]["sme"]),
                 _yes_no(lot["suitable"]["vcse"]),
-                _pounds(lot["value"], lot["currency"]),
-                _pounds(lot["value_gross"], lot["currency"]),
+                to_the_penny(lot["value"], lot["currency"]),
+                to_the_penny(lot["value_gross"], lot["currency"]),
                 *(
                     _cell("n", b[k])
                     for k in (
@@ -993,8 +1040,8 @@ def _print_process(view: dict[str, Any]) -> None:
         awards.add_row(
             _text(a["id"]),
             _text(a["status"] or "no status"),
-            _pounds(a["value"], a["currency"]),
-            _pounds(a["value_gross"], a["currency"]),
+            to_the_penny(a["value"], a["currency"]),
+            to_the_penny(a["value_gross"], a["currency"]),
             _text(origin),
             _text(counts_as),
         )
@@ -1049,15 +1096,18 @@ def serve_command(
     """
     import uvicorn
 
-    from locality.web.app import create_app
+    from locality.web.app import SERVER_LIMITS, create_app
 
-    try:
-        connect(State.db, read_only=True).close()
-    except StoreError as exc:
-        _fail(str(exc))
+    connect_store().close()  # a missing or unreadable store fails here, not in a request
     shown = f"[{host}]" if ":" in host else host
     out.print(f"locality dashboard: http://{shown}:{port}/", highlight=False)
-    uvicorn.run(create_app(State.db, warm=warm), host=host, port=port, log_level="warning")
+    uvicorn.run(
+        create_app(State.db, warm=warm),
+        host=host,
+        port=port,
+        log_level="warning",
+        **SERVER_LIMITS,
+    )
 
 
 @app.command("report")
@@ -1199,17 +1249,21 @@ def place_command(
     from locality.spend.place import place_view
     from locality.spend.themes import SpendThemesError, load_rules
 
-    if min_amount is not None and like_for_like:
-        _fail("give --min-amount or --like-for-like, not both", 2)
+    try:
+        spend_threshold(min_amount, like_for_like)
+    except BadRequest as exc:
+        _fail(
+            exc.message.replace("min_amount", "--min-amount").replace(
+                "like_for_like", "--like-for-like"
+            ),
+            2,
+        )
     try:
         target = resolve_place(name, load_places(places_file))
         rules = load_rules(spend_themes)
     except (PlaceError, SpendThemesError) as exc:
         _fail(str(exc), 2)
-    try:
-        con = connect(State.db, read_only=True)
-    except StoreError as exc:
-        _fail(str(exc))
+    con = connect_store()
     try:
         view = place_view(
             con,
@@ -1225,23 +1279,11 @@ def place_command(
     if output_format == MetricsFormat.json:
         _print_json(view)
         return
-    key = {
-        "contracted": "contracted_vs_paid",
-        "theme-years": "theme_years",
-        "transfer-payees": "transfer_payees",
-    }.get(section.value, section.value)
     if output_format == MetricsFormat.csv:
-        rows = [
-            {k: ";".join(v) if isinstance(v, list) else v for k, v in row.items()}
-            for row in view[key]
-        ]
-        _print_csv(pa.Table.from_pylist(rows) if rows else pa.table({}))
+        columns, rows = spend_section(view, section.value)
+        print_csv_rows(columns, rows)
         return
     _print_place(view)
-
-
-def _money(value: Any) -> str:
-    return "-" if value is None else f"{value:,.0f}"
 
 
 def _body_key(row: dict[str, Any]) -> str:
@@ -1274,10 +1316,10 @@ def _print_place(view: dict[str, Any]) -> None:
             b["body"],
             b["code"] or "-",
             f"{b['payments']:,}",
-            _money(b["amount"]),
+            _figure(b["amount"]),
             b["first_date"],
             b["last_date"],
-            "all" if threshold == 0 else _money(threshold),
+            "all" if threshold == 0 else _figure(threshold),
         )
     out.print(bodies)
     _print_place_coverage(view)
@@ -1317,7 +1359,7 @@ def _print_place(view: dict[str, Any]) -> None:
     for row in view["years"]:
         by_year.setdefault(row["financial_year"], {})[_body_key(row)] = row["amount"]
     for year, amounts in sorted(by_year.items()):
-        years.add_row(year, *[_money(amounts.get(code)) for code in codes])
+        years.add_row(year, *[_figure(amounts.get(code)) for code in codes])
     out.print(years)
     _print_place_themes(view)
     suppliers = Table(title="Top suppliers across the place", title_justify="left")
@@ -1328,7 +1370,7 @@ def _print_place(view: dict[str, Any]) -> None:
             str(r["supplier_name"]),
             str(r["bodies"]),
             f"{r['payments']:,}",
-            _money(r["amount"]),
+            _figure(r["amount"]),
             r["match_method"] or "-",
             r["scale"] or "-",
             "-" if r["vcse"] is None else ("yes" if r["vcse"] else "no"),
@@ -1344,8 +1386,8 @@ def _print_place(view: dict[str, Any]) -> None:
             r["council"],
             r["financial_year"],
             f"{r['awards']:,}",
-            _money(r["contracted"]),
-            _money(r["paid"]),
+            _figure(r["contracted"]),
+            _figure(r["paid"]),
             "-" if ratio is None else f"{ratio:.1%}",
         )
     out.print(contracted)
@@ -1379,9 +1421,9 @@ def _print_place_transfers(view: dict[str, Any]) -> None:
             r["label"],
             f"{r['payees']:,}",
             f"{r['payments']:,}",
-            _money(r["amount"]),
+            _figure(r["amount"]),
             _fmt_share(r["share_of_total"]),
-            _money(r["within_place_amount"]),
+            _figure(r["within_place_amount"]),
         )
     out.print(kinds)
     payees = Table(title="Largest transfer payees", title_justify="left")
@@ -1395,7 +1437,7 @@ def _print_place_transfers(view: dict[str, Any]) -> None:
             r["kind"],
             str(r["bodies"]),
             f"{r['payments']:,}",
-            _money(r["amount"]),
+            _figure(r["amount"]),
             r["rule"],
         )
     out.print(payees)
@@ -1422,15 +1464,15 @@ def _print_place_themes(view: dict[str, Any]) -> None:
         themes.add_row(
             r["theme"],
             f"{r['payments']:,}",
-            _money(r["amount"]),
+            _figure(r["amount"]),
             _fmt_share(r["share_of_total"]),
-            _money(r["by_service_area"]),
+            _figure(r["by_service_area"]),
             f"{r['distinct_suppliers']:,}",
-            _money(r["hhi"]),
+            _figure(r["hhi"]),
             _fmt_share(r["top1_share"]),
             _fmt_share(r["top3_share"]),
-            _money(r["redacted_amount"]),
-            _money(r["transfer_amount"]),
+            _figure(r["redacted_amount"]),
+            _figure(r["transfer_amount"]),
             style="italic" if r["theme"] == "unmapped" else None,
         )
     out.print(themes)
@@ -1444,7 +1486,7 @@ def _print_place_themes(view: dict[str, Any]) -> None:
         theme_years.add_column(year, justify="right")
     for theme in [r["theme"] for r in view["themes"]]:
         amounts = by_theme.get(theme, {})
-        theme_years.add_row(theme, *[_money(amounts.get(year)) for year in years])
+        theme_years.add_row(theme, *[_figure(amounts.get(year)) for year in years])
     out.print(theme_years)
     unmapped = Table(title="Largest unmapped lines", title_justify="left")
     for column in ("service area", "expense type", "rule", "payments", "£ net"):
@@ -1455,7 +1497,7 @@ def _print_place_themes(view: dict[str, Any]) -> None:
             r["expense_type"] or "-",
             r["rule"],
             f"{r['payments']:,}",
-            _money(r["amount"]),
+            _figure(r["amount"]),
         )
     out.print(unmapped)
 
@@ -1493,12 +1535,9 @@ def suppliers_add_facts_command(
     \b
       locality suppliers add-facts my-suppliers.csv
     """
-    from locality.spend.resolve import SupplierFactsError, add_supplier_facts
+    from locality.enrich.resolve import SupplierFactsError, add_supplier_facts
 
-    try:
-        con = connect(State.db)
-    except StoreError as exc:
-        _fail(str(exc))
+    con = connect_store(read_only=False)
     try:
         added = add_supplier_facts(con, files)
     except SupplierFactsError as exc:
@@ -1528,12 +1567,9 @@ def suppliers_resolve_command(
       locality suppliers resolve
       locality suppliers resolve --format json
     """
-    from locality.spend.resolve import resolve_suppliers
+    from locality.enrich.resolve import resolve_suppliers
 
-    try:
-        con = connect(State.db)
-    except StoreError as exc:
-        _fail(str(exc))
+    con = connect_store(read_only=False)
     try:
         summary = resolve_suppliers(con).as_json()
     finally:
@@ -1581,12 +1617,9 @@ def suppliers_show_command(
       locality suppliers show "Royal Mencap Society"
       locality suppliers show "Dimensions UK Ltd" --format json
     """
-    from locality.spend.resolve import supplier_evidence
+    from locality.enrich.resolve import supplier_evidence
 
-    try:
-        con = connect(State.db, read_only=True)
-    except StoreError as exc:
-        _fail(str(exc))
+    con = connect_store()
     try:
         rows = supplier_evidence(con, name)
     finally:
@@ -1618,13 +1651,18 @@ def suppliers_show_command(
         table.add_row(
             r["company_number"] or "",
             r["charity_number"] or "",
-            _money(r["amount"]),
+            _figure(r["amount"]),
             r["org_id"] or "",
             match,
             said,
             f"{vcse} ({r['vcse_source']})" if r["vcse_source"] else vcse,
         )
     out.print(table)
+
+
+app.add_typer(fetch_app, name="fetch")
+_register_matching(app)  # opportunities, match, consortium, evaluate (cli/matching.py)
+app.add_typer(network_app, name="network")  # brokers, communities, gaps, export (cli/network.py)
 
 
 def main() -> None:

@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import contextlib
 import difflib
-import math
 import os
 import threading
 from collections import OrderedDict
@@ -24,19 +23,25 @@ from typing import Any, TypeVar
 
 import duckdb
 
+from locality.domain.places import Place, PlaceError, load_places
+from locality.domain.places import resolve as resolve_place
 from locality.domain.values import VALUES_INCLUDE
 from locality.metrics import DIMENSIONS
 from locality.metrics import run as run_metrics
 from locality.metrics.compare import compare as compare_places
-from locality.metrics.places import Place, PlaceError, load_places
-from locality.metrics.places import resolve as resolve_place
 from locality.reference import local_authorities, local_authority
 from locality.spend.place import place_bodies, place_view
 from locality.spend.themes import load_rules
 from locality.store import lookup
 from locality.store.db import connect
-from locality.store.status import store_status
-from locality.web.present import headline_sentences, spend_sentences
+from locality.views.params import (
+    BadRequest,
+    NotFound,
+    parse_where,
+    spend_threshold,
+)
+from locality.views.present import headline_sentences, spend_sentences
+from locality.views.status import store_status
 
 T = TypeVar("T")
 
@@ -46,23 +51,6 @@ TOP_FLAGS = 20
 MAX_COMPARE = 6
 AWARDS_SHOWN = 100
 SPEND_TOP = 20  # top suppliers and largest unmapped lines of the spend view (the CLI's --top)
-
-
-class NotFound(LookupError):
-    """No such place, organisation or process; ``suggestions`` are near ones."""
-
-    def __init__(self, message: str, suggestions: Sequence[Mapping[str, str]] = ()) -> None:
-        super().__init__(message)
-        self.message = message
-        self.suggestions = [dict(s) for s in suggestions]
-
-
-class BadRequest(ValueError):
-    """A query parameter the library refuses; the message says what is allowed."""
-
-    def __init__(self, message: str) -> None:
-        super().__init__(message)
-        self.message = message
 
 
 @dataclass
@@ -269,17 +257,6 @@ def place_info(p: Place) -> dict[str, Any]:
 
 
 # --- metrics -------------------------------------------------------------------------------
-
-
-def parse_where(items: Iterable[str]) -> dict[str, list[str]]:
-    """``COLUMN=VALUE`` strings to filters, as the CLI's ``--where``."""
-    filters: dict[str, list[str]] = {}
-    for item in items:
-        column, sep, value = item.partition("=")
-        if not sep or not column.strip():
-            raise BadRequest(f"where {item!r}: write COLUMN=VALUE, e.g. where=region=London")
-        filters.setdefault(column.strip().replace("-", "_"), []).append(value.strip())
-    return filters
 
 
 def _run_table(
@@ -626,58 +603,6 @@ def home(s: Session) -> dict[str, Any]:
 
 # --- council spend (locality.spend.place) ---------------------------------------------------
 
-# ``locality place --section NAME`` -> the key of ``place_view``'s result.
-SPEND_SECTIONS = {
-    "bodies": "bodies",
-    "years": "years",
-    "months": "months",
-    "themes": "themes",
-    "theme-years": "theme_years",
-    "unmapped": "unmapped",
-    "suppliers": "suppliers",
-    "transfers": "transfers",
-    "transfer-payees": "transfer_payees",
-    "coverage": "coverage",
-    "contracted": "contracted_vs_paid",
-}
-# The columns of each section (a CSV has its header even when the place has no spend);
-# tests/test_web_spend.py checks them against ``place_view``'s rows.
-SPEND_COLUMNS = {
-    "bodies": (
-        "code", "body", "files", "payments", "amount", "transfer_amount", "first_date",
-        "last_date", "published_threshold",
-    ),
-    "coverage": (
-        "code", "body", "files", "payments", "first_month", "last_month", "months_covered",
-        "missing_months", "gaps",
-    ),
-    "years": ("financial_year", "code", "body", "payments", "amount"),
-    "months": ("month", "code", "body", "payments", "amount"),
-    "themes": (
-        "theme", "payments", "amount", "share_of_total", "by_service_area",
-        "distinct_suppliers", "hhi", "top1_share", "top3_share", "redacted_amount",
-        "transfer_amount",
-    ),
-    "theme_years": ("theme", "financial_year", "payments", "amount"),
-    "unmapped": ("service_area", "expense_type", "rule", "payments", "amount"),
-    "suppliers": (
-        "supplier_key", "supplier_name", "org_id", "match_method", "scale", "vcse",
-        "supplier_la", "bodies", "body_codes", "payments", "amount",
-    ),
-    "transfers": (
-        "kind", "label", "payments", "payees", "amount", "share_of_total",
-        "within_place_amount",
-    ),
-    "transfer_payees": (
-        "payee_key", "payee", "kind", "rule", "council_code", "within_place", "bodies",
-        "body_codes", "payments", "amount",
-    ),
-    "contracted_vs_paid": (
-        "code", "council", "financial_year", "awards", "contracted", "payments", "paid",
-        "contracted_to_paid",
-    ),
-}  # fmt: skip
-
 
 def spend_bodies(s: Session, p: Place) -> list[dict[str, Any]]:
     """The spend publishers of a place the store holds (``locality status``'s rows), largest
@@ -688,18 +613,6 @@ def spend_bodies(s: Session, p: Place) -> list[dict[str, Any]]:
         for row in status(s).get("spend_bodies") or []
         if row["la_registry_code"] in p.councils or str(row["body"]).strip().lower() in named
     ]
-
-
-def spend_threshold(min_amount: float | None, like_for_like: bool) -> float | None:
-    """``min_amount`` checked (BadRequest says why): a finite amount, 0 or more, and not
-    given with ``like_for_like``."""
-    if min_amount is None:
-        return None
-    if like_for_like:
-        raise BadRequest("give min_amount or like_for_like, not both")
-    if not math.isfinite(min_amount) or min_amount < 0:
-        raise BadRequest(f"min_amount must be an amount in GBP, 0 or more (got {min_amount})")
-    return float(min_amount)
 
 
 def spend_page(
@@ -748,19 +661,6 @@ def spend_page(
         }
 
     return s.derived(("spend-page", *key), page)
-
-
-def spend_section(view: Mapping[str, Any], section: str) -> tuple[list[str], list[dict[str, Any]]]:
-    """One section of a spend view as CSV columns and rows (lists joined by ";", as the CLI)."""
-    key = SPEND_SECTIONS.get(section)
-    if key is None:
-        raise BadRequest(f"unknown section {section!r}; choose one of: {', '.join(SPEND_SECTIONS)}")
-    rows = [
-        {k: ";".join(map(str, v)) if isinstance(v, list) else v for k, v in row.items()}
-        for row in view[key]
-    ]
-    columns = list(rows[0]) if rows else list(SPEND_COLUMNS[key])
-    return columns, rows
 
 
 def spend_links(s: Session, view: Mapping[str, Any]) -> dict[str, str]:

@@ -1,0 +1,390 @@
+"""``locality network``: the innovation network's brokers, communities, gaps and export.
+
+Thin: parses options, calls ``locality.network``, prints. igraph is imported by the library
+inside the commands, so ``locality --help`` stays fast.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated, Any
+
+import typer
+from rich.markup import escape
+from rich.table import Table
+
+from locality.cli.common import (
+    MetricsFormat,
+    fail,
+    open_store,
+    out,
+    print_csv_rows,
+    print_json,
+)
+
+if TYPE_CHECKING:
+    from locality.network import Measured
+
+network_app = typer.Typer(
+    help=(
+        "The locality innovation network: organisations (public buyers, large companies, "
+        "SMEs, VCSEs, universities and colleges, arts and housing bodies) tied by contracts, "
+        "framework appointments, joint awards and council payments; who brokers between "
+        "them, the communities they form, and where ties are missing (docs/network.md).\n\n"
+        "Example:\n\n"
+        "\b\n"
+        '  locality network brokers --place "West Yorkshire"\n'
+        "  locality network communities --locality Leeds --format json\n"
+        "  locality network gaps --locality Leeds --section unreached\n"
+        "  locality network export --output network.gexf"
+    ),
+    no_args_is_help=True,
+    rich_markup_mode=None,
+)
+
+Place = Annotated[
+    str | None,
+    typer.Option(
+        "--place",
+        help="A combined authority, a place of --places, or a council: its buyers' network.",
+    ),
+]
+Locality = Annotated[
+    str | None, typer.Option("--locality", help="One council (name or registry code).")
+]
+Theme = Annotated[
+    str | None,
+    typer.Option("--theme", help="Only processes of this CPV theme (spend edges left out)."),
+]
+Since = Annotated[
+    str | None,
+    typer.Option("--since", help="Only awards and payments dated on or after YYYY-MM-DD."),
+]
+PlacesFile = Annotated[
+    Path | None, typer.Option("--places", help="A TOML file of places (see locality place).")
+]
+Format = Annotated[MetricsFormat, typer.Option("--format")]
+Top = Annotated[int, typer.Option("--top", min=1, help="Show the first N rows.")]
+Seed = Annotated[int, typer.Option("--seed", help="Seed of Leiden and sampled betweenness.")]
+
+
+def _measured(
+    place: str | None,
+    locality: str | None,
+    theme: str | None,
+    since: str | None,
+    places_file: Path | None,
+    seed: int,
+) -> Measured:
+    from locality.network import NetworkError, build_network, measure, scope_for
+
+    if places_file is not None and not places_file.is_file():
+        fail(f"--places {places_file}: no such file", 2)
+    try:
+        scope = scope_for(
+            place=place, locality=locality, theme=theme, since=since, places_file=places_file
+        )
+        with open_store() as con:
+            network = build_network(con, scope)
+    except NetworkError as exc:
+        fail(str(exc), 2)
+    if network.graph.vcount() == 0:
+        fail(
+            f"no ties in {scope.describe()}: the store has no counted awards or resolved "
+            "payments there; try a wider scope (no --theme or --since) or `locality status`",
+            1,
+        )
+    return measure(network, seed=seed)
+
+
+def _notes(notes: list[str]) -> None:
+    for note in notes:
+        out.print(f"Note: {escape(note)}", highlight=False)
+
+
+@network_app.command("brokers")
+def brokers_command(
+    place: Place = None,
+    locality: Locality = None,
+    theme: Theme = None,
+    since: Since = None,
+    places_file: PlacesFile = None,
+    output_format: Format = MetricsFormat.table,
+    top: Top = 20,
+    seed: Seed = 42,
+) -> None:
+    """Organisations that broker between others, most central first.
+
+    Betweenness (exact on small networks, estimated with its error bound on large ones),
+    Burt's constraint and effective size, Gould–Fernandez brokerage roles with sectors as
+    the groups, and why: which sectors it links and example awards. JSON has id, name,
+    sector, betweenness, constraint, effective_size, roles, why, links and examples.
+
+    Example:
+
+    \b
+      locality network brokers --place "West Yorkshire"
+      locality network brokers --locality Leeds --format json
+      locality network brokers --theme construction --since 2020-01-01 --format csv
+    """
+    from locality.network import brokers
+
+    measured = _measured(place, locality, theme, since, places_file, seed)
+    report = brokers(measured, top=top)
+    rows = [b.as_dict() for b in report.brokers]
+    if output_format == MetricsFormat.json:
+        print_json(rows)
+        return
+    if output_format == MetricsFormat.csv:
+        columns = ["id", "name", "sector", "buyer_type", "locality", "degree", "strength",
+                   "betweenness", "constraint", "effective_size", "brokerage",
+                   "coordinator", "itinerant", "representative", "gatekeeper", "liaison",
+                   "community", "why"]  # fmt: skip
+        print_csv_rows(columns, ({**r, **r["roles"]} for r in rows))
+        return
+    table = Table(
+        title=f"Brokers of the network of {report.scope} ({report.nodes:,} organisations, "
+        f"{report.edges:,} ties; betweenness {report.betweenness})",
+        title_justify="left",
+    )
+    for column in ("organisation", "sector", "betweenness", "constraint", "roles", "why"):
+        right = column in ("betweenness", "constraint")
+        table.add_column(column, justify="right" if right else "left", overflow="fold")
+    for b in report.brokers:
+        roles = ", ".join(f"{k} {v}" for k, v in b.roles.items() if v)
+        table.add_row(
+            escape(b.name),
+            b.sector + (f" ({b.buyer_type})" if b.buyer_type else ""),
+            f"{b.betweenness:.3f}",
+            "-" if b.constraint is None else f"{b.constraint:.3f}",
+            roles or "-",
+            escape(b.why),
+        )
+    out.print(table)
+    _notes(report.notes)
+
+
+@network_app.command("communities")
+def communities_command(
+    place: Place = None,
+    locality: Locality = None,
+    theme: Theme = None,
+    since: Since = None,
+    places_file: PlacesFile = None,
+    output_format: Format = MetricsFormat.table,
+    top: Top = 20,
+    seed: Seed = 42,
+) -> None:
+    """Communities of the network (Leiden, modularity, seeded), largest first.
+
+    Each is described by its main buyers, main suppliers, themes and sector mix, with the
+    money on its inner ties and how evenly its members reach other communities
+    (participation). JSON also lists the community pairs tied less than chance would tie
+    them (observed against K_r K_s / 2m).
+
+    Example:
+
+    \b
+      locality network communities --place "Greater Manchester"
+      locality network communities --locality Leeds --format json
+    """
+    from locality.network import communities
+
+    measured = _measured(place, locality, theme, since, places_file, seed)
+    report = communities(measured, top=top)
+    rows = [dict(c.__dict__) for c in report.communities]
+    if output_format == MetricsFormat.json:
+        print_json(
+            {
+                "scope": report.scope,
+                "nodes": report.nodes,
+                "edges": report.edges,
+                "modularity": report.modularity,
+                "null_model": report.null_model,
+                "communities": rows,
+                "gaps": report.gaps,
+                "notes": report.notes,
+            }
+        )
+        return
+    if output_format == MetricsFormat.csv:
+        columns = ["id", "size", "value", "participation", "description"]
+        print_csv_rows(columns, rows)
+        return
+    table = Table(
+        title=f"Communities of the network of {report.scope} (modularity "
+        f"{report.modularity if report.modularity is not None else '-'})",
+        title_justify="left",
+    )
+    for column in ("id", "size", "value £", "participation", "description"):
+        left = column == "description"
+        table.add_column(column, justify="left" if left else "right", overflow="fold")
+    for c in report.communities:
+        table.add_row(
+            str(c.id), str(c.size), f"{c.value:,.0f}", f"{c.participation:.2f}",
+            escape(c.description),
+        )  # fmt: skip
+    out.print(table)
+    null = report.null_model
+    if null:
+        out.print(
+            f"Degree-preserving random copies ({null['copies']}) have modularity "
+            f"{null['mean']:.3f} ± {null['sd']:.3f}"
+            + (
+                f": this network's is {null['z']:+.1f} standard deviations away."
+                if "z" in null
+                else "."
+            ),
+            highlight=False,
+        )
+    _notes(report.notes)
+
+
+SECTIONS = ("unreached", "buyer_pairs", "connectors", "sparse_buyers", "market_cores")
+
+
+@network_app.command("gaps")
+def gaps_command(
+    place: Place = None,
+    locality: Locality = None,
+    theme: Theme = None,
+    since: Since = None,
+    places_file: PlacesFile = None,
+    section: Annotated[
+        str | None,
+        typer.Option("--section", help=f"Only one list: {', '.join(SECTIONS)}."),
+    ] = None,
+    k: Annotated[
+        int, typer.Option("--k", min=1, help="Steps within which an SME counts as reached.")
+    ] = 2,
+    output_format: Format = MetricsFormat.table,
+    top: Top = 20,
+    seed: Seed = 42,
+) -> None:
+    """Where ties are missing, as questions to ask, not verdicts.
+
+    unreached: SMEs and VCSEs with no path of --k steps to the scope's largest public
+    buyers, with the buyers they fit best (theme relevance, Adamic–Adar). buyer_pairs:
+    buyers of one place buying the same themes with no shared supplier (a joint, lotted
+    procurement?). connectors: suppliers serving buyers in several places. sparse_buyers:
+    buyers with fewer suppliers than their contract awards predict (Fazekas & Wachs 2020).
+    market_cores: how concentrated each theme's money is.
+
+    Example:
+
+    \b
+      locality network gaps --place "West Yorkshire"
+      locality network gaps --locality Leeds --section unreached --format json
+      locality network gaps --section market_cores --format csv
+    """
+    from locality.network import gaps
+
+    if section is not None and section not in SECTIONS:
+        fail(f"--section {section!r}: use one of {', '.join(SECTIONS)}", 2)
+    measured = _measured(place, locality, theme, since, places_file, seed)
+    report = gaps(measured, k=k, top=top)
+    sections = report.sections()
+    if section is not None:
+        sections = {section: sections[section]}
+    if output_format == MetricsFormat.json:
+        data: dict[str, Any] = {"scope": report.scope, "k": report.k,
+                                "large_buyers": report.large_buyers}  # fmt: skip
+        print_json({**data, **sections, "notes": report.notes})
+        return
+    if output_format == MetricsFormat.csv:
+        if len(sections) != 1:
+            fail("--format csv prints one list: add --section NAME", 2)
+        [rows] = sections.values()
+        columns = list(rows[0]) if rows else ["empty"]
+        # lists and mappings flattened to text; numbers stay numbers for a spreadsheet
+        print_csv_rows(
+            columns,
+            (
+                {k: _cell(v) if isinstance(v, (list, dict)) else v for k, v in r.items()}
+                for r in rows
+            ),
+        )
+        return
+    large = ", ".join(b["name"] for b in report.large_buyers) or "none"
+    out.print(f"Gaps in the network of {escape(report.scope)}; largest public buyers: "
+              f"{escape(large)}", highlight=False)  # fmt: skip
+    for name, rows in sections.items():
+        table = Table(title=f"{name} ({len(rows)})", title_justify="left")
+        if not rows:
+            out.print(f"{name}: none found", highlight=False)
+            continue
+        columns = [c for c in rows[0] if c not in ("id", "buyer_id")]
+        for column in columns:
+            table.add_column(column, overflow="fold")
+        for r in rows:
+            table.add_row(*(escape(_cell(r[c])) for c in columns))
+        out.print(table)
+    _notes(report.notes)
+
+
+def _cell(value: Any) -> str:
+    if value is None:
+        return ""
+    if isinstance(value, list):
+        return "; ".join(_cell(v) for v in value)
+    if isinstance(value, dict) and "buyer" in value:  # a best fit of an unreached SME
+        return (
+            f"{value['buyer']} (theme relevance {value['theme_relevance']:.2f}, "
+            f"Adamic–Adar {value['adamic_adar']:.2f})"
+        )
+    if isinstance(value, dict):
+        return ", ".join(f"{k} {_cell(v)}" for k, v in value.items())
+    if isinstance(value, float):
+        return f"{value:,.3f}" if abs(value) < 100 else f"{value:,.0f}"
+    return str(value)
+
+
+@network_app.command("export")
+def export_command(
+    output: Annotated[
+        Path,
+        typer.Option(
+            "--output",
+            "-o",
+            help="File to write: .gexf (Gephi), .graphml (Gephi, Kumu) or .csv (a "
+            "<name>-nodes.csv and <name>-edges.csv pair).",
+        ),
+    ],
+    place: Place = None,
+    locality: Locality = None,
+    theme: Theme = None,
+    since: Since = None,
+    places_file: PlacesFile = None,
+    seed: Seed = 42,
+) -> None:
+    """Write the network, with every node's measures, for Gephi, Kumu or a spreadsheet.
+
+    Nodes carry sector, place, degree, strength, betweenness, constraint, effective size,
+    community and brokerage roles; edges their kind, payer, money, count, weight, first
+    and last dates, themes and example awards.
+
+    Example:
+
+    \b
+      locality network export --output network.gexf
+      locality network export --place "West Yorkshire" --output wy.graphml
+      locality network export --locality Leeds --output leeds.csv
+    """
+    from locality.network import ExportError, export
+    from locality.network.export import FORMATS
+
+    if output.suffix.lower() not in FORMATS:
+        fail(f"--output {output}: name the file .gexf, .graphml or .csv", 2)
+    measured = _measured(place, locality, theme, since, places_file, seed)
+    try:
+        written = export(measured.network, output, measured)
+    except ExportError as exc:
+        fail(str(exc), 2)
+    except OSError as exc:
+        fail(f"{output}: cannot write ({exc.strerror or exc})")
+    graph = measured.network.graph
+    out.print(
+        f"Wrote {graph.vcount():,} organisations and {graph.ecount():,} ties of "
+        f"{escape(measured.network.scope.describe())} to {', '.join(map(str, written))}.",
+        highlight=False,
+    )

@@ -1,0 +1,96 @@
+"""What every dashboard route is built from: the store session each request gets, JSON
+written as the CLI writes it, the path parameters shared by pages and API, and the OpenAPI
+description of responses (FastAPI cannot infer them: routes return Response objects).
+
+``app.py`` and the route modules beside it (``network.py``, ``matching.py``) import from
+here, never from each other, so the web package has no import cycle.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Annotated, Any
+
+import orjson
+from fastapi import Depends, Path, Request
+from fastapi.responses import JSONResponse
+
+from locality.views.queries import MAX_NAME, Session, Store
+
+PlaceName = Annotated[
+    str,
+    Path(
+        max_length=MAX_NAME,
+        description="A council or place, as `locality compare` takes it: York, WYCA.",
+    ),
+]
+OrgId = Annotated[
+    str, Path(max_length=MAX_NAME, description="An organisation id, e.g. GB-COH-06841377.")
+]
+Ocid = Annotated[str, Path(max_length=MAX_NAME, description="The OCID of a contracting process.")]
+
+# The OpenAPI of the responses (FastAPI cannot infer them: routes return Response objects).
+OBJECT: dict[str, Any] = {"type": "object"}
+ROWS: dict[str, Any] = {"type": "array", "items": {"type": "object"}}
+CSV_TEXT: dict[str, Any] = {"type": "string"}
+ERROR: dict[str, Any] = {
+    "type": "object",
+    "required": ["detail"],
+    "properties": {
+        "detail": {"type": "string"},
+        "suggestions": {
+            "type": "array",
+            "items": {
+                "type": "object",
+                "required": ["kind", "name", "id"],
+                "properties": {
+                    "kind": {"type": "string"},
+                    "name": {"type": "string"},
+                    "id": {"type": "string"},
+                },
+            },
+        },
+    },
+}
+
+
+def responses(
+    body: dict[str, Any],
+    *,
+    csv: bool = False,
+    not_found: bool = False,
+    invalid: bool = False,
+    description: str = "OK",
+) -> dict[int | str, dict[str, Any]]:
+    """OpenAPI ``responses`` of an API route: 200 (JSON, or CSV too), 404 and 422."""
+    content: dict[str, Any] = {"application/json": {"schema": body}}
+    if csv:
+        content["text/csv"] = {"schema": CSV_TEXT}
+    out: dict[int | str, dict[str, Any]] = {200: {"description": description, "content": content}}
+    error = {"application/json": {"schema": ERROR}}
+    if not_found:
+        out[404] = {
+            "description": "Not in the store; `suggestions` lists near names",
+            "content": error,
+        }
+    if invalid:
+        out[422] = {"description": "A parameter the library refuses; `detail` says why"}
+        out[422]["content"] = error
+    return out
+
+
+class JSON(JSONResponse):
+    """JSON by orjson, as the CLI writes it (timestamps ISO 8601, NaN as null)."""
+
+    def render(self, content: Any) -> bytes:
+        return orjson.dumps(content, option=orjson.OPT_NON_STR_KEYS)
+
+
+def session(request: Request) -> Iterator[Session]:
+    """One request's access to the store (read-only, opened on first use, then closed)."""
+    store: Store = request.app.state.store
+    with store.session() as s:
+        yield s
+
+
+S = Annotated[Session, Depends(session)]
