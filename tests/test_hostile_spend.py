@@ -26,7 +26,8 @@ from hypothesis import strategies as st
 from typer.testing import CliRunner
 
 from locality.cli import app
-from locality.ingest.spend_csv import SpendFile, parse_amount
+from locality.ingest.spendfile.amounts import parse_amount
+from locality.ingest.spendfile.reader import SpendFile
 from locality.store import sql
 from locality.store.db import connect
 from tests.conftest import SPEND_SAMPLE

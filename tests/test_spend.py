@@ -20,15 +20,10 @@ from typer.testing import CliRunner
 
 from locality.cli import app
 from locality.enrich import load
-from locality.ingest.spend_csv import (
-    NoBodyError,
-    NotSpendError,
-    SpendColumnsError,
-    SpendFile,
-    load_columns,
-    parse_amount,
-    parse_date,
-)
+from locality.ingest.spendfile.amounts import parse_amount, parse_date
+from locality.ingest.spendfile.columns import load_columns
+from locality.ingest.spendfile.errors import NoBodyError, NotSpendError, SpendColumnsError
+from locality.ingest.spendfile.reader import SpendFile
 from locality.store import sql
 from locality.store.db import connect
 from tests.conftest import ROOT
@@ -701,7 +696,7 @@ def test_ocds_summaries_keep_their_shape(tmp_path: Path) -> None:
 
 def test_the_reader_works_without_a_store() -> None:
     # The reader is usable on its own (Python API): rows in PAYMENT_FIELDS order.
-    from locality.ingest.spend_csv import PAYMENT_FIELDS
+    from locality.ingest.spendfile.columns import PAYMENT_FIELDS
 
     with SpendFile(SPEND / "calderdale-council-2018-12-card.csv") as spend:
         first = next(spend.records())

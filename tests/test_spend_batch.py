@@ -17,7 +17,7 @@ from hypothesis import strategies as st
 
 import locality.ingest.pipeline as pipeline
 from locality.ingest.pipeline import ingest
-from locality.ingest.spend_csv import amounts_sql, parse_amount
+from locality.ingest.spendfile.amounts import amounts_sql, parse_amount
 from locality.store import loader, sql
 from locality.store.db import connect
 from tests.conftest import ROOT
@@ -242,15 +242,15 @@ def test_a_file_broken_part_way_is_reported_and_the_rest_lands(tmp_path: Path) -
 )
 def test_a_streamed_file_reads_as_a_whole_one(name: str, monkeypatch: pytest.MonkeyPatch) -> None:
     """Files over WHOLE_FILE_BYTES are streamed (decoded as they are read), not loaded."""
-    from locality.ingest import spend_csv as spend
+    from locality.ingest.spendfile import decode, reader
 
     def read(path: Path) -> list[Any]:
-        with spend.SpendFile(path) as reader:
-            return [(r.line, r.row, r.reason, r.raw) for r in reader.records()]
+        with reader.SpendFile(path) as spend:
+            return [(r.line, r.row, r.reason, r.raw) for r in spend.records()]
 
     whole = read(SPEND / name)
-    monkeypatch.setattr(spend, "WHOLE_FILE_BYTES", 1024)
-    monkeypatch.setattr(spend, "CHUNK_ROWS", 500)  # and in many chunks
+    monkeypatch.setattr(decode, "WHOLE_FILE_BYTES", 1024)
+    monkeypatch.setattr(reader, "CHUNK_ROWS", 500)  # and in many chunks
     assert read(SPEND / name) == whole
     assert len(whole) > 1000
 

@@ -16,12 +16,10 @@ import pytest
 from typer.testing import CliRunner
 
 from locality.cli import app
-from locality.ingest.spend_csv import (
-    AmbiguousColumnsError,
-    SpendFile,
-    explain_spend_file,
-    infer_columns,
-)
+from locality.ingest.spendfile.errors import AmbiguousColumnsError
+from locality.ingest.spendfile.files import explain_spend_file
+from locality.ingest.spendfile.infer import infer_columns
+from locality.ingest.spendfile.reader import SpendFile
 from tests.conftest import SPEND_SAMPLE
 
 # file → (encoding, {published header: unseen spelling}) for the three fields a payment needs.

@@ -276,7 +276,7 @@ def ingest_command(
         return
     con = connect_store(read_only=False)
     from locality.enrich import load
-    from locality.ingest.spend_csv import SpendColumnsError
+    from locality.ingest.spendfile.errors import SpendColumnsError
 
     show_progress = output_format == OutputFormat.table and err.is_terminal
     try:
@@ -366,12 +366,11 @@ def _explain_files(
 ) -> None:
     """``locality ingest --explain``: each spend file's layout as the reader sees it."""
     from locality.ingest.ocds import expand_paths
-    from locality.ingest.spend_csv import (
+    from locality.ingest.spendfile.columns import load_columns
+    from locality.ingest.spendfile.errors import SpendColumnsError, SpendFileError
+    from locality.ingest.spendfile.files import (
         SPEND_SUFFIXES,
-        SpendColumnsError,
-        SpendFileError,
         explain_spend_file,
-        load_columns,
         looks_like_spend,
     )
 

@@ -18,7 +18,8 @@ from typing import Any
 import duckdb
 
 from locality.ingest.pipeline import IngestSummary, ProgressCallback, ingest
-from locality.ingest.spend_csv import SPEND_SUFFIXES, SpendColumns
+from locality.ingest.spendfile.columns import SpendColumns
+from locality.ingest.spendfile.files import SPEND_SUFFIXES
 from locality.store import sql
 
 

@@ -29,6 +29,8 @@ from typing import IO, Any
 import ijson
 import orjson
 
+from locality.ingest import contracts_finder
+
 OCDS_SUFFIXES = (".json", ".jsonl", ".ndjson", ".json.gz", ".jsonl.gz", ".ndjson.gz", ".gz")
 # Single documents up to this size are parsed whole (faster); bigger ones are streamed.
 STREAM_THRESHOLD_BYTES = 64 * 1024 * 1024
@@ -376,6 +378,17 @@ def _stream_document(path: Path, *, whole: bool = True) -> Iterator[SourceRecord
             yield broken_file(reader.error, position + 1, "item")
 
 
+def _read_contracts_finder(path: Path, form: str) -> Iterator[SourceRecord]:
+    line = 0
+    with open_bytes(path) as handle:
+        try:
+            for record in contracts_finder.records(handle, form):
+                line = record.line
+                yield SourceRecord(*record)
+        except READ_ERRORS as exc:
+            yield broken_file(exc, line + 1, "record after line")
+
+
 def read_ocds(path: Path) -> Iterator[SourceRecord]:
     """Yield every release in an OCDS file, with its position; raise NotOcdsError if not OCDS."""
     try:
@@ -385,6 +398,10 @@ def read_ocds(path: Path) -> Iterator[SourceRecord]:
         raise NotOcdsError(f"{path}: cannot be read ({exc})") from exc
     if not head:
         raise NotOcdsError(f"{path}: the file is empty")
+    form = contracts_finder.detect(head_bytes(path, contracts_finder.HEAD_BYTES))
+    if form is not None:  # Contracts Finder's CSV and API exports, converted to releases
+        yield from _read_contracts_finder(path, form)
+        return
     if head[:1] not in (b"{", b"[") and _is_json_lines(path):
         # JSON Lines whose first line is damaged (cut short, bad bytes): the line is one
         # rejected record, and the lines after it are read.

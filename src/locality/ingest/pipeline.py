@@ -26,6 +26,7 @@ from typing import Any
 import duckdb
 import orjson
 
+from locality.ingest import contracts_finder
 from locality.ingest.gc_pause import paused_gc
 from locality.ingest.merge import compile_releases, default_rules
 from locality.ingest.normalise import Rows, normalise_process
@@ -37,11 +38,10 @@ from locality.ingest.ocds import (
     open_bytes,
     read_ocds,
 )
-from locality.ingest.spend_csv import (
+from locality.ingest.spendfile.columns import SpendColumns, load_columns
+from locality.ingest.spendfile.files import (
     SPEND_SUFFIXES,
     ParsedFile,
-    SpendColumns,
-    load_columns,
     looks_like_spend,
     parse_spend_files,
     payments_of,
@@ -476,7 +476,7 @@ def _forkserver() -> Any:
     imported the reader once, rather than each importing it (a third of a second) as it
     starts. Starting it early lets that import overlap other work."""
     context = multiprocessing.get_context("forkserver")
-    context.set_forkserver_preload(["locality.ingest.spend_csv"])
+    context.set_forkserver_preload(["locality.ingest.spendfile"])
     multiprocessing.forkserver.ensure_running()
     return context
 
@@ -739,7 +739,10 @@ def _spend_bytes(files: Sequence[tuple[Path, bool]]) -> int:
 
 
 def detect_kind(path: Path) -> str:
-    """``spend`` for ``.csv``/``.csv.gz`` names, ``ocds`` for JSON names, else by content."""
+    """``ocds`` for Contracts Finder's exports (by content, CSV too), ``spend`` for
+    ``.csv``/``.csv.gz`` names, ``ocds`` for JSON names, else by content."""
+    if contracts_finder.detect(head_bytes(path, contracts_finder.HEAD_BYTES)) is not None:
+        return "ocds"
     if looks_like_spend(path):
         return "spend"
     name = path.name.lower()

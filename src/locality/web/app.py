@@ -11,48 +11,37 @@ vega-lite and vega-embed in ``static/vendor/``.
 
 from __future__ import annotations
 
-import csv
-import io
 import os
 from collections.abc import AsyncIterator, Mapping, Sequence
 from contextlib import asynccontextmanager
 from pathlib import Path as FilePath
-from typing import Annotated, Any, Literal
+from typing import Any
 from urllib.parse import quote, urlencode
 
 import orjson
-from fastapi import FastAPI, Query, Request
+from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import HTMLResponse, Response
+from fastapi.responses import Response
 from fastapi.staticfiles import StaticFiles
 from jinja2 import Environment, FileSystemLoader, select_autoescape
-from pydantic import StringConstraints
 from starlette.concurrency import run_in_threadpool
 from starlette.datastructures import MutableHeaders
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from locality import __version__, views
-from locality.domain.export import neutralise_record
 from locality.domain.links import web_link
-from locality.metrics import DIMENSIONS, FILTERABLE
 from locality.metrics.compare import HEADLINE
 from locality.reference import local_authority
 from locality.spend.themes import UNMAPPED
 from locality.store.db import StoreError
-from locality.views import charts, params, present, queries
+from locality.views import present, queries
 from locality.views.params import BadRequest, NotFound
-from locality.views.queries import MAX_COMPARE, MAX_NAME, Store
+from locality.views.queries import MAX_COMPARE, Store
+from locality.web import api, pages
 from locality.web.routing import (
     ERROR,
     JSON,
-    OBJECT,
-    ROWS,
-    Ocid,
-    OrgId,
-    PlaceName,
-    S,
-    responses,
 )
 from locality.web.warm import Warmer
 
@@ -75,46 +64,6 @@ SECURITY_HEADERS = {
     "X-Frame-Options": "DENY",
 }
 
-Format = Literal["json", "csv"]
-# A `where` filter: one of the filterable columns (or place; `-` for `_` too), `=`, a value.
-WHERE_COLUMNS = sorted(
-    {c for name in ["place", *FILTERABLE] for c in (name, name.replace("_", "-"))}
-)
-WHERE_PATTERN = "^ *(" + "|".join(WHERE_COLUMNS) + ") *="
-Where = Annotated[str, StringConstraints(pattern=WHERE_PATTERN, max_length=MAX_NAME + 50)]
-MAX_LIMIT = 1_000_000
-# A name to compare: something other than blanks.
-NonBlank = Annotated[str, StringConstraints(pattern=r"\S", max_length=MAX_NAME)]
-# The spend view's threshold options, as ``locality place --min-amount / --like-for-like``.
-MinAmount = Annotated[
-    float | None,
-    Query(
-        ge=0,
-        allow_inf_nan=False,
-        description="Count only payments whose absolute net amount is at least this (GBP). "
-        "Not with like_for_like.",
-    ),
-]
-LikeForLike = Annotated[
-    bool,
-    Query(
-        description="Count only payments at or above the highest threshold the place's bodies "
-        "publish at (card files left out), so every body is counted alike.",
-    ),
-]
-IncludeTransfers = Annotated[
-    bool,
-    Query(
-        description="Count payments to other public bodies (councils, the Secretary of State, "
-        "HMRC, combined authorities, police, fire, NHS, pension funds) as supplier spend in "
-        "the top suppliers, concentration and shares (locality place --include-transfers); "
-        "by default they are left out and shown on their own.",
-    ),
-]
-SpendSection = Literal[
-    "bodies", "years", "months", "themes", "theme-years", "unmapped", "suppliers",
-    "transfers", "transfer-payees", "coverage", "contracted",
-]  # fmt: skip
 
 # What RequestGuard answers on any route, documented on every operation.
 GUARD_RESPONSES: dict[int | str, dict[str, Any]] = {
@@ -131,72 +80,6 @@ GUARD_RESPONSES: dict[int | str, dict[str, Any]] = {
         "content": {"application/json": {"schema": ERROR}},
     },
 }
-
-
-# The whole-place spend view (``locality place NAME --format json``) and what the page adds.
-SPEND_VIEW: dict[str, Any] = {
-    "type": "object",
-    "required": [
-        "place", "source", "councils", "named_bodies", "threshold", "transfers_included",
-        "bodies", "coverage", "shares", "years", "months", "themes", "theme_years",
-        "unmapped", "suppliers", "transfers", "transfer_payees", "contracted_vs_paid",
-        "notes", "spend_loaded", "sentences",
-    ],
-    "properties": {
-        "place": {"type": "string"},
-        "source": {"type": "string"},
-        "councils": {"type": "array", "items": {"type": "string"}},
-        "named_bodies": {"type": "array", "items": {"type": "string"}},
-        "threshold": {
-            "type": "object",
-            "required": ["min_amount", "basis", "set_by"],
-            "properties": {
-                "min_amount": {"type": "number"},
-                "basis": {"type": "string"},
-                "set_by": {"type": "array", "items": {"type": "string"}},
-            },
-        },
-        "transfers_included": {"type": "boolean"},
-        "shares": {
-            "type": "object",
-            "required": ["total_amount", "transfer_amount", "supplier_amount"],
-        },
-        **{
-            key: ROWS
-            for key in (
-                "bodies", "coverage", "years", "months", "themes", "theme_years", "unmapped",
-                "suppliers", "transfers", "transfer_payees", "contracted_vs_paid",
-            )
-        },
-        "notes": {"type": "array", "items": {"type": "string"}},
-        "spend_loaded": {"type": "boolean"},
-        "sentences": {"type": "object", "additionalProperties": {"type": "string"}},
-    },
-}  # fmt: skip
-SPEND_DESCRIPTION = (
-    "The whole place's council spend, as `locality place NAME --format json` (top 20 "
-    "suppliers): its bodies, spend by month and financial year, by theme (with an "
-    "`unmapped` row always, and each theme's concentration), top suppliers with how many "
-    "of the place's bodies pay them, SME/VCSE/local shares each with its coverage, the "
-    "transfers to other public bodies by kind and payee (left out of the suppliers, "
-    "concentration and shares unless `include_transfers=true`: `transfers_included`), the "
-    "months each body's spend files cover (`coverage`, councils without files too), and per "
-    "council contracted (OCDS awards) against paid; `threshold` says which payments were "
-    "counted. Added: `spend_loaded` (false when no spend file of the place's bodies is "
-    "loaded: every section is then empty) and a plain-language `sentences` per headline "
-    "figure. With format=csv, one section (`section`) as `locality place --format csv "
-    "--section`."
-)
-
-PROCESS_DESCRIPTION = (
-    "A contracting process: its columns (`process`), the compiled release, the releases as "
-    "published, its awards, parties and red flags, and `view`: the process as locality "
-    "understands it, as `locality process OCID --format json` (buyer and whether it is a "
-    "central purchasing body, stage, agreement type with its evidence, suitability, the "
-    "notices in date order, bids, lots, and each award's value, gross value, where the "
-    "value came from and whether it counts as money awarded, a framework ceiling or "
-    "unknown, with the reason)."
-)
 
 
 class SecurityHeaders:
@@ -310,26 +193,6 @@ async def _refuse(send: Send, status: int, message: str) -> None:
         }
     )
     await send({"type": "http.response.body", "body": body})
-
-
-def _csv(columns: Sequence[str], rows: Sequence[Mapping[str, Any]], filename: str) -> Response:
-    """Rows as CSV, as the CLI's ``--format csv`` writes them (a header even with no rows)."""
-    buffer = io.StringIO()
-    writer = csv.DictWriter(buffer, fieldnames=list(columns), lineterminator="\n")
-    writer.writeheader()
-    # Cells a spreadsheet would run as formulas are neutralised (OWASP CSV injection).
-    writer.writerows(neutralise_record(row) for row in rows)
-    return Response(
-        buffer.getvalue(),
-        media_type="text/csv; charset=utf-8",
-        headers={"Content-Disposition": f'attachment; filename="{filename}"'},
-    )
-
-
-def _table(
-    columns: Sequence[str], rows: Sequence[Mapping[str, Any]], output: Format, filename: str
-) -> Response:
-    return _csv(columns, rows, filename) if output == "csv" else JSON(list(rows))
 
 
 # --- URLs the templates use ---------------------------------------------------------------
@@ -458,15 +321,10 @@ def create_app(
     )
     app.state.store = store
     app.state.warmer = warmer
+    app.state.env = env
     app.add_middleware(RequestGuard)
     app.add_middleware(SecurityHeaders)  # outermost: the guard's answers get the headers too
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
-
-    def page(
-        request: Request, template: str, status_code: int = 200, **context: Any
-    ) -> HTMLResponse:
-        html = env.get_template(template).render(request=request, path=request.url.path, **context)
-        return HTMLResponse(html, status_code=status_code)
 
     # --- errors ---------------------------------------------------------------------------
 
@@ -483,7 +341,7 @@ def create_app(
                 body["suggestions"] = list(suggestions)
             response: Response = JSON(body, status_code=status_code)
         else:
-            response = page(
+            response = pages.render(
                 request,
                 "error.html",
                 status_code,
@@ -533,304 +391,14 @@ def create_app(
             f"{type(exc).__name__}: the server could not build this page.",
         )
 
-    # --- API ------------------------------------------------------------------------------
-
-    PAGE = responses(OBJECT, not_found=True, invalid=True)
-
-    @app.get(
-        "/api/status",
-        summary="What the store holds (locality status --format json)",
-        responses=responses(OBJECT),
-    )
-    def api_status(s: S) -> Response:
-        return JSON(queries.status(s))
-
-    @app.get(
-        "/api/metrics",
-        summary="Measures by a dimension (locality metrics --format json|csv)",
-        responses=responses(ROWS, csv=True, not_found=True, invalid=True),
-    )
-    def api_metrics(
-        s: S,
-        by: Annotated[
-            str,
-            Query(
-                description=f"Group by: {', '.join(DIMENSIONS)}.",
-                json_schema_extra={"enum": list(DIMENSIONS)},
-            ),
-        ] = "buyer",
-        where: Annotated[
-            list[Where] | None,
-            Query(
-                description="COLUMN=VALUE filters (repeat; the same column twice means "
-                f"either). Columns: place, {', '.join(FILTERABLE)}.",
-            ),
-        ] = None,
-        limit: Annotated[
-            int | None, Query(ge=1, le=MAX_LIMIT, description="The first N rows.")
-        ] = None,
-        format: Annotated[Format, Query(description="json or csv.")] = "json",
-    ) -> Response:
-        columns, rows = queries.metrics(s, by, where or [], limit)
-        return _table(columns, rows, format, f"metrics-by-{by}.csv")
-
-    @app.get(
-        "/api/place/{name}",
-        summary="Everything the place page shows",
-        responses=responses(OBJECT, not_found=True, invalid=True),
-    )
-    def api_place(s: S, name: PlaceName) -> Response:
-        return JSON(queries.place_page(s, name))
-
-    @app.get(
-        "/api/place/{name}/spend",
-        summary="A place's council spend (locality place NAME --format json|csv)",
-        description=SPEND_DESCRIPTION,
-        responses=responses(
-            SPEND_VIEW,
-            csv=True,
-            not_found=True,
-            invalid=True,
-            description="The whole-place spend view as JSON, or one section as CSV",
-        ),
-    )
-    def api_spend(
-        s: S,
-        name: PlaceName,
-        min_amount: MinAmount = None,
-        like_for_like: LikeForLike = False,
-        include_transfers: IncludeTransfers = False,
-        format: Annotated[Format, Query(description="json or csv.")] = "json",
-        section: Annotated[
-            SpendSection, Query(description="The table of format=csv (as --section).")
-        ] = "years",
-    ) -> Response:
-        data = queries.spend_page(
-            s,
-            name,
-            min_amount=min_amount,
-            like_for_like=like_for_like,
-            include_transfers=include_transfers,
-        )
-        if format == "csv":
-            columns, rows = params.spend_section(data, section)
-            slug = quote(data["place"].lower().replace(" ", "-"), safe="-")
-            return _csv(columns, rows, f"spend-{section}-{slug}.csv")
-        return JSON(data)
-
-    @app.get(
-        "/api/compare",
-        summary="Headline measures side by side (locality compare --format json|csv)",
-        responses=responses(ROWS, csv=True, not_found=True, invalid=True),
-    )
-    def api_compare(
-        s: S,
-        names: Annotated[
-            list[NonBlank],
-            Query(
-                min_length=2,
-                max_length=MAX_COMPARE,
-                description=f"2 to {MAX_COMPARE} councils or places (repeat the parameter).",
-            ),
-        ],
-        format: Annotated[Format, Query(description="json or csv.")] = "json",
-    ) -> Response:
-        rows = queries.compare(s, names)
-        return _table(list(rows[0]), rows, format, "compare.csv")
-
-    @app.get("/api/buyer/{org_id:path}", summary="A buyer's page", responses=PAGE)
-    def api_buyer(s: S, org_id: OrgId) -> Response:
-        return JSON(queries.buyer_page(s, org_id))
-
-    @app.get("/api/supplier/{org_id:path}", summary="A supplier's page", responses=PAGE)
-    def api_supplier(s: S, org_id: OrgId) -> Response:
-        return JSON(queries.supplier_page(s, org_id))
-
-    @app.get(
-        "/api/process/{ocid:path}",
-        summary="A contracting process",
-        description=PROCESS_DESCRIPTION,
-        responses=PAGE,
-    )
-    def api_process(s: S, ocid: Ocid) -> Response:
-        return JSON(queries.process_page(s, ocid))
-
-    @app.get(
-        "/api/search",
-        summary="Councils, places, buyers and suppliers by name",
-        responses=responses(OBJECT, invalid=True),
-    )
-    def api_search(
-        s: S, q_: Annotated[str, Query(alias="q", max_length=200, description="A name.")] = ""
-    ) -> Response:
-        return JSON(queries.search(s, q_))
-
-    # --- pages ----------------------------------------------------------------------------
-
-    @app.api_route(
-        "/", methods=["GET", "HEAD"], response_class=HTMLResponse, include_in_schema=False
-    )
-    def home(request: Request, s: S) -> HTMLResponse:
-        return page(request, "home.html", data=queries.home(s))
-
-    @app.api_route(
-        "/search", methods=["GET", "HEAD"], response_class=HTMLResponse, include_in_schema=False
-    )
-    def search(
-        request: Request, s: S, q_: Annotated[str, Query(alias="q", max_length=200)] = ""
-    ) -> HTMLResponse:
-        return page(request, "search.html", data=queries.search(s, q_))
-
-    @app.api_route(
-        "/place/{name}",
-        methods=["GET", "HEAD"],
-        response_class=HTMLResponse,
-        include_in_schema=False,
-    )
-    def place(request: Request, s: S, name: str) -> HTMLResponse:
-        data = queries.place_page(s, name)
-        label = data["place"]["name"]
-        specs = {
-            "years": charts.shares_by(
-                data["by_year"],
-                "year",
-                "year",
-                f"SME, VCSE and local share of value by year, buyers in {label}",
-            ),
-            "themes": charts.value_by(
-                data["by_theme"],
-                "theme",
-                "theme",
-                f"Awarded value by theme, buyers in {label}",
-            ),
-        }
-        return page(request, "place.html", data=data, specs=specs)
-
-    @app.api_route(
-        "/place/{name}/spend",
-        methods=["GET", "HEAD"],
-        response_class=HTMLResponse,
-        include_in_schema=False,
-    )
-    def place_spend(
-        request: Request,
-        s: S,
-        name: str,
-        min_amount: MinAmount = None,
-        like_for_like: LikeForLike = False,
-        include_transfers: IncludeTransfers = False,
-    ) -> HTMLResponse:
-        p = queries.place(s, name)
-        params.spend_threshold(min_amount, like_for_like)  # a bad one is a 422 first
-        info = queries.place_info(p)
-        label = p.name
-        specs = {}
-        links: dict[str, str] = {}
-        data: dict[str, Any] = {"place": p.name, "spend_loaded": False}
-        if queries.spend_bodies(s, p):  # else the page says how to load spend files
-            data = queries.spend_page(
-                s,
-                name,
-                min_amount=min_amount,
-                like_for_like=like_for_like,
-                include_transfers=include_transfers,
-            )
-            specs = {
-                "years": charts.spend_by_year(
-                    data["years"], f"Spend paid by financial year and body, {label}"
-                ),
-                "themes": charts.spend_by_theme(
-                    data["themes"], f"Spend by theme, {label}", unmapped=UNMAPPED
-                ),
-                "contracted": charts.contracted_vs_paid(
-                    data["contracted_vs_paid"],
-                    f"Contracted (award notices) against paid (spend files), councils of {label}",
-                ),
-            }
-            links = queries.spend_links(s, data)
-        threshold = {
-            "min_amount": min_amount,
-            "like_for_like": like_for_like,
-            "include_transfers": include_transfers,
-        }
-        return page(
-            request,
-            "spend.html",
-            data=data,
-            info=info,
-            specs=specs,
-            org_pages=links,
-            threshold=threshold,
-        )
-
-    @app.api_route(
-        "/compare", methods=["GET", "HEAD"], response_class=HTMLResponse, include_in_schema=False
-    )
-    def compare(
-        request: Request,
-        s: S,
-        names: Annotated[list[str] | None, Query()] = None,
-    ) -> HTMLResponse:
-        given = [n.strip() for n in names or [] if n.strip()]
-        rows = queries.compare(s, given) if given else []
-        specs = {}
-        if rows:
-            specs = {
-                "shares": charts.compare_shares(
-                    rows, "SME, VCSE, local, top-3 and direct-award shares of each place"
-                ),
-                "values": charts.compare_values(rows, "Awarded value of each place"),
-            }
-        options = sorted(queries.place_names(store.places()))
-        return page(request, "compare.html", names=given, rows=rows, specs=specs, options=options)
-
-    @app.api_route(
-        "/buyer/{org_id:path}",
-        methods=["GET", "HEAD"],
-        response_class=HTMLResponse,
-        include_in_schema=False,
-    )
-    def buyer(request: Request, s: S, org_id: str) -> HTMLResponse:
-        return page(request, "buyer.html", data=queries.buyer_page(s, org_id))
-
-    @app.api_route(
-        "/supplier/{org_id:path}",
-        methods=["GET", "HEAD"],
-        response_class=HTMLResponse,
-        include_in_schema=False,
-    )
-    def supplier(request: Request, s: S, org_id: str) -> HTMLResponse:
-        return page(request, "supplier.html", data=queries.supplier_page(s, org_id))
-
-    @app.api_route(
-        "/process/{ocid:path}",
-        methods=["GET", "HEAD"],
-        response_class=HTMLResponse,
-        include_in_schema=False,
-    )
-    def process(request: Request, s: S, ocid: str) -> HTMLResponse:
-        data = queries.process_page(s, ocid)
-        compiled = orjson.dumps(
-            data["compiled_release"], option=orjson.OPT_INDENT_2 | orjson.OPT_NON_STR_KEYS
-        ).decode()
-        return page(request, "process.html", data=data, compiled=compiled)
-
-    @app.api_route(
-        "/docs", methods=["GET", "HEAD"], response_class=HTMLResponse, include_in_schema=False
-    )
-    def docs(request: Request) -> HTMLResponse:
-        return page(request, "api.html", openapi=app.openapi())
-
-    @app.get("/favicon.ico", include_in_schema=False)
-    def favicon() -> Response:
-        return Response(status_code=204)
-
+    app.include_router(api.router)
+    app.include_router(pages.router)
     from locality.web.network import register as register_network
 
-    register_network(app, page)  # /network and /api/network (web/network.py)
+    register_network(app, pages.render)  # /network and /api/network (web/network.py)
     from locality.web.matching import register as register_matching
 
-    register_matching(app, page)  # opportunities, matches (web/matching.py)
+    register_matching(app, pages.render)  # opportunities, matches (web/matching.py)
     return app
 
 

@@ -12,7 +12,7 @@ from collections.abc import Iterator
 from typing import Annotated, Any
 
 import orjson
-from fastapi import Depends, Path, Request
+from fastapi import Depends, Path, Query, Request
 from fastapi.responses import JSONResponse
 
 from locality.views.queries import MAX_NAME, Session, Store
@@ -94,3 +94,35 @@ def session(request: Request) -> Iterator[Session]:
 
 
 S = Annotated[Session, Depends(session)]
+
+
+# The spend view's threshold options, as ``locality place --min-amount / --like-for-like``.
+MinAmount = Annotated[
+    float | None,
+    Query(
+        ge=0,
+        allow_inf_nan=False,
+        description="Count only payments whose absolute net amount is at least this (GBP). "
+        "Not with like_for_like.",
+    ),
+]
+
+
+LikeForLike = Annotated[
+    bool,
+    Query(
+        description="Count only payments at or above the highest threshold the place's bodies "
+        "publish at (card files left out), so every body is counted alike.",
+    ),
+]
+
+
+IncludeTransfers = Annotated[
+    bool,
+    Query(
+        description="Count payments to other public bodies (councils, the Secretary of State, "
+        "HMRC, combined authorities, police, fire, NHS, pension funds) as supplier spend in "
+        "the top suppliers, concentration and shares (locality place --include-transfers); "
+        "by default they are left out and shown on their own.",
+    ),
+]
