@@ -64,6 +64,7 @@ class IngestKind(StrEnum):
     auto = "auto"
     ocds = "ocds"
     spend = "spend"
+    organisations = "organisations"
 
 
 def _out_of_memory(exc: Exception) -> str:
@@ -175,7 +176,7 @@ def _summary_table(summary: IngestSummary) -> Table:
                 else "unchanged: skipped"
             )
             table.add_row(label(f.file), why, "", "", "", "", "", *money, f"{f.seconds:.2f}")
-        elif f.kind == "spend":
+        elif f.kind in ("spend", "organisations"):
             table.add_row(
                 label(f.file),
                 f"{f.records_read:,}",
@@ -231,7 +232,9 @@ def ingest_command(
     kind: Annotated[
         IngestKind,
         typer.Option(
-            "--kind", help="auto: spend for .csv/.csv.gz, OCDS for JSON; or force one kind."
+            "--kind",
+            help="auto: spend for .csv/.csv.gz, OCDS for JSON; or force one kind "
+            "(organisations: a CSV list of name, identifiers, postcode, sector, scale, vcse).",
         ),
     ] = IngestKind.auto,
     body: Annotated[
@@ -262,6 +265,8 @@ def ingest_command(
     and each batch of spend files, is one transaction; invalid records go to the `rejected`
     table with file, line and reason, and everything valid is kept. Re-ingesting a file
     changes nothing; a file that cannot be read is reported and keeps its last good load.
+    `--kind organisations` loads a CSV list of organisations (name, identifiers, postcode,
+    sector, scale, vcse) whose sectors the network takes as its strongest evidence.
 
     Example:
 
@@ -270,6 +275,7 @@ def ingest_command(
       locality ingest data/sample/spend
       locality ingest --kind spend --body "Leeds City Council" payments.txt
       locality ingest --explain new-council-2024-04.csv
+      locality ingest --kind organisations local-vcse-list.csv
     """
     if explain:
         _explain_files(paths, output_format, columns, body)

@@ -522,6 +522,308 @@ def consortium_command(
             out.print(f"  worked together before: {' and '.join(pair['members'])}", highlight=False)
 
 
+_BUYER_SECTIONS = ("suppliers", "incumbents")
+_SUPPLIER_SECTIONS = ("buyers", "notices")
+
+
+class ExchangeSection(StrEnum):
+    suppliers = "suppliers"
+    incumbents = "incumbents"
+    buyers = "buyers"
+    notices = "notices"
+
+
+def _unknown_organisation(con: Any, org_id: str, role: str, message: str, keep: Any = None) -> str:
+    """The library's message, with the closest ids of the right role (``keep``: the ids
+    that would have an answer) so a typo is one copy and paste away."""
+    from locality.store.lookup import near_organisations, organisation
+
+    found = organisation(con, org_id)
+    other = "supplier" if role == "buyer" else "buyer"
+    if found and (found.get(f"{other}_processes") or 0) > 0:
+        # The commonest slip: a supplier's id given as --buyer, or the other way round.
+        message += f"; it is a {other} ({found['name']}): try --{other} {org_id}"
+    near = [
+        f"{o['org_id']} ({o['name']})"
+        for o in near_organisations(con, org_id, role=role, limit=20)
+        if keep is None or o["org_id"] in keep
+    ][:5]
+    return message + (f". Did you mean: {', '.join(near)}?" if near else "")
+
+
+def exchange_command(
+    buyer: Annotated[
+        str | None,
+        typer.Option(
+            help="A buyer's organisation id: smaller suppliers near it that it has not met."
+        ),
+    ] = None,
+    supplier: Annotated[
+        str | None,
+        typer.Option(help="A supplier's organisation id: buyers near it that buy what it sells."),
+    ] = None,
+    theme: Annotated[
+        str | None,
+        typer.Option(
+            help="With --buyer: a contract theme, e.g. 'health and social care' (default: the "
+            "CPV divisions the buyer has bought in)."
+        ),
+    ] = None,
+    radius: Annotated[
+        float, typer.Option(help="Near means within this many km (council centres).")
+    ] = 50.0,
+    expiring_within: Annotated[
+        str, typer.Option(help="With --buyer: incumbents' contracts ending within this window.")
+    ] = "12m",
+    top: Annotated[int, typer.Option(help="At most this many suppliers or buyers.")] = 20,
+    today: Annotated[
+        str | None, typer.Option(help="The date deadlines are read against (default: now).")
+    ] = None,
+    section: Annotated[
+        ExchangeSection | None,
+        typer.Option(
+            help="The list --format csv writes: suppliers (default) or incumbents with "
+            "--buyer, buyers (default) or notices with --supplier."
+        ),
+    ] = None,
+    output_format: Annotated[
+        MetricsFormat, typer.Option("--format", help="table, json or csv.")
+    ] = MetricsFormat.table,
+) -> None:
+    """Introductions a buyer and a smaller supplier have not made yet (knowledge exchange).
+
+    With --buyer: the SMEs and VCSEs near it (within --radius km of its council) that have
+    won work in the same CPV divisions (its own, or a --theme's) from other buyers but
+    never from it, nearest first; and its own SME and VCSE incumbents whose contracts end
+    within --expiring-within (or ended with no change notice), to keep in view before the
+    re-procurement. With --supplier: the buyers near it that buy in the CPV divisions it
+    has won in, those with live notices first, and those notices, engagement (UK2) and
+    pipeline (UK1) first: the moments a small firm can still shape what is bought.
+
+    Example:
+
+    \b
+      locality exchange --buyer "name:derby city council"
+      locality exchange --buyer GB-CFS-49206 --theme "health and social care" --format json
+      locality exchange --supplier "name:avison young gva" --today 2025-01-01
+      locality exchange --supplier GB-CFS-160973 --section notices --format csv
+    """
+    from rich.markup import escape
+
+    from locality.matching.exchange import buyer_exchange, supplier_exchange
+    from locality.matching.match import MatchError, SupplierIndex
+    from locality.matching.opportunities import OpportunityError, parse_window
+    from locality.matching.profiles import load_history
+
+    if (buyer is None) == (supplier is None):
+        fail("give --buyer ORG or --supplier ORG (one of them)", 2)
+    if supplier is not None and theme is not None:
+        fail("--theme goes with --buyer: a supplier's divisions are those it has won in", 2)
+    allowed = _BUYER_SECTIONS if buyer is not None else _SUPPLIER_SECTIONS
+    if section is not None and section.value not in allowed:
+        fail(f"--section {section.value} is not a list of this view: use {' or '.join(allowed)}", 2)
+    if radius < 0:
+        fail(f"--radius {radius:g} is negative: give a distance in km, e.g. 50", 2)
+    try:
+        within = parse_window(expiring_within, unit_default="m")
+    except OpportunityError as exc:
+        fail(str(exc), 2)
+    day = _today(today)
+    with open_store() as con:
+        index = SupplierIndex.build(load_history(con))
+        try:
+            if buyer is not None:
+                result = buyer_exchange(
+                    con,
+                    index,
+                    buyer,
+                    day,
+                    theme=theme,
+                    radius_km=radius,
+                    expiring_within_days=within,
+                    top=top,
+                )
+            else:
+                assert supplier is not None
+                result = supplier_exchange(con, index, supplier, day, radius_km=radius, top=top)
+        except MatchError as exc:
+            message = str(exc)
+            if message.startswith("no theme"):
+                fail(escape(message))
+            role = "buyer" if buyer is not None else "supplier"
+            keep = None if buyer is not None else index.position
+            fail(escape(_unknown_organisation(con, buyer or supplier or "", role, message, keep)))
+    if output_format == MetricsFormat.json:
+        print_json(result)
+    elif output_format == MetricsFormat.csv:
+        _print_exchange_csv(result, (section.value if section else allowed[0]))
+    elif buyer is not None:
+        _print_buyer_exchange(result, expiring_within, top)
+    else:
+        _print_supplier_exchange(result, top)
+
+
+_EXCHANGE_SUPPLIER_COLUMNS = [
+    "id",
+    "name",
+    "scale",
+    "vcse",
+    "place",
+    "distance_km",
+    "awards_in_theme",
+    "buyers_served",
+]
+_EXCHANGE_BUYER_COLUMNS = [
+    "id",
+    "name",
+    "place",
+    "distance_km",
+    "processes_in_its_divisions",
+    "live_notices",
+    "served_before",
+]
+
+
+def _print_exchange_csv(result: dict[str, Any], section: str) -> None:
+    if section == "suppliers":
+        rows = [
+            {**r, "buyers_served": ";".join(r["buyers_served"])}
+            for r in result["suppliers_never_met"]
+        ]
+        print_csv_rows(_EXCHANGE_SUPPLIER_COLUMNS, rows)
+    elif section == "buyers":
+        print_csv_rows(_EXCHANGE_BUYER_COLUMNS, result["buyers"])
+    else:
+        listed = result["small_incumbents_expiring" if section == "incumbents" else "notices"]
+        rows = []
+        for o in listed:
+            row = dict(o)
+            row["cpv"] = ";".join(o.get("cpv") or [])
+            row["incumbents"] = ";".join(
+                str(i.get("name") or i.get("id")) for i in o.get("incumbents") or []
+            )
+            rows.append(row)
+        print_csv_rows(_CSV_COLUMNS, rows)
+
+
+def _nearest(rows: list[Any], top: int) -> str:
+    """How many are listed; a list as long as --top may have been cut there, so it says so."""
+    return f"the nearest {len(rows)}" if rows and len(rows) >= top else str(len(rows))
+
+
+def _yes(value: bool | None) -> str:
+    return {True: "yes", False: "no", None: "?"}[value]
+
+
+def _print_buyer_exchange(result: dict[str, Any], window: str, top: int) -> None:
+    b = result["buyer"]
+    found = result["suppliers_never_met"]
+    out.print(
+        f"[bold]{b['name'] or b['id']}[/] ({b['place'] or 'place unknown'}): "
+        f"{_nearest(found, top)} SMEs and VCSEs within {result['radius_km']:g} km that have "
+        f"won work in CPV division(s) {', '.join(result['divisions']) or 'none'} elsewhere "
+        "but never from it",
+        highlight=False,
+    )
+    if found:
+        table = Table(title_justify="left")
+        for column in ("supplier", "id", "scale", "VCSE", "place", "km", "awards", "buyers"):
+            table.add_column(column, justify="right" if column in ("km", "awards") else "left")
+        for r in found:
+            table.add_row(
+                r["name"] or "",
+                r["id"],
+                r["scale"],
+                _yes(r["vcse"]),
+                r["place"] or "",
+                f"{r['distance_km']:g}",
+                str(r["awards_in_theme"]),
+                str(len(r["buyers_served"])),
+            )
+        out.print(table)
+    expiring = result["small_incumbents_expiring"]
+    out.print(
+        f"\n{len(expiring)} contract(s) held by an SME or VCSE ending within {window} "
+        "(or ended with no change notice)",
+        highlight=False,
+    )
+    if expiring:
+        table = Table(title_justify="left")
+        for column in ("ends", "end date from", "contract", "ocid", "incumbents", "value"):
+            table.add_column(
+                column,
+                justify="right" if column == "value" else "left",
+                overflow="fold" if column == "ocid" else "ellipsis",
+            )
+        for o in expiring:
+            who = "; ".join(
+                f"{i.get('name') or i.get('id')}"
+                + (" (SME)" if i.get("scale") == "sme" else "")
+                + (" (VCSE)" if i.get("vcse") else "")
+                for i in o.get("incumbents") or []
+            )
+            status = "" if o["stage"] == "expiring" else " (ended, status unknown)"
+            table.add_row(
+                f"{o['end_date']}{status}",
+                o["end_date_source"] or "",
+                (o["title"] or "")[:50],
+                o["ocid"],
+                who,
+                _money(o["value"], o.get("currency")),
+            )
+        out.print(table)
+
+
+def _print_supplier_exchange(result: dict[str, Any], top: int) -> None:
+    s = result["supplier"]
+    buyers = result["buyers"]
+    out.print(
+        f"[bold]{s['name'] or s['id']}[/] ({s['scale']}, {s['place'] or 'place unknown'}): "
+        f"{_nearest(buyers, top)} buyers within {result['radius_km']:g} km buy in its CPV "
+        f"division(s) {', '.join(result['divisions']) or 'none'}",
+        highlight=False,
+    )
+    if buyers:
+        table = Table(title_justify="left")
+        for column in ("buyer", "id", "place", "km", "processes", "live notices", "served"):
+            table.add_column(
+                column, justify="right" if column in ("km", "processes", "live notices") else "left"
+            )
+        for r in buyers:
+            table.add_row(
+                r["name"] or "",
+                r["id"],
+                r["place"] or "",
+                f"{r['distance_km']:g}",
+                str(r["processes_in_its_divisions"]),
+                str(r["live_notices"]),
+                "yes" if r["served_before"] else "no",
+            )
+        out.print(table)
+    notices = result["notices"]
+    out.print(
+        f"\n{len(notices)} live notice(s) of those buyers in its divisions, engagement and "
+        "pipeline first",
+        highlight=False,
+    )
+    if notices:
+        table = Table(title_justify="left")
+        for column in ("stage", "notice", "buyer", "value", "closes"):
+            table.add_column(column, justify="right" if column == "value" else "left")
+        for o in notices:
+            value = _money(o["value"], o.get("currency")) + (
+                " ceiling" if o.get("value_is_ceiling") else ""
+            )
+            table.add_row(
+                o["stage_label"],
+                f"{(o['title'] or '')[:50]} ({o['id']})",
+                o["buyer_name"] or "",
+                value,
+                str(o.get("closes") or ""),
+            )
+        out.print(table)
+
+
 @evaluate_app.command("matching")
 def evaluate_matching_command(
     cut_off: Annotated[
@@ -591,4 +893,5 @@ def register(app: typer.Typer) -> None:
     app.command("opportunities")(opportunities_command)
     app.command("match")(match_command)
     app.command("consortium")(consortium_command)
+    app.command("exchange")(exchange_command)
     app.add_typer(evaluate_app, name="evaluate")

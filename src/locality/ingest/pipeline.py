@@ -38,6 +38,7 @@ from locality.ingest.ocds import (
     open_bytes,
     read_ocds,
 )
+from locality.ingest.organisations import OrganisationListError, load_organisation_list
 from locality.ingest.spendfile.columns import SpendColumns, load_columns
 from locality.ingest.spendfile.files import (
     SPEND_SUFFIXES,
@@ -111,7 +112,10 @@ class FileSummary:
 
     def as_json(self) -> dict[str, Any]:
         data = asdict(self)
-        drop = _OCDS_ONLY if self.kind == "spend" else _SPEND_ONLY
+        drop = {
+            "spend": _OCDS_ONLY,
+            "organisations": _OCDS_ONLY | _SPEND_ONLY,  # organisation lists: counts only
+        }.get(self.kind, _SPEND_ONLY)
         return {k: v for k, v in data.items() if k not in drop}
 
 
@@ -384,6 +388,35 @@ def compile_touched(
             done += len(rows)
             progress("compile", name, done, total)
     return done
+
+
+def _ingest_organisations(
+    con: duckdb.DuckDBPyConnection, path: Path, *, force: bool = False
+) -> FileSummary:
+    """Load one organisation list (``locality.ingest.organisations``) unless unchanged."""
+    started = time.perf_counter()
+    source = str(path.resolve())
+    summary = FileSummary(file=str(path), kind="organisations")
+    try:
+        digest = file_hash(path)
+        loaded = None if force else loader.loaded_file_counts(con, source, digest)
+        if loaded is not None:
+            summary.skipped = True
+            summary.rejected_in_store = loaded[2]
+        else:
+            found = load_organisation_list(con, path, source, digest)
+            summary.records_read = found.records
+            summary.kept = len(found.rows)
+            summary.rejected = summary.rejected_in_store = len(found.rejected)
+            summary.rejections = [
+                {"line": line, "reason": reason} for line, reason, _ in found.rejected[:20]
+            ]
+    except OrganisationListError as exc:
+        summary.error = str(exc)
+    except OSError as exc:  # unreadable (permissions, vanished): this file alone fails
+        summary.error = f"{path}: cannot be read ({exc.strerror or exc})"
+    summary.seconds = time.perf_counter() - started
+    return summary
 
 
 def ingest_file(
@@ -808,15 +841,16 @@ def ingest(
     own transaction.
 
     ``kind`` is ``auto`` (spend for ``.csv``/``.csv.gz`` names, OCDS for JSON, else by
-    content), ``ocds`` or ``spend``. ``body`` names the publishing body of spend files that
+    content), ``ocds``, ``spend`` or ``organisations`` (organisation lists, CSV:
+    ``locality.ingest.organisations``). ``body`` names the publishing body of spend files that
     do not name it; ``columns`` is a column-mapping TOML file extending the built-in one.
 
     This is the ingest stage alone: matching spend suppliers to organisations and registers
     is the enrich stage's (``locality.enrich``); ``locality.enrich.load`` runs both, as
     ``locality ingest`` does.
     """
-    if kind not in ("auto", "ocds", "spend"):
-        raise ValueError(f"kind must be auto, ocds or spend, not {kind!r}")
+    if kind not in ("auto", "ocds", "spend", "organisations"):
+        raise ValueError(f"kind must be auto, ocds, spend or organisations, not {kind!r}")
     started = time.perf_counter()
     # (file, found by walking a folder): a folder's CSV files that turn out not to be spend
     # files (a provenance.csv beside the data) are skipped with a note, not failed.
@@ -858,6 +892,9 @@ def ingest(
                 continue
             if spend is not None:
                 spend.flush()  # files land in the order given
+            if file_kind == "organisations":  # only when asked: a list is a CSV like spend
+                summaries.append(_ingest_organisations(con, path, force=force))
+                continue
             try:
                 summaries.append(ingest_file(con, path, force=force, progress=progress, jobs=jobs))
             except NotOcdsError as exc:

@@ -49,6 +49,7 @@ import duckdb
 
 from locality.domain.names import normalise_name
 from locality.domain.places import PlaceError, buyer_in_councils, load_places, resolve
+from locality.network.imported import imported_organisations
 from locality.network.sectors import COUNCIL, PUBLIC, OrgFacts, classify
 from locality.reference import local_authority, local_authority_code_for_name
 
@@ -585,9 +586,11 @@ def _node_attributes(
     facts: dict[str, tuple[Any, ...]] = {
         row[0]: row for row in con.execute(_ORGS_SQL, [ids]).fetchall()
     }
+    imported = imported_organisations(con, ids)
     columns: dict[str, list[Any]] = defaultdict(list)
     for org_id in ids:
         row = facts.get(org_id)
+        listed = imported.get(org_id)
         if row is None:
             body, code = body_nodes.get(org_id, (org_id, None))
             council = local_authority(code) if code else None
@@ -596,6 +599,9 @@ def _node_attributes(
                 COUNCIL,
                 "publishes council spend",
             )
+            if listed is not None and listed.sector is not None:
+                buyer_type = COUNCIL if listed.sector == PUBLIC else None
+                sector_attrs = (listed.sector, buyer_type, listed.evidence)
             place = (
                 council.nice_name if council else None,
                 code,
@@ -605,6 +611,9 @@ def _node_attributes(
         else:
             (_, name, scheme, scale, vcse, buyer_type, la_name, code, region) = row[:9]
             is_buyer, is_supplier, kind, register = row[9:]
+            if listed is not None:  # the user's list: its scale and VCSE flag win
+                scale = listed.scale or scale
+                vcse = listed.vcse if listed.vcse is not None else vcse
             s = classify(
                 OrgFacts(
                     org_id,
@@ -617,6 +626,8 @@ def _node_attributes(
                     is_supplier,
                     kind,
                     register,
+                    listed.sector if listed else None,
+                    listed.evidence if listed else None,
                 )
             )
             sector_attrs = (s.sector, s.buyer_type, s.evidence)

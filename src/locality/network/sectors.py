@@ -6,6 +6,10 @@ higher education. The rules run in a fixed order (the first that fires wins) and
 returns its evidence, so a list can say why an organisation is where it is
 (docs/network.md, "Sectors"):
 
+0. an organisation list the user imported (``locality ingest --kind organisations``),
+   matched by identifier, else name and postcode district, else name
+   (``locality.network.imported``): its sector, or the sector its VCSE flag or scale
+   decides; its scale and VCSE flag replace the published ones for the rules below;
 1. organisation registers (bundled: universities, further-education colleges, housing
    providers, Arts Council national portfolio organisations, charities, mutual societies) by
    an org-id of the organisation, or by its exact normalised name for the registers that
@@ -212,6 +216,10 @@ class OrgFacts:
     # What the store's spend-supplier registers said of a spend supplier matched to it.
     register_kind: str | None = None
     register: str | None = None
+    # What an organisation list the user imported said (locality.network.imported): the
+    # sector and the rule that decided it ("imported list FILE line N ...").
+    imported_sector: str | None = None
+    imported_evidence: str | None = None
 
 
 @dataclass(frozen=True)
@@ -261,6 +269,11 @@ def classify(org: OrgFacts) -> Sector:
     """The sector of one organisation and the rule that decided it (module docstring)."""
     by_id, by_name = _registers()
     name = org.name or ""
+    if org.imported_sector in SECTORS:
+        # The user's own list outranks every rule below: they know their place's bodies.
+        sector = org.imported_sector
+        buyer_type = public_buyer_type(name, org.buyer_type) if sector == PUBLIC else None
+        return Sector(sector, buyer_type, org.imported_evidence or "imported list")
     public_by_name = None
     if not _company(name):
         public_by_name = next(

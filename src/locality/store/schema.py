@@ -467,6 +467,28 @@ MIGRATIONS.append(
     ]
 )
 
+MIGRATIONS.append(
+    # 10: organisation lists a user imports (`locality ingest --kind organisations FILE.csv`,
+    # locality/ingest/organisations.py): what kind of body each is, the network's strongest
+    # evidence of a node's sector (docs/network.md, "Sectors").
+    [
+        """
+        CREATE TABLE organisation_facts (
+            source_file VARCHAR NOT NULL,
+            source_line BIGINT NOT NULL,
+            name VARCHAR NOT NULL,          -- as listed
+            name_normalised VARCHAR NOT NULL,  -- domain.names.normalise_name
+            identifiers VARCHAR[],          -- org-ids (GB-COH numbers padded to 8)
+            postcode VARCHAR,
+            outward_code VARCHAR,           -- postcode district
+            sector VARCHAR,                 -- a network sector, NULL: from scale/vcse
+            scale VARCHAR,                  -- sme | large | NULL
+            vcse BOOLEAN
+        )
+        """,
+    ]
+)
+
 SCHEMA_VERSION = len(MIGRATIONS)
 
 # Columns of spend_payments, in table order.
@@ -593,4 +615,18 @@ LOT_COLUMNS = (
     "final_stage_bidders",
     "sme_final_stage_bidders",
     "vcse_final_stage_bidders",
+)
+
+# Columns of organisation_facts, in table order.
+ORGANISATION_FACT_COLUMNS = (
+    "source_file",
+    "source_line",
+    "name",
+    "name_normalised",
+    "identifiers",
+    "postcode",
+    "outward_code",
+    "sector",
+    "scale",
+    "vcse",
 )
