@@ -34,12 +34,15 @@ from locality.metrics.flags import (
     DIRECT_AWARD_METHODS,
     FLAGS,
     INTEGRITY_FLAGS,
+    RED_FLAGS,
+    FlagColumns,
     FlagTables,
     buyer_risk,
     default_thresholds,
     flags_expr,
     flags_table,
     load_thresholds,
+    red_flag,
 )
 from locality.store import sql
 from locality.store.db import connect
@@ -679,3 +682,109 @@ def test_cli_flags(cf_store: Path, tmp_path: Path) -> None:
     assert result.exit_code == 2
     message = " ".join(result.output.split())
     assert "unknown key 'minimum' in [short_advertisement]" in message
+
+
+# --- the registry --------------------------------------------------------------------------
+
+
+def test_every_registered_flag_is_in_the_output(
+    sample_con: duckdb.DuckDBPyConnection, with_data_quality: list[dict[str, Any]]
+) -> None:
+    """Each registered flag gives its column, its measures, its count per buyer and its words;
+    the tuples other modules import are the registry's."""
+    assert set(RED_FLAGS) == set(FLAGS)
+    assert tuple(n for n, f in RED_FLAGS.items() if f.kind == "integrity") == INTEGRITY_FLAGS
+    assert (
+        tuple(n for n, f in RED_FLAGS.items() if f.kind == "data_quality") == DATA_QUALITY_FINDINGS
+    )
+    columns = list(with_data_quality[0])
+    for name, flag in RED_FLAGS.items():
+        assert name in columns
+        assert set(flag.measures) <= set(columns), name
+        # Integrity flags sit between kind and reasons; findings after not_computable.
+        if flag.kind == "integrity":
+            assert columns.index("kind") < columns.index(name) < columns.index("reasons")
+        else:
+            assert columns.index("not_computable") < columns.index(name)
+            assert columns.index(name) < columns.index("data_quality")
+        # (single_bidder is raised by no process of the sample, only in a test store)
+        raised = [row for row in with_data_quality if row[name]]
+        text = "reasons" if flag.kind == "integrity" else "data_quality"
+        for row in raised:
+            assert flag.reason(row, default_thresholds()[name]) in row[text]
+    risk = buyer_risk(sample_con).column_names
+    assert all(f"{name}_processes" in risk for name in RED_FLAGS)
+    notes = " ".join(row["not_computable"] or "" for row in with_data_quality)
+    assert all(f"{name}: " in notes for name in INTEGRITY_FLAGS)
+
+
+@pytest.fixture
+def extra_flag() -> Iterator[str]:
+    """A registered flag for the test only (a tender of at least £1m), removed after."""
+    name = "tender_over_a_million"
+
+    def reason(row: dict[str, Any], th: Any) -> str:
+        return f"tender value {row['tender_millions']:.1f}m"
+
+    @red_flag(
+        name,
+        kind="integrity",
+        needs=("tender_value",),
+        measures=("tender_millions",),
+        reason=reason,
+    )
+    def _over(b: Any, th: Any) -> FlagColumns:
+        return FlagColumns(
+            flag=b.tender_value >= 1_000_000,
+            measures={"tender_millions": b.tender_value / 1_000_000},
+        )
+
+    try:
+        yield name
+    finally:
+        RED_FLAGS.pop(name)
+
+
+def test_a_new_registered_flag_is_picked_up(
+    sample_con: duckdb.DuckDBPyConnection,
+    every_process: dict[str, dict[str, Any]],
+    extra_flag: str,
+) -> None:
+    """Registering a flag is all it takes: its column, measures, words, risk-index share and
+    per-buyer count appear, and the other flags are unchanged."""
+    rows = _by_ocid(flags_table(sample_con, include_data_quality=True).to_pylist())
+    big = {
+        ocid
+        for ocid, row in every_process.items()
+        if row["tender_value"] is not None and row["tender_value"] >= 1_000_000
+    }
+    assert big and big <= set(rows)
+    for ocid, row in rows.items():
+        before = every_process[ocid]
+        assert row[extra_flag] == (ocid in big if before["tender_value"] is not None else None)
+        assert all(row[name] == before[name] for name in FLAGS)
+        assert row["flags_used"] == before["flags_used"] + (row[extra_flag] is not None)
+        assert row["flags_raised"] == before["flags_raised"] + bool(row[extra_flag])
+        if row[extra_flag]:
+            assert row["kind"] == "integrity"
+            assert f"tender value {row['tender_millions']:.1f}m" in row["reasons"]
+    risk = buyer_risk(sample_con).to_pylist()
+    assert sum(r[f"{extra_flag}_processes"] for r in risk) == len(big)
+
+
+def test_a_flag_needing_a_missing_column_is_refused(sample_con: duckdb.DuckDBPyConnection) -> None:
+    name = "needs_nothing_there"
+
+    @red_flag(name, kind="data_quality", needs=("no_such_column",), reason=lambda r, t: "")
+    def _bad(b: Any, th: Any) -> FlagColumns:
+        return FlagColumns(flag=b.no_such_column.notnull())
+
+    try:
+        with pytest.raises(ValueError, match=r"needs_nothing_there.*no_such_column"):
+            flags_table(sample_con)
+    finally:
+        RED_FLAGS.pop(name)
+    with pytest.raises(ValueError, match="already registered"):
+        red_flag("single_bidder", kind="integrity", needs=(), reason=lambda r, t: "")(
+            lambda b, th: FlagColumns(flag=b.ocid.isnull())
+        )

@@ -18,11 +18,14 @@ from locality import __version__
 from locality.cli.common import (
     MetricsFormat,
     OutputFormat,
+    PlacesFile,
     State,
+    TableJsonCsvFormat,
+    TableJsonFormat,
     connect_store,
     err,
     out,
-    print_csv_rows,
+    output,
 )
 from locality.cli.common import fail as _fail
 from locality.cli.common import print_csv as _print_csv
@@ -211,9 +214,7 @@ def ingest_command(
             help="OCDS files (.json, .jsonl, .gz), council spend CSVs (.csv, .csv.gz) or folders."
         ),
     ],
-    output_format: Annotated[
-        OutputFormat, typer.Option("--format", help="table for people, json for scripts.")
-    ] = OutputFormat.table,
+    output_format: TableJsonFormat = OutputFormat.table,
     strict: Annotated[
         bool, typer.Option("--strict", help="Exit non-zero if any record is rejected.")
     ] = False,
@@ -630,7 +631,7 @@ def metrics_command(
             f"means either). Columns: place, {', '.join(FILTERABLE)}.",
         ),
     ] = None,
-    output_format: Annotated[MetricsFormat, typer.Option("--format")] = MetricsFormat.table,
+    output_format: TableJsonCsvFormat = MetricsFormat.table,
     limit: Annotated[int | None, typer.Option("--limit", help="Show the first N rows.")] = None,
     places_file: Annotated[
         Path | None,
@@ -676,28 +677,32 @@ def metrics_command(
     finally:
         con.close()
     rows = table.to_pylist()
-    if output_format == MetricsFormat.json:
-        _print_json(rows)
-    elif output_format == MetricsFormat.csv:
-        _print_csv(table)
-    else:
-        keys = list(DIMENSIONS[by].keys)
-        view = Table(title=f"Locality metrics by {by}", title_justify="left")
-        label = keys[0] if keys else None
-        if label:
-            view.add_column(label, overflow="ellipsis", max_width=48, no_wrap=True)
-        for _, header in TABLE_COLUMNS:
-            view.add_column(header, justify="right")
-        for row in rows:
-            cells = [str(row[label])] if label else []
-            cells += [_cell(name, row.get(name)) for name, _ in TABLE_COLUMNS]
-            view.add_row(*cells)
-        out.print(view)
-        out.print(
-            "Shares are of value where the supplier's size, VCSE status or place is known; "
-            "`--format json` has every column.",
-            highlight=False,
-        )
+    output(
+        output_format,
+        json=lambda: rows,
+        csv=lambda: (table.column_names, rows),
+        table=lambda: _print_metrics(rows, by),
+    )
+
+
+def _print_metrics(rows: list[dict[str, Any]], by: str) -> None:
+    keys = list(DIMENSIONS[by].keys)
+    view = Table(title=f"Locality metrics by {by}", title_justify="left")
+    label = keys[0] if keys else None
+    if label:
+        view.add_column(label, overflow="ellipsis", max_width=48, no_wrap=True)
+    for _, header in TABLE_COLUMNS:
+        view.add_column(header, justify="right")
+    for row in rows:
+        cells = [str(row[label])] if label else []
+        cells += [_cell(name, row.get(name)) for name, _ in TABLE_COLUMNS]
+        view.add_row(*cells)
+    out.print(view)
+    out.print(
+        "Shares are of value where the supplier's size, VCSE status or place is known; "
+        "`--format json` has every column.",
+        highlight=False,
+    )
 
 
 @app.command("compare")
@@ -705,10 +710,8 @@ def compare_command(
     names: Annotated[
         list[str], typer.Argument(help="Two or more councils or places (combined authorities).")
     ],
-    output_format: Annotated[MetricsFormat, typer.Option("--format")] = MetricsFormat.table,
-    places_file: Annotated[
-        Path | None, typer.Option("--places", help="TOML file of named places.")
-    ] = None,
+    output_format: TableJsonCsvFormat = MetricsFormat.table,
+    places_file: PlacesFile = None,
     where: Annotated[
         list[str] | None,
         typer.Option("--where", help="Compare within COLUMN=VALUE only, e.g. year=2024."),
@@ -729,7 +732,6 @@ def compare_command(
     """
     filters = _parse_where(where or [])
     con = connect_store()
-    from locality.metrics.compare import HEADLINE
     from locality.metrics.compare import compare as compare_places
 
     try:
@@ -741,12 +743,17 @@ def compare_command(
     finally:
         con.close()
     rows = table.to_pylist()
-    if output_format == MetricsFormat.json:
-        _print_json(rows)
-        return
-    if output_format == MetricsFormat.csv:
-        _print_csv(table)
-        return
+    output(
+        output_format,
+        json=lambda: rows,
+        csv=lambda: (table.column_names, rows),
+        table=lambda: _print_compared(rows),
+    )
+
+
+def _print_compared(rows: list[dict[str, Any]]) -> None:
+    from locality.metrics.compare import HEADLINE
+
     view = Table(title="Compared", title_justify="left")
     view.add_column("measure")
     for row in rows:
@@ -786,7 +793,7 @@ def flags_command(
             "after those with integrity flags; the `kind` column tells them apart.",
         ),
     ] = False,
-    output_format: Annotated[MetricsFormat, typer.Option("--format")] = MetricsFormat.table,
+    output_format: TableJsonCsvFormat = MetricsFormat.table,
     limit: Annotated[
         int | None, typer.Option("--limit", min=1, help="Show the first N processes.")
     ] = None,
@@ -831,45 +838,48 @@ def flags_command(
     finally:
         con.close()
     rows = table.to_pylist()
-    if output_format == MetricsFormat.json:
-        _print_json(rows)
-    elif output_format == MetricsFormat.csv:
-        _print_csv(table)
-    else:
-        view = Table(title="Red flags, most severe first", title_justify="left")
-        view.add_column("ocid", no_wrap=True)
-        view.add_column("buyer", overflow="ellipsis", max_width=32, no_wrap=True)
-        view.add_column("value £", justify="right")
-        view.add_column("risk", justify="right")
-        view.add_column("reasons", ratio=1)
-        view.add_column("data quality", ratio=1)
-        for row in rows:
-            risk = row["risk_index"]
-            view.add_row(
-                row["ocid"],
-                str(row["buyer_name"] or "-"),
-                _cell("awarded_value", row["value"]),
-                f"{'-' if risk is None else f'{risk:.2f}'} "
-                f"({row['flags_raised']}/{row['flags_used']})",
-                row["reasons"] or "-",
-                row["data_quality"] or "-",
-            )
-        out.print(view)
-        flagged = sum(1 for row in rows if row["kind"] == "integrity")
-        summary = f"{flagged:,} process(es) with integrity flags"
-        if include_data_quality:
-            summary += f", {len(rows) - flagged:,} with only data-quality findings"
-        out.print(
-            f"{summary}. risk = integrity flags raised / computable; "
-            "`--format json` has every flag and finding, the fields behind them and why any "
-            "flag is not computable"
-            + (
-                "."
-                if include_data_quality
-                else "; --include-data-quality adds those with only data-quality findings."
-            ),
-            highlight=False,
+    output(
+        output_format,
+        json=lambda: rows,
+        csv=lambda: (table.column_names, rows),
+        table=lambda: _print_flags(rows, include_data_quality),
+    )
+
+
+def _print_flags(rows: list[dict[str, Any]], include_data_quality: bool) -> None:
+    view = Table(title="Red flags, most severe first", title_justify="left")
+    view.add_column("ocid", no_wrap=True)
+    view.add_column("buyer", overflow="ellipsis", max_width=32, no_wrap=True)
+    view.add_column("value £", justify="right")
+    view.add_column("risk", justify="right")
+    view.add_column("reasons", ratio=1)
+    view.add_column("data quality", ratio=1)
+    for row in rows:
+        risk = row["risk_index"]
+        view.add_row(
+            row["ocid"],
+            str(row["buyer_name"] or "-"),
+            _cell("awarded_value", row["value"]),
+            f"{'-' if risk is None else f'{risk:.2f}'} ({row['flags_raised']}/{row['flags_used']})",
+            row["reasons"] or "-",
+            row["data_quality"] or "-",
         )
+    out.print(view)
+    flagged = sum(1 for row in rows if row["kind"] == "integrity")
+    summary = f"{flagged:,} process(es) with integrity flags"
+    if include_data_quality:
+        summary += f", {len(rows) - flagged:,} with only data-quality findings"
+    out.print(
+        f"{summary}. risk = integrity flags raised / computable; "
+        "`--format json` has every flag and finding, the fields behind them and why any "
+        "flag is not computable"
+        + (
+            "."
+            if include_data_quality
+            else "; --include-data-quality adds those with only data-quality findings."
+        ),
+        highlight=False,
+    )
 
 
 def _yes_no(value: bool | None) -> str:
@@ -893,9 +903,7 @@ COUNTS_AS = {"awarded": "awarded", "ceiling": "framework ceiling (not money)", "
 @app.command("process")
 def process_command(
     ocid: Annotated[str, typer.Argument(help="The OCID of a contracting process.")],
-    output_format: Annotated[
-        OutputFormat, typer.Option("--format", help="table for people, json for scripts.")
-    ] = OutputFormat.table,
+    output_format: TableJsonFormat = OutputFormat.table,
 ) -> None:
     """A contracting process as locality understands it, to check a figure against the notice.
 
@@ -1127,9 +1135,7 @@ def report_command(
             "--compare", help="A council or place to compare with (repeat, up to 5 times)."
         ),
     ] = None,
-    places_file: Annotated[
-        Path | None, typer.Option("--places", help="TOML file of named places.")
-    ] = None,
+    places_file: PlacesFile = None,
 ) -> None:
     """Write a place's report: one self-contained HTML file to publish, open offline or print.
 
@@ -1175,7 +1181,7 @@ class PlaceSection(StrEnum):
 @app.command("place")
 def place_command(
     name: Annotated[str, typer.Argument(help="A place (combined authority) or a council.")],
-    output_format: Annotated[MetricsFormat, typer.Option("--format")] = MetricsFormat.table,
+    output_format: TableJsonCsvFormat = MetricsFormat.table,
     section: Annotated[
         PlaceSection, typer.Option("--section", help="The table written by --format csv.")
     ] = PlaceSection.years,
@@ -1281,14 +1287,12 @@ def place_command(
         )
     finally:
         con.close()
-    if output_format == MetricsFormat.json:
-        _print_json(view)
-        return
-    if output_format == MetricsFormat.csv:
-        columns, rows = spend_section(view, section.value)
-        print_csv_rows(columns, rows)
-        return
-    _print_place(view)
+    output(
+        output_format,
+        json=lambda: view,
+        csv=lambda: spend_section(view, section.value),
+        table=lambda: _print_place(view),
+    )
 
 
 def _body_key(row: dict[str, Any]) -> str:
@@ -1607,7 +1611,7 @@ def suppliers_resolve_command(
 @suppliers_app.command("show")
 def suppliers_show_command(
     name: Annotated[str, typer.Argument(help="Supplier name as published (any case).")],
-    output_format: Annotated[MetricsFormat, typer.Option("--format")] = MetricsFormat.table,
+    output_format: TableJsonCsvFormat = MetricsFormat.table,
 ) -> None:
     """What is known of a spend supplier, and from where.
 

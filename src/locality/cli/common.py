@@ -10,11 +10,11 @@ from __future__ import annotations
 import csv
 import io
 import sys
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from enum import StrEnum
 from pathlib import Path
-from typing import Any, NoReturn
+from typing import Annotated, Any, NoReturn
 
 import duckdb
 import orjson
@@ -40,6 +40,15 @@ class MetricsFormat(StrEnum):
     table = "table"
     json = "json"
     csv = "csv"
+
+
+# The options many commands declare alike, declared once (sqlite-utils' ``output_options`` is
+# the model): a command names the type, and its help text cannot drift between commands.
+TableJsonFormat = Annotated[
+    OutputFormat, typer.Option("--format", help="table for people, json for scripts.")
+]
+TableJsonCsvFormat = Annotated[MetricsFormat, typer.Option("--format")]
+PlacesFile = Annotated[Path | None, typer.Option("--places", help="TOML file of named places.")]
 
 
 class State:
@@ -72,6 +81,25 @@ def print_csv_rows(columns: list[str], rows: Iterable[Mapping[str, Any]]) -> Non
     writer.writeheader()
     writer.writerows(neutralise_record(row) for row in rows)
     sys.stdout.write(buffer.getvalue())
+
+
+def output(
+    output_format: str,
+    *,
+    json: Callable[[], Any],
+    table: Callable[[], None],
+    csv: Callable[[], tuple[Sequence[str], Iterable[Mapping[str, Any]]]] | None = None,
+) -> None:
+    """Print a command's result in the ``--format`` asked for: ``json`` and ``csv`` give the
+    data and its rows, anything else the Rich table (sqlite-utils' ``output_rows`` is the
+    model). Each is a callable so only the chosen form is built."""
+    if output_format == "json":
+        print_json(json())
+    elif output_format == "csv" and csv is not None:
+        columns, rows = csv()
+        print_csv_rows(list(columns), rows)
+    else:
+        table()
 
 
 def connect_store(*, read_only: bool = True) -> duckdb.DuckDBPyConnection:

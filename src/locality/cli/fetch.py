@@ -10,7 +10,16 @@ import typer
 from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
 from rich.table import Table
 
-from locality.cli.common import OutputFormat, State, err, fail, open_store, out, print_json
+from locality.cli.common import (
+    OutputFormat,
+    State,
+    TableJsonFormat,
+    err,
+    fail,
+    open_store,
+    out,
+    print_json,
+)
 
 if TYPE_CHECKING:
     from locality.fetch import FetchProgress, FetchSummary
@@ -62,9 +71,6 @@ PaceOption = Annotated[
 MaxPagesOption = Annotated[
     int | None,
     typer.Option("--max-pages", min=1, help="Stop after this many pages (carry on later)."),
-]
-FormatOption = Annotated[
-    OutputFormat, typer.Option("--format", help="table for people, json for scripts.")
 ]
 
 
@@ -209,7 +215,7 @@ def find_a_tender_command(
     download_dir: DownloadDirOption = None,
     pace: PaceOption = None,
     max_pages: MaxPagesOption = None,
-    output_format: FormatOption = OutputFormat.table,
+    output_format: TableJsonFormat = OutputFormat.table,
 ) -> None:
     """Fetch Find a Tender releases updated in a window and ingest them page by page.
 
@@ -255,7 +261,7 @@ def contracts_finder_command(
     download_dir: DownloadDirOption = None,
     pace: PaceOption = None,
     max_pages: MaxPagesOption = None,
-    output_format: FormatOption = OutputFormat.table,
+    output_format: TableJsonFormat = OutputFormat.table,
 ) -> None:
     """Fetch Contracts Finder releases published in a window and ingest them page by page.
 

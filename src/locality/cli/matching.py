@@ -17,12 +17,32 @@ from rich.table import Table
 from locality.cli.common import (
     MetricsFormat,
     OutputFormat,
+    TableJsonFormat,
     fail,
     open_store,
     out,
+    output,
     print_csv_rows,
     print_json,
 )
+
+# Options the matching commands share, declared once so their help cannot drift apart.
+TodayOption = Annotated[
+    str | None, typer.Option(help="The date deadlines are read against (default: now).")
+]
+OrganisationsOption = Annotated[
+    Path | None,
+    typer.Option(
+        help="A CSV of organisations with no award history yet to rank too "
+        "(name, postcode, cpv, description, scale, vcse)."
+    ),
+]
+ChallengesOption = Annotated[
+    Path | None, typer.Option(help="A YAML or CSV file of buyers' challenges.")
+]
+TableJsonCsvHelpFormat = Annotated[
+    MetricsFormat, typer.Option("--format", help="table, json or csv.")
+]
 
 evaluate_app = typer.Typer(
     help="""Measure how well locality's methods do on the real data in the store.
@@ -145,13 +165,9 @@ def opportunities_command(
     challenges: Annotated[
         Path | None, typer.Option(help="A YAML or CSV file of buyers' challenges to list too.")
     ] = None,
-    today: Annotated[
-        str | None, typer.Option(help="The date deadlines are read against (default: now).")
-    ] = None,
+    today: TodayOption = None,
     limit: Annotated[int, typer.Option(help="Show at most this many (table only).")] = 50,
-    output_format: Annotated[
-        MetricsFormat, typer.Option("--format", help="table, json or csv.")
-    ] = MetricsFormat.table,
+    output_format: TableJsonCsvHelpFormat = MetricsFormat.table,
 ) -> None:
     """Opportunities for suppliers: notices by stage, expiring contracts, challenges.
 
@@ -200,20 +216,15 @@ def opportunities_command(
             found = list_opportunities(con, day, flt, loaded)
         except OpportunityError as exc:
             fail(str(exc))
-    if output_format == MetricsFormat.json:
-        print_json(found)
-        return
-    if output_format == MetricsFormat.csv:
-        rows = []
-        for o in found:
-            row = dict(o)
-            row["cpv"] = ";".join(o.get("cpv") or [])
-            row["incumbents"] = ";".join(
-                str(i.get("name") or i.get("id")) for i in o.get("incumbents") or []
-            )
-            rows.append(row)
-        print_csv_rows(_CSV_COLUMNS, rows)
-        return
+    output(
+        output_format,
+        json=lambda: found,
+        csv=lambda: (_CSV_COLUMNS, _opportunity_csv_rows(found)),
+        table=lambda: _print_opportunities(found, day, limit),
+    )
+
+
+def _print_opportunities(found: list[dict[str, Any]], day: dt.date, limit: int) -> None:
     if not found:
         out.print("No opportunity matches.", highlight=False)
         return
@@ -278,22 +289,10 @@ def match_command(
     local_only: Annotated[
         bool, typer.Option("--local-only", help="Suppliers in the delivery place's council.")
     ] = False,
-    organisations: Annotated[
-        Path | None,
-        typer.Option(
-            help="A CSV of organisations with no award history yet to rank too "
-            "(name, postcode, cpv, description, scale, vcse)."
-        ),
-    ] = None,
-    challenges: Annotated[
-        Path | None, typer.Option(help="A YAML or CSV file of buyers' challenges.")
-    ] = None,
-    today: Annotated[
-        str | None, typer.Option(help="The date deadlines are read against (default: now).")
-    ] = None,
-    output_format: Annotated[
-        OutputFormat, typer.Option("--format", help="table for people, json for scripts.")
-    ] = OutputFormat.table,
+    organisations: OrganisationsOption = None,
+    challenges: ChallengesOption = None,
+    today: TodayOption = None,
+    output_format: TableJsonFormat = OutputFormat.table,
 ) -> None:
     """Rank suppliers for an opportunity, or open opportunities for a supplier.
 
@@ -422,22 +421,10 @@ def consortium_command(
     time_limit: Annotated[
         float, typer.Option(help="Seconds the solver may take per team before settling.")
     ] = 10.0,
-    organisations: Annotated[
-        Path | None,
-        typer.Option(
-            help="A CSV of organisations with no award history yet to rank too "
-            "(name, postcode, cpv, description, scale, vcse)."
-        ),
-    ] = None,
-    challenges: Annotated[
-        Path | None, typer.Option(help="A YAML or CSV file of buyers' challenges.")
-    ] = None,
-    today: Annotated[
-        str | None, typer.Option(help="The date deadlines are read against (default: now).")
-    ] = None,
-    output_format: Annotated[
-        OutputFormat, typer.Option("--format", help="table for people, json for scripts.")
-    ] = OutputFormat.table,
+    organisations: OrganisationsOption = None,
+    challenges: ChallengesOption = None,
+    today: TodayOption = None,
+    output_format: TableJsonFormat = OutputFormat.table,
 ) -> None:
     """Propose teams of smaller suppliers that together cover an opportunity.
 
@@ -576,9 +563,7 @@ def exchange_command(
         str, typer.Option(help="With --buyer: incumbents' contracts ending within this window.")
     ] = "12m",
     top: Annotated[int, typer.Option(help="At most this many suppliers or buyers.")] = 20,
-    today: Annotated[
-        str | None, typer.Option(help="The date deadlines are read against (default: now).")
-    ] = None,
+    today: TodayOption = None,
     section: Annotated[
         ExchangeSection | None,
         typer.Option(
@@ -586,9 +571,7 @@ def exchange_command(
             "--buyer, buyers (default) or notices with --supplier."
         ),
     ] = None,
-    output_format: Annotated[
-        MetricsFormat, typer.Option("--format", help="table, json or csv.")
-    ] = MetricsFormat.table,
+    output_format: TableJsonCsvHelpFormat = MetricsFormat.table,
 ) -> None:
     """Introductions a buyer and a smaller supplier have not made yet (knowledge exchange).
 
@@ -695,15 +678,21 @@ def _print_exchange_csv(result: dict[str, Any], section: str) -> None:
         print_csv_rows(_EXCHANGE_BUYER_COLUMNS, result["buyers"])
     else:
         listed = result["small_incumbents_expiring" if section == "incumbents" else "notices"]
-        rows = []
-        for o in listed:
-            row = dict(o)
-            row["cpv"] = ";".join(o.get("cpv") or [])
-            row["incumbents"] = ";".join(
+        print_csv_rows(_CSV_COLUMNS, _opportunity_csv_rows(listed))
+
+
+def _opportunity_csv_rows(listed: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Opportunities as CSV rows: the CPV codes and incumbents' names joined with ';'."""
+    return [
+        {
+            **o,
+            "cpv": ";".join(o.get("cpv") or []),
+            "incumbents": ";".join(
                 str(i.get("name") or i.get("id")) for i in o.get("incumbents") or []
-            )
-            rows.append(row)
-        print_csv_rows(_CSV_COLUMNS, rows)
+            ),
+        }
+        for o in listed
+    ]
 
 
 def _nearest(rows: list[Any], top: int) -> str:
@@ -831,9 +820,7 @@ def evaluate_matching_command(
         typer.Option(help="Replay awards dated on or after this date (default: the latest 30%)."),
     ] = None,
     seed: Annotated[int, typer.Option(help="Seed of the random baseline and tie-breaks.")] = 0,
-    output_format: Annotated[
-        OutputFormat, typer.Option("--format", help="table for people, json for scripts.")
-    ] = OutputFormat.table,
+    output_format: TableJsonFormat = OutputFormat.table,
 ) -> None:
     """Replay real awards on a time split and say where the real winners landed.
 

@@ -15,15 +15,17 @@ from rich.table import Table
 
 from locality.cli.common import (
     MetricsFormat,
+    TableJsonCsvFormat,
     fail,
     open_store,
     out,
+    output,
     print_csv_rows,
     print_json,
 )
 
 if TYPE_CHECKING:
-    from locality.network import Measured
+    from locality.network import BrokerReport, CommunityReport, Measured
 
 network_app = typer.Typer(
     help=(
@@ -63,7 +65,6 @@ Since = Annotated[
 PlacesFile = Annotated[
     Path | None, typer.Option("--places", help="A TOML file of places (see locality place).")
 ]
-Format = Annotated[MetricsFormat, typer.Option("--format")]
 Top = Annotated[int, typer.Option("--top", min=1, help="Show the first N rows.")]
 Seed = Annotated[int, typer.Option("--seed", help="Seed of Leiden and sampled betweenness.")]
 
@@ -109,7 +110,7 @@ def brokers_command(
     theme: Theme = None,
     since: Since = None,
     places_file: PlacesFile = None,
-    output_format: Format = MetricsFormat.table,
+    output_format: TableJsonCsvFormat = MetricsFormat.table,
     top: Top = 20,
     seed: Seed = 42,
 ) -> None:
@@ -132,16 +133,19 @@ def brokers_command(
     measured = _measured(place, locality, theme, since, places_file, seed)
     report = brokers(measured, top=top)
     rows = [b.as_dict() for b in report.brokers]
-    if output_format == MetricsFormat.json:
-        print_json(rows)
-        return
-    if output_format == MetricsFormat.csv:
-        columns = ["id", "name", "sector", "buyer_type", "locality", "degree", "strength",
-                   "betweenness", "constraint", "effective_size", "brokerage",
-                   "coordinator", "itinerant", "representative", "gatekeeper", "liaison",
-                   "community", "why"]  # fmt: skip
-        print_csv_rows(columns, ({**r, **r["roles"]} for r in rows))
-        return
+    columns = ["id", "name", "sector", "buyer_type", "locality", "degree", "strength",
+               "betweenness", "constraint", "effective_size", "brokerage",
+               "coordinator", "itinerant", "representative", "gatekeeper", "liaison",
+               "community", "why"]  # fmt: skip
+    output(
+        output_format,
+        json=lambda: rows,
+        csv=lambda: (columns, ({**r, **r["roles"]} for r in rows)),
+        table=lambda: _print_brokers(report),
+    )
+
+
+def _print_brokers(report: BrokerReport) -> None:
     table = Table(
         title=f"Brokers of the network of {report.scope} ({report.nodes:,} organisations, "
         f"{report.edges:,} ties; betweenness {report.betweenness})",
@@ -171,7 +175,7 @@ def communities_command(
     theme: Theme = None,
     since: Since = None,
     places_file: PlacesFile = None,
-    output_format: Format = MetricsFormat.table,
+    output_format: TableJsonCsvFormat = MetricsFormat.table,
     top: Top = 20,
     seed: Seed = 42,
 ) -> None:
@@ -193,24 +197,24 @@ def communities_command(
     measured = _measured(place, locality, theme, since, places_file, seed)
     report = communities(measured, top=top)
     rows = [dict(c.__dict__) for c in report.communities]
-    if output_format == MetricsFormat.json:
-        print_json(
-            {
-                "scope": report.scope,
-                "nodes": report.nodes,
-                "edges": report.edges,
-                "modularity": report.modularity,
-                "null_model": report.null_model,
-                "communities": rows,
-                "gaps": report.gaps,
-                "notes": report.notes,
-            }
-        )
-        return
-    if output_format == MetricsFormat.csv:
-        columns = ["id", "size", "value", "participation", "description"]
-        print_csv_rows(columns, rows)
-        return
+    output(
+        output_format,
+        json=lambda: {
+            "scope": report.scope,
+            "nodes": report.nodes,
+            "edges": report.edges,
+            "modularity": report.modularity,
+            "null_model": report.null_model,
+            "communities": rows,
+            "gaps": report.gaps,
+            "notes": report.notes,
+        },
+        csv=lambda: (["id", "size", "value", "participation", "description"], rows),
+        table=lambda: _print_communities(report),
+    )
+
+
+def _print_communities(report: CommunityReport) -> None:
     table = Table(
         title=f"Communities of the network of {report.scope} (modularity "
         f"{report.modularity if report.modularity is not None else '-'})",
@@ -257,7 +261,7 @@ def gaps_command(
     k: Annotated[
         int, typer.Option("--k", min=1, help="Steps within which an SME counts as reached.")
     ] = 2,
-    output_format: Format = MetricsFormat.table,
+    output_format: TableJsonCsvFormat = MetricsFormat.table,
     top: Top = 20,
     seed: Seed = 42,
 ) -> None:

@@ -28,6 +28,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
+from typing import Protocol, Self, TypeVar
 
 from locality.reference import local_authorities, local_authority, local_authority_code_for_name
 
@@ -207,3 +208,29 @@ def buyer_in_councils(name: str | None, la_code: str | None, councils: frozenset
     if la_code in councils:
         return True
     return bool(name) and _council_code_of_buyer(name or "") in councils
+
+
+class _Text(Protocol):
+    def strip(self) -> Self: ...
+    def lower(self) -> Self: ...
+
+
+_T = TypeVar("_T", bound=_Text)
+
+
+def body_key(name: _T) -> _T:
+    """How a spend body named in a places file is matched to the body its files name: trimmed
+    and lower case. Written once for a Python ``str`` and an Ibis string column alike, so the
+    SQL the metrics run (``metrics.facts.payments_in_place``) and the views' Python agree."""
+    return name.strip().lower()
+
+
+def place_body_keys(place: Place) -> list[str]:
+    """The place's named (non-council) bodies as matched (``body_key``), sorted."""
+    return sorted({body_key(name) for name in place.bodies})
+
+
+def spend_body_in_place(place: Place, la_code: str | None, body: str | None) -> bool:
+    """Whether a spend publisher belongs to ``place``: a council by its registry code, any
+    other body by its name (``body_key``); the rule ``payments_in_place`` writes in SQL."""
+    return la_code in place.councils or body_key(body or "") in place_body_keys(place)

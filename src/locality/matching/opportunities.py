@@ -44,6 +44,7 @@ import orjson
 from locality.domain.places import buyer_in_councils
 from locality.reference import cpv as cpv_entry
 from locality.reference import cpv_themes
+from locality.store import sql
 
 LIVE_STAGES = ("pipeline", "engagement", "planned", "open")
 NOTICE_STAGES = (*LIVE_STAGES, "closed", "awarded", "cancelled")
@@ -216,6 +217,26 @@ def _theme(division: str | None) -> str:
     return found.theme if found else "unclassified"
 
 
+def _stored_json(value: Any) -> Any:
+    """A JSON column as read: DuckDB gives text (or bytes) for a JSON value, else None."""
+    return orjson.loads(value) if isinstance(value, str | bytes) else value
+
+
+def _process_fields(r: Mapping[str, Any]) -> dict[str, Any]:
+    """What a notice and an expiring contract both say of their process and its buyer."""
+    return {
+        "title": r["title"],
+        "description": r["description"],
+        "buyer_id": r["buyer_id"],
+        "buyer_name": r["buyer_name"],
+        "la_registry_code": r["la_registry_code"],
+        "place": r["place"],
+        "region": r["region"],
+        "cpv": [r["cpv_code"]] if r["cpv_code"] else [],
+        "theme": _theme(r["cpv_division"]),
+    }
+
+
 def _days(until: dt.date | None, today: dt.date) -> int | None:
     return None if until is None else (until - day_of(today)).days
 
@@ -252,18 +273,15 @@ def notice_opportunities(
     """Every process (duplicates counted once), or those of ``ocids``, as an opportunity
     with its stage."""
     if ocids is None:
-        result = con.execute(_NOTICES_SQL)
+        rows = sql.dicts(con, _NOTICES_SQL)
     else:
-        result = con.execute(
-            _NOTICES_SQL + " AND p.ocid IN (SELECT unnest(?::VARCHAR[]))", [list(ocids)]
+        rows = sql.dicts(
+            con, _NOTICES_SQL + " AND p.ocid IN (SELECT unnest(?::VARCHAR[]))", [list(ocids)]
         )
-    names = [d[0] for d in result.description or []]
     found = []
     day = day_of(today)
-    for row in result.fetchall():
-        r = dict(zip(names, row, strict=True))
-        planning = r["planning_release"]
-        release = orjson.loads(planning) if isinstance(planning, str | bytes) else planning
+    for r in rows:
+        release = _stored_json(r["planning_release"])
         stage = notice_stage(
             r["notice_stage"],
             r["notice_form"],
@@ -282,15 +300,7 @@ def notice_opportunities(
                 "stage": stage,
                 "stage_label": STAGE_LABELS[stage],
                 "notice_form": r["notice_form"],
-                "title": r["title"],
-                "description": r["description"],
-                "buyer_id": r["buyer_id"],
-                "buyer_name": r["buyer_name"],
-                "la_registry_code": r["la_registry_code"],
-                "place": r["place"],
-                "region": r["region"],
-                "cpv": [r["cpv_code"]] if r["cpv_code"] else [],
-                "theme": _theme(r["cpv_division"]),
+                **_process_fields(r),
                 "value": r["tender_value"],
                 "value_is_ceiling": r["agreement_type"]
                 in ("framework", "dynamic_purchasing_system"),
@@ -410,14 +420,10 @@ def expiring_contracts(
     ``expiring``), or ended within as many days before it with no change or termination
     notice (``expired_unknown``); a terminated or changed contract is left out (its end
     is no longer the published one)."""
-    result = con.execute(_EXPIRING_SQL)
-    names = [d[0] for d in result.description or []]
     found = []
     today = day_of(today)
-    for row in result.fetchall():
-        r = dict(zip(names, row, strict=True))
-        compiled = r["compiled_release"]
-        release = orjson.loads(compiled) if isinstance(compiled, str | bytes) else compiled or {}
+    for r in sql.dicts(con, _EXPIRING_SQL):
+        release = _stored_json(r["compiled_release"]) or {}
         award_date = _date(r["award_date"])
         end, source = contract_end(release, str(r["award_id"]), award_date)
         if end is None:
@@ -441,15 +447,7 @@ def expiring_contracts(
                 "stage": stage,
                 "stage_label": STAGE_LABELS[stage],
                 "notice_form": None,
-                "title": r["title"],
-                "description": r["description"],
-                "buyer_id": r["buyer_id"],
-                "buyer_name": r["buyer_name"],
-                "la_registry_code": r["la_registry_code"],
-                "place": r["place"],
-                "region": r["region"],
-                "cpv": [r["cpv_code"]] if r["cpv_code"] else [],
-                "theme": _theme(r["cpv_division"]),
+                **_process_fields(r),
                 # Only money awarded is a value; a framework's is its ceiling, shown apart.
                 "value": r["value"] if r["counts_as"] == "awarded" else None,
                 "value_is_ceiling": r["counts_as"] == "ceiling",

@@ -174,14 +174,16 @@ class Profile:
     la_registry_code: str | None
     place: str | None
     region: str | None
-    awards: int
-    cpv: Counter[str]  # codes with their parents, counted per award
-    buyers: Counter[str]
-    places_served: Counter[str]  # buyers' councils
-    smallest: float | None
-    largest: float | None  # largest single counted award: its capacity
-    total: float
-    rows: list[int]  # History rows (for the awards that justify a match)
+    # A profile starts with no award: the history adds them one by one, and a listed
+    # organisation (no award history) keeps these.
+    awards: int = 0
+    cpv: Counter[str] = field(default_factory=Counter)  # codes with parents, per award
+    buyers: Counter[str] = field(default_factory=Counter)
+    places_served: Counter[str] = field(default_factory=Counter)  # buyers' councils
+    smallest: float | None = None
+    largest: float | None = None  # largest single counted award: its capacity
+    total: float = 0.0
+    rows: list[int] = field(default_factory=list)  # History rows (awards justifying a match)
     declared: str = ""  # what a listed organisation says it does (no award history)
 
     def as_dict(self) -> dict[str, Any]:
@@ -225,14 +227,6 @@ def profiles(history: History, before: dt.date | None = None) -> dict[str, Profi
                 la_registry_code=org.get("la_registry_code"),
                 place=org.get("place"),
                 region=org.get("region"),
-                awards=0,
-                cpv=Counter(),
-                buyers=Counter(),
-                places_served=Counter(),
-                smallest=None,
-                largest=None,
-                total=0.0,
-                rows=[],
             )
         p.awards += 1
         p.rows.append(i)
@@ -333,14 +327,7 @@ def load_organisation_list(path: Any) -> list[Profile]:
                 la_registry_code=council,
                 place=place,
                 region=region,
-                awards=0,
                 cpv=codes,
-                buyers=Counter(),
-                places_served=Counter(),
-                smallest=None,
-                largest=None,
-                total=0.0,
-                rows=[],
                 declared=" ".join([row.get("description") or "", *labels]).strip(),
             )
         )

@@ -18,6 +18,8 @@ from dataclasses import dataclass
 import ibis
 import ibis.expr.types as ir
 
+from locality.domain.places import body_key
+
 # Procedures and words that mark innovation procurement (docs/metrics.md, "Innovation").
 INNOVATION_PATTERN = (
     r"(?i)(innovation partnership|competitive dialogue|competitive procedure with negotiation"
@@ -264,10 +266,11 @@ def payments_in_place(
     payments: ir.Table, councils: Sequence[str], bodies: Sequence[str]
 ) -> ir.Table:
     """A place's payments: its councils' by registry code, other bodies by name (``bodies``
-    trimmed and lower case, as ``spend.place.place_bodies`` gives them), each payment once."""
-    in_place = payments.body_la_registry_code.isin(
-        list(councils)
-    ) | payments.body.strip().lower().isin(list(bodies))
+    keyed by ``domain.places.body_key``, as ``place_body_keys`` gives them), each payment
+    once; ``domain.places.spend_body_in_place`` is the same rule for one publisher."""
+    in_place = payments.body_la_registry_code.isin(list(councils)) | body_key(payments.body).isin(
+        list(bodies)
+    )
     return payments.filter(in_place)
 
 
@@ -279,7 +282,7 @@ def with_bodies(payments: ir.Table, body_names: ir.Table | None = None) -> ir.Ta
         body_names = ibis.memtable({"key": [], "name": []}, schema=BODY_NAMES_SCHEMA)
     n = body_names.select(n_key=body_names.key, n_name=body_names.name)
     p = payments.left_join(
-        n, payments.body_la_registry_code.isnull() & (n.n_key == payments.body.strip().lower())
+        n, payments.body_la_registry_code.isnull() & (n.n_key == body_key(payments.body))
     )
     return p.mutate(
         body_name=p.n_name.coalesce(p.body),

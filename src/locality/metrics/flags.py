@@ -47,6 +47,14 @@ when a finding is. Every definition is an Ibis expression over the store's table
 formatted in Python, from the result.
 ``docs/metrics.md`` ("Red flags") has the policy behind each default.
 
+Each flag and finding is a small function registered with ``red_flag`` in ``RED_FLAGS``
+(name, kind, the columns it needs, its threshold keys, its measures, its words), as the
+metric families are with ``registry.family``; ``flags_expr`` composes them over one row per
+process (``_processes``), and ``flags_table``, ``buyer_risk``, ``reasons_text`` and
+``data_quality_text`` read the registry, so a newly registered flag needs no other change
+(``docs/metrics.md``, "Adding a flag"). ``INTEGRITY_FLAGS``, ``DATA_QUALITY_FINDINGS`` and
+``FLAGS`` are the built-in flags, as registered when this module is imported.
+
 This module imports nothing of ``locality.metrics`` at import time (``facts`` and the DuckDB
 backend are imported where used), so ``facts`` and the metric families can import
 ``is_direct_award`` from here without an import cycle.
@@ -55,12 +63,12 @@ backend are imported where used), so ``facts`` and the metric families can impor
 from __future__ import annotations
 
 import tomllib
-from collections.abc import Mapping
-from dataclasses import dataclass
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
 from importlib import resources
 from os import PathLike
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Literal
 
 import duckdb
 import ibis
@@ -74,21 +82,6 @@ from locality.domain.values import CAP_ANY_BUYER, PLACEHOLDER_MAX, VALUE_ISSUES
 if TYPE_CHECKING:
     from locality.metrics.facts import Tables
 
-INTEGRITY_FLAGS: tuple[str, ...] = (
-    "direct_award_over_threshold",
-    "short_advertisement",
-    "decision_period_outlier",
-    "value_bunched_below_threshold",
-    "award_value_growth",
-    "single_bidder",
-)
-DATA_QUALITY_FINDINGS: tuple[str, ...] = (
-    "missing_key_fields",
-    "award_before_tender_end",
-    "invalid_award_value",
-)
-# Every true/false/null column of a row: the integrity flags, then the findings.
-FLAGS: tuple[str, ...] = (*INTEGRITY_FLAGS, *DATA_QUALITY_FINDINGS)
 KEY_FIELDS: tuple[str, ...] = ("buyer", "title", "value", "supplier", "procedure", "award_date")
 
 # The one definition of a direct award: the direct-award flag and
@@ -324,13 +317,20 @@ def _growth(versions: ir.Table, awards: ir.Table) -> ir.Table:
         ibis.null().cast("float64"),
     )
     per_award = per_award.mutate(growth=growth)
-    known = per_award.growth.notnull()
-    return per_award.group_by("ocid").aggregate(
+    # The award that grew most; of awards that grew alike, the first by id, so the reason
+    # names the same values on every run and engine (argmax alone breaks ties arbitrarily).
+    known = per_award.filter(per_award.growth.notnull())
+    order = ibis.window(group_by="ocid", order_by=[ibis.desc("growth"), "award_id"])
+    known = known.mutate(growth_rank=ibis.row_number().over(order))
+    top = known.filter(known.growth_rank == 0).select(
+        t_ocid="ocid", value_first="first_value", value_latest="latest_value"
+    )
+    totals = per_award.group_by("ocid").aggregate(
         value_growth=per_award.growth.max(),
-        value_first=per_award.first_value.argmax(per_award.growth, where=known),
-        value_latest=per_award.latest_value.argmax(per_award.growth, where=known),
         award_versions=per_award.versions.sum(),
     )
+    joined = totals.left_join(top, totals.ocid == top.t_ocid)
+    return joined.select("ocid", "value_growth", "value_first", "value_latest", "award_versions")
 
 
 def _reason_cases(*cases: tuple[ir.BooleanValue, str]) -> ir.StringValue:
@@ -344,12 +344,459 @@ def _listed(parts: list[tuple[ir.BooleanValue, str]]) -> ir.StringValue:
     return ibis.ifelse(joined == "", ibis.null().cast("string"), joined)
 
 
-def flags_expr(inputs: FlagTables, thresholds: Thresholds | None = None) -> ir.Table:
-    """Every contracting process with its flags, findings, risk index and the fields
-    behind them."""
+# --- the registry -----------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class FlagColumns:
+    """What a registered flag's function returns: its true/false/null column, why it is
+    not computable where it is null (integrity flags; null where it is computable), and
+    the measure columns behind it (named as they appear in the output)."""
+
+    flag: ir.BooleanValue
+    note: ir.StringValue | None = None
+    measures: Mapping[str, ir.Value] = field(default_factory=dict)
+
+
+# A flag's definition: (the process table with the columns it needs, its flags.toml section)
+# -> its columns.
+FlagFunction = Callable[[ir.Table, Mapping[str, Any]], FlagColumns]
+# A flag's table-level preparation, for a measure over the whole store (the decision-period
+# fences): (process table, its section) -> the table with the extra columns.
+Prepare = Callable[[ir.Table, Mapping[str, Any]], ir.Table]
+
+
+@dataclass(frozen=True)
+class RedFlag:
+    """A registered red flag (``kind`` ``integrity``) or data-quality finding
+    (``kind`` ``data_quality``).
+
+    ``needs`` are the columns of the process table (``flags_expr``'s fields, or another
+    flag's column or measure) it reads; ``thresholds`` the keys of its ``flags.toml``
+    section (the section is named as the flag); ``measures`` the measure columns its
+    function returns; ``reason`` its words for ``reasons`` / ``data_quality`` from a
+    result row and its section.
+    """
+
+    name: str
+    kind: Literal["integrity", "data_quality"]
+    function: FlagFunction
+    needs: tuple[str, ...]
+    thresholds: tuple[str, ...]
+    measures: tuple[str, ...]
+    reason: Callable[[Mapping[str, Any], Mapping[str, Any]], str]
+    prepare: Prepare | None = None
+
+
+# Every registered flag and finding, in output order (registration order).
+RED_FLAGS: dict[str, RedFlag] = {}
+
+
+def red_flag(
+    name: str,
+    *,
+    kind: Literal["integrity", "data_quality"],
+    needs: tuple[str, ...],
+    thresholds: tuple[str, ...] = (),
+    measures: tuple[str, ...] = (),
+    reason: Callable[[Mapping[str, Any], Mapping[str, Any]], str],
+    prepare: Prepare | None = None,
+) -> Callable[[FlagFunction], FlagFunction]:
+    """Register a red flag (``kind="integrity"``, counted in the risk index) or a
+    data-quality finding (``kind="data_quality"``, never counted); see ``RedFlag``."""
+
+    def register(function: FlagFunction) -> FlagFunction:
+        if name in RED_FLAGS:
+            raise ValueError(f"red flag {name!r} is already registered")
+        RED_FLAGS[name] = RedFlag(
+            name=name,
+            kind=kind,
+            function=function,
+            needs=needs,
+            thresholds=thresholds,
+            measures=measures,
+            reason=reason,
+            prepare=prepare,
+        )
+        return function
+
+    return register
+
+
+def integrity_flags() -> tuple[str, ...]:
+    """The registered integrity flags, in order: the ones the risk index counts."""
+    return tuple(n for n, f in RED_FLAGS.items() if f.kind == "integrity")
+
+
+def data_quality_findings() -> tuple[str, ...]:
+    """The registered data-quality findings, in order."""
+    return tuple(n for n, f in RED_FLAGS.items() if f.kind == "data_quality")
+
+
+def _section(flag: RedFlag, thresholds: Thresholds) -> Mapping[str, Any]:
+    """The flag's ``flags.toml`` section, checked to hold every key it declares."""
+    section = thresholds.get(flag.name, {})
+    missing = [key for key in flag.thresholds if key not in section]
+    if missing:
+        raise ValueError(
+            f"red flag {flag.name!r}: thresholds [{flag.name}] lacks {', '.join(missing)}"
+        )
+    return section
+
+
+def _in_dependency_order(flags: list[RedFlag]) -> list[RedFlag]:
+    """The flags ordered so that each comes after the flags whose columns it needs."""
+    provides = {name: flag.name for flag in flags for name in (flag.name, *flag.measures)}
+    done: set[str] = set()
+    ordered: list[RedFlag] = []
+
+    def visit(flag: RedFlag, path: tuple[str, ...]) -> None:
+        if flag.name in done:
+            return
+        if flag.name in path:
+            raise ValueError(f"red flags need each other: {' -> '.join((*path, flag.name))}")
+        for column in flag.needs:
+            owner = provides.get(column)
+            if owner is not None and owner != flag.name:
+                visit(RED_FLAGS[owner], (*path, flag.name))
+        done.add(flag.name)
+        ordered.append(flag)
+
+    for flag in flags:
+        visit(flag, ())
+    return ordered
+
+
+def _apply(table: ir.Table, flag: RedFlag, section: Mapping[str, Any]) -> ir.Table:
+    """The table with the flag's column and measures (and its note as ``_note_<name>``)."""
+    missing = [column for column in flag.needs if column not in table.columns]
+    if missing:
+        raise ValueError(f"red flag {flag.name!r} needs missing column(s) {', '.join(missing)}")
+    if flag.prepare is not None:
+        table = flag.prepare(table, section)
+    columns = flag.function(table, section)
+    unknown = sorted(set(columns.measures) ^ set(flag.measures))
+    if unknown:
+        raise ValueError(
+            f"red flag {flag.name!r}: measures {', '.join(unknown)} differ from those registered"
+        )
+    extra: dict[str, ir.Value] = {flag.name: columns.flag.cast("boolean"), **columns.measures}
+    if columns.note is not None:
+        extra[f"_note_{flag.name}"] = columns.note
+    return table.mutate(**extra)
+
+
+# --- the flags ------------------------------------------------------------------------------
+# Each function reads the process table (``_processes``) and its own ``flags.toml`` section.
+# ``docs/metrics.md`` ("Red flags") has the policy behind each default.
+
+
+def _direct_reason(row: Mapping[str, Any], th: Mapping[str, Any]) -> str:
+    return f"direct award of {in_words(row['awarded_value'])} above {in_words(th['threshold'])}"
+
+
+@red_flag(
+    "direct_award_over_threshold",
+    kind="integrity",
+    needs=("procedure_known", "is_direct", "awarded_value"),
+    thresholds=("threshold",),
+    reason=_direct_reason,
+)
+def _direct_award_over_threshold(b: ir.Table, th: Mapping[str, Any]) -> FlagColumns:
+    """A direct award (``is_direct_award``) with awarded GBP value above the threshold."""
+    return FlagColumns(
+        flag=ibis.cases(
+            (~b.procedure_known, _null_bool()),
+            (~b.is_direct, False),
+            (b.awarded_value.isnull(), _null_bool()),
+            else_=b.awarded_value > th["threshold"],
+        ),
+        note=_reason_cases(
+            (~b.procedure_known, "procedure not published"),
+            (b.is_direct & b.awarded_value.isnull(), "direct award without a GBP awarded value"),
+        ),
+    )
+
+
+def _short_reason(row: Mapping[str, Any], th: Mapping[str, Any]) -> str:
+    return f"advertised {row['advertised_days']} days (minimum {row['advert_minimum_days']})"
+
+
+@red_flag(
+    "short_advertisement",
+    kind="integrity",
+    needs=("procedure_known", "is_open", "advertised_days", "tender_end", "advert_start"),
+    thresholds=("minimum_days", "minimum_days_after_planning_notice"),
+    measures=("advert_minimum_days",),
+    reason=_short_reason,
+)
+def _short_advertisement(b: ir.Table, th: Mapping[str, Any]) -> FlagColumns:
+    """An open procedure advertised for less than the legal minimum (Procurement Act 2023
+    s.54; 10 days after a qualifying planned procurement notice)."""
+    minimum = ibis.ifelse(
+        b.planning_notice.fill_null(False),
+        th["minimum_days_after_planning_notice"],
+        th["minimum_days"],
+    )
+    days = b.advertised_days
+    return FlagColumns(
+        flag=ibis.cases(
+            (~b.procedure_known, _null_bool()),
+            (~b.is_open, False),
+            (days.isnull() | (days < 0), _null_bool()),
+            else_=days < minimum,
+        ),
+        note=_reason_cases(
+            (~b.procedure_known, "procedure not published"),
+            (b.is_open & b.tender_end.isnull(), "no tender closing date"),
+            (b.is_open & b.advert_start.isnull(), "tender notice not in the store"),
+            (b.is_open & (days < 0), "tender closes before its notice was published"),
+        ),
+        measures={"advert_minimum_days": minimum},
+    )
+
+
+def _decision_fences(base: ir.Table, th: Mapping[str, Any]) -> ir.Table:
+    """The Tukey fences (Q1 - k*IQR, Q3 + k*IQR) of the decision periods of every process in
+    the store that has one (an award dated before its tender closed has none), beside each
+    process."""
+    known_days = base.filter(
+        base.decision_days.notnull() & ~base.award_before_tender_end.fill_null(False)
+    )
+    fences = known_days.aggregate(
+        decision_q1=known_days.decision_days.quantile(0.25),
+        decision_q3=known_days.decision_days.quantile(0.75),
+        decision_population=known_days.count(),
+    )
+    iqr = fences.decision_q3 - fences.decision_q1
+    fences = fences.select(
+        "decision_population",
+        decision_fence_low=fences.decision_q1 - th["iqr_multiplier"] * iqr,
+        decision_fence_high=fences.decision_q3 + th["iqr_multiplier"] * iqr,
+    )
+    return base.cross_join(fences)
+
+
+def _outlier_reason(row: Mapping[str, Any], th: Mapping[str, Any]) -> str:
+    low, high = row["decision_fence_low"], row["decision_fence_high"]
+    return (
+        f"{row['decision_days']} days from tender close to award (usual range {low:g} to {high:g})"
+    )
+
+
+@red_flag(
+    "decision_period_outlier",
+    kind="integrity",
+    needs=(
+        "decision_days",
+        "award_before_tender_end",
+        "awarded",
+        "first_award_date",
+        "tender_end",
+    ),
+    thresholds=("iqr_multiplier", "min_processes"),
+    measures=("decision_fence_low", "decision_fence_high"),
+    reason=_outlier_reason,
+    prepare=_decision_fences,
+)
+def _decision_period_outlier(b: ir.Table, th: Mapping[str, Any]) -> FlagColumns:
+    """Days from tender end to the first award outside the fences (``_decision_fences``),
+    when at least ``min_processes`` decision periods define them."""
+    enough = b.decision_population >= th["min_processes"]
+    days = b.decision_days
+    before_close = b.award_before_tender_end.fill_null(False)
+    return FlagColumns(
+        flag=ibis.cases(
+            (days.isnull() | ~enough, _null_bool()),
+            (before_close, _null_bool()),
+            else_=(days < b.decision_fence_low) | (days > b.decision_fence_high),
+        ),
+        note=_reason_cases(
+            (~b.awarded, "no award yet"),
+            (b.first_award_date.isnull(), "no award date"),
+            (b.tender_end.isnull(), "no tender closing date"),
+            (before_close, _AWARD_BEFORE_TENDER_END),
+            (~enough, f"fewer than {th['min_processes']} decision periods in the store"),
+        ),
+        measures={
+            "decision_fence_low": b.decision_fence_low,
+            "decision_fence_high": b.decision_fence_high,
+        },
+    )
+
+
+def _bunched_reason(row: Mapping[str, Any], th: Mapping[str, Any]) -> str:
+    return (
+        f"{row['bunched_source']} value {in_words(row['bunched_value'])} within "
+        f"{th['band']:.0%} below the {in_words(row['bunched_threshold'])} threshold"
+    )
+
+
+@red_flag(
+    "value_bunched_below_threshold",
+    kind="integrity",
+    needs=("awarded_value", "tender_value"),
+    thresholds=("band", "thresholds"),
+    measures=("bunched_threshold", "bunched_value", "bunched_source"),
+    reason=_bunched_reason,
+)
+def _value_bunched_below_threshold(b: ir.Table, th: Mapping[str, Any]) -> FlagColumns:
+    """Awarded or tender GBP money just under a publication or procurement threshold
+    (ceilings are not money, so they are left out)."""
+    bunched_at: ir.Value = ibis.null().cast("float64")
+    bunched_value: ir.Value = ibis.null().cast("float64")
+    bunched_source: ir.Value = ibis.null().cast("string")
+    for limit in sorted(th["thresholds"], reverse=True):
+        low = limit * (1 - th["band"])
+        # The awarded value wins over the tender value within one band (it comes last).
+        for source, candidate in (("tender", b.tender_value), ("awarded", b.awarded_value)):
+            inside = ((candidate >= low) & (candidate < limit)).fill_null(False)
+            bunched_at = ibis.ifelse(inside, float(limit), bunched_at)
+            bunched_value = ibis.ifelse(inside, candidate, bunched_value)
+            bunched_source = ibis.ifelse(inside, source, bunched_source)
+    no_value = b.awarded_value.isnull() & b.tender_value.isnull()
+    return FlagColumns(
+        flag=ibis.ifelse(no_value, _null_bool(), bunched_at.notnull()),
+        note=_reason_cases((no_value, "no GBP value")),
+        measures={
+            "bunched_threshold": bunched_at,
+            "bunched_value": bunched_value,
+            "bunched_source": bunched_source,
+        },
+    )
+
+
+def _growth_reason(row: Mapping[str, Any], th: Mapping[str, Any]) -> str:
+    return (
+        f"award value grew from {in_words(row['value_first'])} to "
+        f"{in_words(row['value_latest'])} ({row['value_growth']:+.0%})"
+    )
+
+
+@red_flag(
+    "award_value_growth",
+    kind="integrity",
+    needs=("awarded", "value_growth"),
+    thresholds=("max_growth",),
+    reason=_growth_reason,
+)
+def _award_value_growth(b: ir.Table, th: Mapping[str, Any]) -> FlagColumns:
+    """An award's latest published value over its first by more than ``max_growth``
+    (``award_versions``; PCR 2015 reg. 72, Procurement Act 2023 Schedule 8)."""
+    return FlagColumns(
+        flag=ibis.ifelse(b.value_growth.isnull(), _null_bool(), b.value_growth > th["max_growth"]),
+        note=_reason_cases(
+            (~b.awarded, "no award yet"),
+            (b.value_growth.isnull(), "no award value that is money (ceilings, unknown values)"),
+        ),
+    )
+
+
+def _single_reason(row: Mapping[str, Any], th: Mapping[str, Any]) -> str:
+    return f"{_plural(row['bid_count'], 'bid')} in a competitive procedure"
+
+
+@red_flag(
+    "single_bidder",
+    kind="integrity",
+    needs=("bid_count", "procedure_known", "procurement_method", "is_direct"),
+    thresholds=("max_bidders", "non_competitive_methods"),
+    reason=_single_reason,
+)
+def _single_bidder(b: ir.Table, th: Mapping[str, Any]) -> FlagColumns:
+    """A competitive procedure that drew at most ``max_bidders`` bids (at least one)."""
+    method = b.procurement_method
+    non_competitive = [str(m) for m in th["non_competitive_methods"]]
+    is_competitive = method.notnull() & ~b.is_direct
+    if non_competitive:
+        is_competitive = is_competitive & ~method.isin(non_competitive)
+    bids = b.bid_count
+    return FlagColumns(
+        flag=ibis.cases(
+            (bids.isnull(), _null_bool()),
+            (~b.procedure_known, _null_bool()),
+            (~is_competitive, False),
+            else_=(bids >= 1) & (bids <= th["max_bidders"]),
+        ),
+        note=_reason_cases(
+            (bids.isnull(), _NO_BID_COUNT),
+            (~b.procedure_known, "procedure not published"),
+        ),
+    )
+
+
+# Data-quality findings.
+
+
+def _missing_reason(row: Mapping[str, Any], th: Mapping[str, Any]) -> str:
+    return f"missing {row['missing_fields']}"
+
+
+@red_flag(
+    "missing_key_fields",
+    kind="data_quality",
+    needs=tuple(f"missing_{name}" for name in KEY_FIELDS),
+    thresholds=("fields",),
+    measures=("missing_fields",),
+    reason=_missing_reason,
+)
+def _missing_key_fields(b: ir.Table, th: Mapping[str, Any]) -> FlagColumns:
+    """Buyer, title, value, supplier, procedure or award date missing (those configured)."""
+    wanted = set(th["fields"])
+    missing = _listed([(b[f"missing_{name}"], name) for name in KEY_FIELDS if name in wanted])
+    return FlagColumns(flag=missing.notnull(), measures={"missing_fields": missing})
+
+
+def _before_close_reason(row: Mapping[str, Any], th: Mapping[str, Any]) -> str:
+    return f"award dated {_plural(-row['decision_days'], 'day')} before the tender closed"
+
+
+@red_flag(
+    "award_before_tender_end",
+    kind="data_quality",
+    needs=("decision_days",),
+    thresholds=("tolerance_days",),
+    reason=_before_close_reason,
+)
+def _award_before_tender_end(b: ir.Table, th: Mapping[str, Any]) -> FlagColumns:
+    """The first award dated more than ``tolerance_days`` before the tender closed: a data
+    error, not a short decision (so it has no decision period and is left out of the
+    fences)."""
+    return FlagColumns(flag=b.decision_days < -th["tolerance_days"])
+
+
+def _invalid_reason(row: Mapping[str, Any], th: Mapping[str, Any]) -> str:
+    amount = row.get("invalid_amount")
+    published = f" (published {in_words(amount)})" if amount is not None else ""
+    return f"award value not usable: {row['value_issues']}{published}"
+
+
+@red_flag(
+    "invalid_award_value",
+    kind="data_quality",
+    needs=("awarded", "invalid_awards"),
+    thresholds=("issues",),
+    reason=_invalid_reason,
+)
+def _invalid_award_value(b: ir.Table, th: Mapping[str, Any]) -> FlagColumns:
+    """An award whose published amount is not money (``awards.value_issue`` among
+    ``issues``; the count and amount are fields of ``_processes``)."""
+    return FlagColumns(flag=ibis.ifelse(~b.awarded, _null_bool(), b.invalid_awards > 0))
+
+
+INTEGRITY_FLAGS: tuple[str, ...] = integrity_flags()
+DATA_QUALITY_FINDINGS: tuple[str, ...] = data_quality_findings()
+# Every true/false/null column of a row: the integrity flags, then the findings.
+FLAGS: tuple[str, ...] = (*INTEGRITY_FLAGS, *DATA_QUALITY_FINDINGS)
+
+
+# --- composition ----------------------------------------------------------------------------
+
+
+def _processes(inputs: FlagTables, th: Thresholds) -> ir.Table:
+    """Every contracting process with the fields the flags read (one row per process)."""
     from locality.metrics.facts import process_facts
 
-    th = thresholds if thresholds is not None else default_thresholds()
     t = inputs.tables
     # One notice published twice under two OCIDs is one: the copy is left out, as from
     # every measure (``process_facts``).
@@ -378,11 +825,6 @@ def flags_expr(inputs: FlagTables, thresholds: Thresholds | None = None) -> ir.T
     is_open = procedure_known & (
         (method == "open").fill_null(False) | (method.isnull() & details.re_search(_OPEN_DETAILS))
     )
-    sb = th["single_bidder"]
-    non_competitive = [str(m) for m in sb["non_competitive_methods"]]
-    is_competitive = method.notnull() & ~is_direct
-    if non_competitive:
-        is_competitive = is_competitive & ~method.isin(non_competitive)
     # The notice's publication: tenderPeriod.startDate, else the earlier of
     # tender.datePublished (read from the JSON only for open procedures, the only ones the
     # date is needed for) and the first release tagged `tender`.
@@ -411,6 +853,7 @@ def flags_expr(inputs: FlagTables, thresholds: Thresholds | None = None) -> ir.T
         "tender_end",
         "first_award_date",
         "tender_published",
+        "planning_notice",
         "value_growth",
         "value_first",
         "value_latest",
@@ -423,17 +866,11 @@ def flags_expr(inputs: FlagTables, thresholds: Thresholds | None = None) -> ir.T
         procedure_known=procedure_known,
         is_direct=is_direct,
         is_open=is_open,
-        is_competitive=is_competitive,
         awarded=awarded_any,
         awarded_value=awarded,
         tender_value=tender_value,
         value=awarded.fill_null(tender_value),
         advert_start=advert_start,
-        advert_minimum_days=ibis.ifelse(
-            j.planning_notice.fill_null(False),
-            th["short_advertisement"]["minimum_days_after_planning_notice"],
-            th["short_advertisement"]["minimum_days"],
-        ),
         decision_days=_day(j.first_award_date) - _day(j.tender_end),
         bid_count=j.final_stage_bidders.fill_null(j.bidders),
         invalid_awards=j.invalid_awards.fill_null(0),
@@ -448,157 +885,35 @@ def flags_expr(inputs: FlagTables, thresholds: Thresholds | None = None) -> ir.T
         missing_procedure=~procedure_known,
         missing_award_date=awarded_any & (j.dated_awards.fill_null(0) == 0),
     )
-    base = base.mutate(advertised_days=_day(base.tender_end) - _day(base.advert_start))
+    return base.mutate(advertised_days=_day(base.tender_end) - _day(base.advert_start))
 
-    # An award dated before its tender closed is a data error, not a short decision: it
-    # is a data-quality finding, and has no decision period (it is left out of the fences).
-    tolerance = th["award_before_tender_end"]["tolerance_days"]
-    base = base.mutate(award_before_tender_end=base.decision_days < -tolerance)
 
-    # Decision-period fences over every process in the store that has a decision period.
-    dp = th["decision_period_outlier"]
-    known_days = base.filter(
-        base.decision_days.notnull() & ~base.award_before_tender_end.fill_null(False)
-    )
-    fences = known_days.aggregate(
-        decision_q1=known_days.decision_days.quantile(0.25),
-        decision_q3=known_days.decision_days.quantile(0.75),
-        decision_population=known_days.count(),
-    )
-    iqr = fences.decision_q3 - fences.decision_q1
-    fences = fences.select(
-        "decision_population",
-        decision_fence_low=fences.decision_q1 - dp["iqr_multiplier"] * iqr,
-        decision_fence_high=fences.decision_q3 + dp["iqr_multiplier"] * iqr,
-    )
-    b = base.cross_join(fences)
-    enough = b.decision_population >= dp["min_processes"]
-
-    # 1. Direct award above the value threshold.
-    da = th["direct_award_over_threshold"]
-    direct = ibis.cases(
-        (~b.procedure_known, _null_bool()),
-        (~b.is_direct, False),
-        (b.awarded_value.isnull(), _null_bool()),
-        else_=b.awarded_value > da["threshold"],
-    )
-    direct_note = _reason_cases(
-        (~b.procedure_known, "procedure not published"),
-        (b.is_direct & b.awarded_value.isnull(), "direct award without a GBP awarded value"),
-    )
-
-    # 2. Advertisement shorter than the legal minimum (open procedures).
-    days = b.advertised_days
-    short = ibis.cases(
-        (~b.procedure_known, _null_bool()),
-        (~b.is_open, False),
-        (days.isnull() | (days < 0), _null_bool()),
-        else_=days < b.advert_minimum_days,
-    )
-    short_note = _reason_cases(
-        (~b.procedure_known, "procedure not published"),
-        (b.is_open & b.tender_end.isnull(), "no tender closing date"),
-        (b.is_open & b.advert_start.isnull(), "tender notice not in the store"),
-        (b.is_open & (days < 0), "tender closes before its notice was published"),
-    )
-
-    # 3. Decision period outside the fences.
-    decision_days = b.decision_days
-    outlier = ibis.cases(
-        (decision_days.isnull() | ~enough, _null_bool()),
-        (b.award_before_tender_end.fill_null(False), _null_bool()),
-        else_=(decision_days < b.decision_fence_low) | (decision_days > b.decision_fence_high),
-    )
-    outlier_note = _reason_cases(
-        (~b.awarded, "no award yet"),
-        (b.first_award_date.isnull(), "no award date"),
-        (b.tender_end.isnull(), "no tender closing date"),
-        (b.award_before_tender_end.fill_null(False), _AWARD_BEFORE_TENDER_END),
-        (~enough, f"fewer than {dp['min_processes']} decision periods in the store"),
-    )
-
-    # 4. Value bunched just below a threshold (money: awarded ceilings are left out).
-    vb = th["value_bunched_below_threshold"]
-    bunched_at: ir.Value = ibis.null().cast("float64")
-    bunched_value: ir.Value = ibis.null().cast("float64")
-    bunched_source: ir.Value = ibis.null().cast("string")
-    for limit in sorted(vb["thresholds"], reverse=True):
-        low = limit * (1 - vb["band"])
-        # The awarded value wins over the tender value within one band (it comes last).
-        for source, candidate in (("tender", b.tender_value), ("awarded", b.awarded_value)):
-            inside = ((candidate >= low) & (candidate < limit)).fill_null(False)
-            bunched_at = ibis.ifelse(inside, float(limit), bunched_at)
-            bunched_value = ibis.ifelse(inside, candidate, bunched_value)
-            bunched_source = ibis.ifelse(inside, source, bunched_source)
-    no_value = b.awarded_value.isnull() & b.tender_value.isnull()
-    bunched = ibis.ifelse(no_value, _null_bool(), bunched_at.notnull())
-    bunched_note = _reason_cases((no_value, "no GBP value"))
-
-    # 5. Award value growth between the first and latest published version.
-    grew = ibis.ifelse(
-        b.value_growth.isnull(),
-        _null_bool(),
-        b.value_growth > th["award_value_growth"]["max_growth"],
-    )
-    growth_note = _reason_cases(
-        (~b.awarded, "no award yet"),
-        (b.value_growth.isnull(), "no award value that is money (ceilings, unknown values)"),
-    )
-
-    # 6. Single bidder: a competitive procedure that drew one bid.
-    bids = b.bid_count
-    single = ibis.cases(
-        (bids.isnull(), _null_bool()),
-        (~b.procedure_known, _null_bool()),
-        (~b.is_competitive, False),
-        else_=(bids >= 1) & (bids <= sb["max_bidders"]),
-    )
-    single_note = _reason_cases(
-        (bids.isnull(), _NO_BID_COUNT),
-        (~b.procedure_known, "procedure not published"),
-    )
-
-    # Data-quality findings. Missing key fields:
-    wanted = set(th["missing_key_fields"]["fields"])
-    missing_fields = _listed(
-        [(b[f"missing_{name}"], name) for name in KEY_FIELDS if name in wanted]
-    )
-    # An award whose published amount is not money:
-    invalid = ibis.ifelse(~b.awarded, _null_bool(), b.invalid_awards > 0)
-
-    flagged = b.mutate(
-        direct_award_over_threshold=direct,
-        short_advertisement=short,
-        decision_period_outlier=outlier,
-        value_bunched_below_threshold=bunched,
-        bunched_threshold=bunched_at,
-        bunched_value=bunched_value,
-        bunched_source=bunched_source,
-        award_value_growth=grew,
-        single_bidder=single,
-        missing_fields=missing_fields,
-        missing_key_fields=missing_fields.notnull(),
-        invalid_award_value=invalid,
-        not_computable=ibis.literal("; ").join(
-            [
-                ibis.literal("direct_award_over_threshold: ").concat(direct_note),
-                ibis.literal("short_advertisement: ").concat(short_note),
-                ibis.literal("decision_period_outlier: ").concat(outlier_note),
-                ibis.literal("value_bunched_below_threshold: ").concat(bunched_note),
-                ibis.literal("award_value_growth: ").concat(growth_note),
-                ibis.literal("single_bidder: ").concat(single_note),
-            ]
-        ),
-    )
+def flags_expr(inputs: FlagTables, thresholds: Thresholds | None = None) -> ir.Table:
+    """Every contracting process with each registered flag and finding (``RED_FLAGS``), the
+    risk index over the integrity flags only, and the fields and measures behind them."""
+    th = thresholds if thresholds is not None else default_thresholds()
+    flagged = _processes(inputs, th)
+    registered = list(RED_FLAGS.values())
+    for flag in _in_dependency_order(registered):
+        flagged = _apply(flagged, flag, _section(flag, th))
+    integrity = [f.name for f in registered if f.kind == "integrity"]
+    findings = [f.name for f in registered if f.kind == "data_quality"]
+    notes = [
+        ibis.literal(f"{name}: ").concat(flagged[f"_note_{name}"])
+        for name in integrity
+        if f"_note_{name}" in flagged.columns
+    ]
+    not_computable = ibis.literal("; ").join(notes) if notes else ibis.literal("").cast("string")
     used: ir.IntegerValue = ibis.literal(0)
     raised: ir.IntegerValue = ibis.literal(0)
-    for name in INTEGRITY_FLAGS:
+    for name in integrity:
         used = used + flagged[name].notnull().cast("int64")
         raised = raised + flagged[name].fill_null(False).cast("int64")
     found: ir.IntegerValue = ibis.literal(0)
-    for name in DATA_QUALITY_FINDINGS:
+    for name in findings:
         found = found + flagged[name].fill_null(False).cast("int64")
-    return flagged.mutate(
+    flagged = flagged.mutate(
+        not_computable=not_computable,
         flags_used=used,
         flags_raised=raised,
         findings_raised=found,
@@ -609,6 +924,7 @@ def flags_expr(inputs: FlagTables, thresholds: Thresholds | None = None) -> ir.T
             else_=ibis.null().cast("string"),
         ),
     )
+    return flagged.drop(*(c for c in flagged.columns if c.startswith("_note_")))
 
 
 def _filtered(expr: ir.Table, buyer: str | None, locality: str | None) -> ir.Table:
@@ -623,24 +939,9 @@ def _filtered(expr: ir.Table, buyer: str | None, locality: str | None) -> ir.Tab
     return expr
 
 
-# Columns of flags_table, in order (the fields behind the flags come after the flags).
-OUTPUT_COLUMNS: tuple[str, ...] = (
-    "ocid",
-    "buyer_name",
-    "buyer_id",
-    "locality",
-    "title",
-    "value",
-    "kind",
-    *INTEGRITY_FLAGS,
-    "reasons",
-    "risk_index",
-    "flags_used",
-    "flags_raised",
-    "not_computable",
-    *DATA_QUALITY_FINDINGS,
-    "data_quality",
-    "findings_raised",
+# The fields behind the flags, in the order flags_table shows them after the flags (a
+# registered flag's measures not listed here come last).
+_FIELD_COLUMNS: tuple[str, ...] = (
     "procurement_method",
     "procurement_method_details",
     "awarded_value",
@@ -670,57 +971,56 @@ OUTPUT_COLUMNS: tuple[str, ...] = (
 )
 
 
+def output_columns() -> tuple[str, ...]:
+    """Columns of flags_table, in order: the registered flags, then the fields behind them."""
+    measures = [m for flag in RED_FLAGS.values() for m in flag.measures]
+    return (
+        "ocid",
+        "buyer_name",
+        "buyer_id",
+        "locality",
+        "title",
+        "value",
+        "kind",
+        *integrity_flags(),
+        "reasons",
+        "risk_index",
+        "flags_used",
+        "flags_raised",
+        "not_computable",
+        *data_quality_findings(),
+        "data_quality",
+        "findings_raised",
+        *_FIELD_COLUMNS,
+        *(m for m in dict.fromkeys(measures) if m not in _FIELD_COLUMNS),
+    )
+
+
 def _plural(n: int, word: str) -> str:
     return f"{n} {word}" if n == 1 else f"{n} {word}s"
 
 
-def reasons_text(row: Mapping[str, Any], thresholds: Thresholds | None = None) -> str:
-    """The raised integrity flags of one row of ``flags_expr`` in words, most specific
-    first."""
+def _texts(
+    row: Mapping[str, Any],
+    kind: Literal["integrity", "data_quality"],
+    thresholds: Thresholds | None,
+) -> str:
     th = thresholds if thresholds is not None else default_thresholds()
-    parts: list[str] = []
-    if row.get("direct_award_over_threshold"):
-        limit = th["direct_award_over_threshold"]["threshold"]
-        parts.append(f"direct award of {in_words(row['awarded_value'])} above {in_words(limit)}")
-    if row.get("short_advertisement"):
-        parts.append(
-            f"advertised {row['advertised_days']} days (minimum {row['advert_minimum_days']})"
-        )
-    if row.get("decision_period_outlier"):
-        low, high = row["decision_fence_low"], row["decision_fence_high"]
-        parts.append(
-            f"{row['decision_days']} days from tender close to award "
-            f"(usual range {low:g} to {high:g})"
-        )
-    if row.get("value_bunched_below_threshold"):
-        band = th["value_bunched_below_threshold"]["band"]
-        parts.append(
-            f"{row['bunched_source']} value {in_words(row['bunched_value'])} within {band:.0%} "
-            f"below the {in_words(row['bunched_threshold'])} threshold"
-        )
-    if row.get("award_value_growth"):
-        parts.append(
-            f"award value grew from {in_words(row['value_first'])} to "
-            f"{in_words(row['value_latest'])} ({row['value_growth']:+.0%})"
-        )
-    if row.get("single_bidder"):
-        parts.append(f"{_plural(row['bid_count'], 'bid')} in a competitive procedure")
-    return "; ".join(parts)
+    return "; ".join(
+        flag.reason(row, th.get(flag.name, {}))
+        for flag in RED_FLAGS.values()
+        if flag.kind == kind and row.get(flag.name)
+    )
 
 
-def data_quality_text(row: Mapping[str, Any]) -> str:
-    """The data-quality findings of one row of ``flags_expr`` in words."""
-    parts: list[str] = []
-    if row.get("missing_key_fields"):
-        parts.append(f"missing {row['missing_fields']}")
-    if row.get("award_before_tender_end"):
-        days = -row["decision_days"]
-        parts.append(f"award dated {_plural(days, 'day')} before the tender closed")
-    if row.get("invalid_award_value"):
-        amount = row.get("invalid_amount")
-        published = f" (published {in_words(amount)})" if amount is not None else ""
-        parts.append(f"award value not usable: {row['value_issues']}{published}")
-    return "; ".join(parts)
+def reasons_text(row: Mapping[str, Any], thresholds: Thresholds | None = None) -> str:
+    """The raised integrity flags of one row of ``flags_expr`` in words, in registry order."""
+    return _texts(row, "integrity", thresholds)
+
+
+def data_quality_text(row: Mapping[str, Any], thresholds: Thresholds | None = None) -> str:
+    """The data-quality findings of one row of ``flags_expr`` in words, in registry order."""
+    return _texts(row, "data_quality", thresholds)
 
 
 def _with_reasons(table: pa.Table, thresholds: Thresholds) -> pa.Table:
@@ -729,9 +1029,10 @@ def _with_reasons(table: pa.Table, thresholds: Thresholds) -> pa.Table:
         "reasons", pa.array([reasons_text(row, thresholds) for row in rows], pa.string())
     )
     table = table.append_column(
-        "data_quality", pa.array([data_quality_text(row) for row in rows], pa.string())
+        "data_quality",
+        pa.array([data_quality_text(row, thresholds) for row in rows], pa.string()),
     )
-    return table.select([c for c in OUTPUT_COLUMNS if c in table.column_names])
+    return table.select([c for c in output_columns() if c in table.column_names])
 
 
 def flags_table(
@@ -798,7 +1099,8 @@ def buyer_risk(
     """
     th = load_thresholds(thresholds)
     expr = _filtered(flags_expr(FlagTables.from_backend(_backend(con)), th), buyer, locality)
-    per_flag = {f"{name}_processes": expr[name].fill_null(False).sum() for name in FLAGS}
+    names = (*integrity_flags(), *data_quality_findings())
+    per_flag = {f"{name}_processes": expr[name].fill_null(False).sum() for name in names}
     grouped = expr.group_by(["buyer_id", "buyer_name", "locality"]).aggregate(
         processes=expr.count(),
         assessed_processes=(expr.flags_used > 0).sum(),
@@ -826,13 +1128,20 @@ __all__ = [
     "FLAGS",
     "INTEGRITY_FLAGS",
     "KEY_FIELDS",
+    "RED_FLAGS",
+    "FlagColumns",
     "FlagTables",
+    "RedFlag",
     "buyer_risk",
+    "data_quality_findings",
     "data_quality_text",
     "default_thresholds",
     "flags_expr",
     "flags_table",
+    "integrity_flags",
     "is_direct_award",
     "load_thresholds",
+    "output_columns",
     "reasons_text",
+    "red_flag",
 ]

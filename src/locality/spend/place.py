@@ -55,7 +55,7 @@ from typing import Any
 
 import duckdb
 
-from locality.domain.places import Place
+from locality.domain.places import Place, body_key, place_body_keys
 from locality.domain.thresholds import spend_threshold
 from locality.reference import local_authority
 from locality.spend.themes import UNMAPPED, ThemeRule, load_rules, theme_table
@@ -116,7 +116,7 @@ def _place_payments_sql(con: duckdb.DuckDBPyConnection, place: Place) -> str:
     other bodies by name) as a SQL query, whatever the threshold."""
     return _compiled_place_payments(
         tuple(sorted(place.councils)),
-        tuple(place_bodies(place)),
+        tuple(place_body_keys(place)),
         _schema(con, "spend_payments"),
     )
 
@@ -277,14 +277,9 @@ def payment_labels(
     return list(themes), transfers
 
 
-def place_bodies(place: Place) -> list[str]:
-    """The place's named (non-council) bodies as matched: trimmed, lower case."""
-    return sorted({name.strip().lower() for name in place.bodies})
-
-
 def _body_names(place: Place) -> list[dict[str, str]]:
     """Each named body's match key and the name the places file gives it."""
-    names = {name.strip().lower(): name.strip() for name in sorted(place.bodies)}
+    names = {body_key(name): name.strip() for name in sorted(place.bodies)}
     return [{"key": key, "name": name} for key, name in sorted(names.items())]
 
 
@@ -469,7 +464,7 @@ def place_view(
     threshold = _threshold(con, place, min_amount, like_for_like)
     params: dict[str, Any] = {
         "codes": codes,
-        "bodies": place_bodies(place),
+        "bodies": place_body_keys(place),
         "body_names": _body_names(place),
         "min_amount": threshold["min_amount"],
         "include_transfers": bool(include_transfers),

@@ -23,14 +23,14 @@ from typing import Any, TypeVar
 
 import duckdb
 
-from locality.domain.places import Place, PlaceError, load_places
+from locality.domain.places import Place, PlaceError, load_places, spend_body_in_place
 from locality.domain.places import resolve as resolve_place
 from locality.domain.values import VALUES_INCLUDE
 from locality.metrics import DIMENSIONS
 from locality.metrics import run as run_metrics
 from locality.metrics.compare import compare as compare_places
 from locality.reference import local_authorities, local_authority
-from locality.spend.place import place_bodies, place_view
+from locality.spend.place import place_view
 from locality.spend.themes import load_rules
 from locality.store import lookup
 from locality.store.db import connect
@@ -607,11 +607,10 @@ def home(s: Session) -> dict[str, Any]:
 def spend_bodies(s: Session, p: Place) -> list[dict[str, Any]]:
     """The spend publishers of a place the store holds (``locality status``'s rows), largest
     first: councils by registry code, a ``--places`` file's other bodies by name."""
-    named = set(place_bodies(p))
     return [
         row
         for row in status(s).get("spend_bodies") or []
-        if row["la_registry_code"] in p.councils or str(row["body"]).strip().lower() in named
+        if spend_body_in_place(p, row["la_registry_code"], row["body"])
     ]
 
 
