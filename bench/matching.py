@@ -95,21 +95,7 @@ def lancashire_history(path: Path) -> Any:
         if r.get("awarded_supplier") and (r.get("awarded_date") or r.get("published_date"))
     ]
     awarded.sort(key=lambda r: (r.get("awarded_date") or r["published_date"], r["id"]))
-    h = History(
-        supplier=[],
-        ocid=[],
-        award_id=[],
-        date=[],
-        part=[],
-        counts_as=[],
-        buyer_id=[],
-        buyer_name=[],
-        cpv=[],
-        title=[],
-        description=[],
-        tender_value=[],
-        buyer_la=[],
-    )
+    h = History.empty()
     for r in awarded:
         name = r["awarded_supplier"].strip()
         sid = f"name:{normalise_name(name)}"
@@ -286,10 +272,7 @@ def synthetic_history(suppliers: int, seed: int) -> Any:
     councils = ["LDS", "BRD", "MAN", "SLF", "CLD", "YOR", "KIR", "WKF", "LIV", "BIR", "BST", "NET"]
     zipf = 1.0 / np.arange(1, len(SYNTH_WORDS) + 1)
     zipf /= zipf.sum()
-    h = History(
-        supplier=[], ocid=[], award_id=[], date=[], part=[], counts_as=[], buyer_id=[],
-        buyer_name=[], cpv=[], title=[], description=[], tender_value=[], buyer_la=[],
-    )  # fmt: skip
+    h = History.empty()
     start = dt.date(2018, 1, 1)
     n_awards = rng.integers(1, 7, size=suppliers)
     for s in range(suppliers):

@@ -8,7 +8,8 @@ Synthetic data only (``bench/synth.py``): for timing, never for findings.
 3. time every measure on its trade graph with igraph: Burt's constraint, effective size,
    Gould–Fernandez brokerage, Leiden communities (modularity, until stable), sampled
    betweenness (``--pivots`` sources, with its error bound);
-4. time the page data of the busiest council (build, measures, layout, lists);
+4. time the page data of the busiest council as the dashboard makes it (trade ties only:
+   build, measures, layout, lists), ``--page-runs`` times, wall clock and CPU;
 5. compare networkx with igraph on the same trade graph in the same run: sampled
    betweenness from the same number of sources (``--compare-pivots``), Louvain against
    Leiden, and Burt's constraint of a random sample of nodes (``--constraint-sample``; the
@@ -29,6 +30,7 @@ import os
 import random
 import resource
 import shutil
+import statistics
 import sys
 import time
 from collections.abc import Callable
@@ -40,11 +42,11 @@ import orjson
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import synth
 from ingest import log, machine_info
-from locality.network import analysis, build_network, measure, scope_for
+from locality.network import TRADE_KINDS, analysis, build_network, measure, scope_for
 from locality.network import measures as m
 from locality.network.page import page_data
 from locality.store.db import connect
-from web import ensure_store
+from web import ensure_store, store_path
 
 BENCH_DIR = Path(__file__).resolve().parent
 RESULTS_DIR = BENCH_DIR / "results"
@@ -60,13 +62,13 @@ def timed(label: str, fn: Callable[[], T], into: dict[str, float]) -> T:
     return value
 
 
-def busiest_council(con: Any) -> str | None:
-    """The registry code of the council whose buyers have the most processes."""
+def councils_by_processes(con: Any) -> list[str]:
+    """Registry codes of the councils whose buyers have processes, most processes first."""
     rows = con.execute(
         "SELECT la_registry_code FROM organisations WHERE la_registry_code IS NOT NULL "
-        "AND buyer_processes > 0 GROUP BY 1 ORDER BY sum(buyer_processes) DESC LIMIT 1"
+        "AND buyer_processes > 0 GROUP BY 1 ORDER BY sum(buyer_processes) DESC, 1"
     ).fetchall()
-    return rows[0][0] if rows else None
+    return [r[0] for r in rows]
 
 
 def run(args: argparse.Namespace) -> dict[str, Any]:
@@ -75,7 +77,8 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         raise SystemExit("the locality command is not installed next to this Python")
     load_at_start = [round(x, 2) for x in os.getloadavg()]
     corpus, corpus_meta = synth.ensure_corpus(args.releases, args.seed, log=log)
-    store, store_meta = ensure_store(locality, corpus, corpus_meta, rebuild=args.rebuild)
+    path = store_path(args.releases, args.seed)
+    store, store_meta = ensure_store(locality, [corpus], corpus_meta, path, rebuild=args.rebuild)
     con = connect(store, read_only=True)
     times: dict[str, float] = {}
     log("national network (igraph):")
@@ -99,23 +102,16 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     measures_seconds = round(sum(measured.values()), 3)
     log(f"  all measures: {measures_seconds:.2f} s")
 
-    council = busiest_council(con)
+    councils = councils_by_processes(con)
+    council = councils[0] if councils else None
     page: dict[str, Any] = {"council": council}
     if council:
-        log(f"locality page data ({council}):")
-        start = time.perf_counter()
-        local = build_network(con, scope_for(locality=council))
-        local_measured = measure(local)
-        data = page_data(local_measured)
-        page.update(
-            seconds=round(time.perf_counter() - start, 3),
-            nodes=local.graph.vcount(),
-            edges=local.graph.ecount(),
-            brokers=len(analysis.brokers(local_measured, top=None).brokers),
-            nodes_drawn=data["nodes_shown"],
-            edges_drawn=data["edges_shown"],
-        )
-        log(f"  {page['seconds']:.2f} s for {page['nodes']:,} organisations")
+        page.update(time_page(con, council, args.page_runs))
+    # the busiest council is the worst case; the median council is the typical page
+    typical: dict[str, Any] = {}
+    if len(councils) > 2:
+        typical = {"council": councils[len(councils) // 2]}
+        typical.update(time_page(con, typical["council"], args.page_runs))
 
     comparison: dict[str, Any] = {}
     if not args.skip_networkx:
@@ -144,6 +140,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
             "error_bound": between.error_bound,
         },
         "locality_page": page,
+        "median_council_page": typical,
         "networkx_vs_igraph": comparison,
         "targets": TARGETS,
         "targets_met": {
@@ -155,6 +152,40 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         "load_average_at_start": load_at_start,
         "load_average_at_end": [round(x, 2) for x in os.getloadavg()],
         "max_rss_mib": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024),
+    }
+
+
+def time_page(con: Any, council: str, runs: int) -> dict[str, Any]:
+    """The page data of one council, ``runs`` times: wall-clock seconds and this process's
+    CPU seconds (every thread), split into build, measures and page (layout, cards, lists).
+    On a machine shared with other work the wall clock waits for a core; CPU time does not,
+    so both are kept. The target reads the median wall clock."""
+    log(f"locality page data ({council}), {runs} runs:")
+    walls, cpus, parts = [], [], []
+    for _ in range(runs):
+        wall, cpu = time.perf_counter(), time.process_time()
+        # as the dashboard builds it: trade ties only (the projections are for export)
+        local = build_network(con, scope_for(locality=council), kinds=TRADE_KINDS)
+        built = time.process_time()
+        local_measured = measure(local)
+        measured = time.process_time()
+        data = page_data(local_measured)
+        walls.append(round(time.perf_counter() - wall, 3))
+        cpus.append(round(time.process_time() - cpu, 3))
+        parts.append({"build": round(built - cpu, 3), "measures": round(measured - built, 3),
+                      "page": round(time.process_time() - measured, 3)})  # fmt: skip
+        log(f"  {walls[-1]:.2f} s wall, {cpus[-1]:.2f} s CPU ({parts[-1]})")
+    return {
+        "seconds": statistics.median(walls),
+        "cpu_seconds": statistics.median(cpus),
+        "runs_seconds": walls,
+        "runs_cpu_seconds": cpus,
+        "cpu_seconds_by_step": parts,
+        "nodes": local.graph.vcount(),
+        "edges": local.graph.ecount(),
+        "brokers": len(analysis.brokers(local_measured, top=None).brokers),
+        "nodes_drawn": data["nodes_shown"],
+        "edges_drawn": data["edges_shown"],
     }
 
 
@@ -261,6 +292,8 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("--constraint-budget", type=float, default=30.0,
                         help="seconds networkx may spend on the constraint sample")  # fmt: skip
+    parser.add_argument("--page-runs", type=int, default=3,
+                        help="runs of the council page data (median reported)")  # fmt: skip
     parser.add_argument("--skip-networkx", action="store_true")
     parser.add_argument("--rebuild", action="store_true", help="rebuild the cached store")
     parser.add_argument("--strict", action="store_true", help="exit 1 if a target fails")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import shutil
 from collections.abc import Iterator
 from pathlib import Path
@@ -16,6 +17,11 @@ from locality.store.db import connect
 
 # tests/helpers.py asserts too: let pytest explain its failures as it does the tests' own.
 pytest.register_assert_rewrite("tests.helpers")
+
+# `locality ingest` stores the dashboard's figures after loading (views/precompute.py), about
+# 15 s on the sample. tests/test_web_precompute.py asks for that step and proves its figures
+# equal to those computed on request, which is what every other test reads.
+os.environ.setdefault("LOCALITY_REFRESH", "0")
 
 ROOT = Path(__file__).resolve().parent.parent
 SAMPLE = ROOT / "data" / "sample" / "ocds"
@@ -97,6 +103,12 @@ def writable_copy(path: Path, tmp_path: Path) -> Iterator[duckdb.DuckDBPyConnect
 def sample_store(sample_store_file: Path) -> Iterator[duckdb.DuckDBPyConnection]:
     """A read-only connection to the ingested sample."""
     yield from read_only(sample_store_file)
+
+
+@pytest.fixture(scope="module")
+def spend_store(spend_sample_store_file: Path) -> Iterator[duckdb.DuckDBPyConnection]:
+    """A read-only connection to the ingested sample with its council spend."""
+    yield from read_only(spend_sample_store_file)
 
 
 @pytest.fixture

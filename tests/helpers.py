@@ -15,7 +15,7 @@ import importlib.util
 import io
 import json
 from collections import defaultdict
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from pathlib import Path
 from types import ModuleType
@@ -32,6 +32,8 @@ from tests.conftest import FIXTURES, ROOT
 
 if TYPE_CHECKING:
     from fastapi.testclient import TestClient
+
+    from locality.matching.match import SupplierIndex
 
 T = TypeVar("T")
 
@@ -181,14 +183,14 @@ def close_and_path(con: duckdb.DuckDBPyConnection) -> str:
 
 @contextmanager
 def dashboard(store_file: Path) -> Iterator[TestClient]:
-    """The dashboard over a store through FastAPI's test client, without warming (every
-    figure computed on request); checks on the way out that the store was only read."""
+    """The dashboard over a store through FastAPI's test client; checks on the way out that
+    the store was only read."""
     from fastapi.testclient import TestClient
 
     from locality.web.app import create_app
 
     before = digest(store_file)
-    with TestClient(create_app(store_file, warm=False)) as client:
+    with TestClient(create_app(store_file)) as client:
         yield client
     # The server only reads: the store is byte for byte what it was.
     assert digest(store_file) == before
@@ -248,3 +250,43 @@ def csv_says(text: str, value: Any) -> bool:
     if isinstance(value, list):
         return text == ";".join(map(str, value))
     return text == str(value)
+
+
+# --- matching ---------------------------------------------------------------------------------
+
+
+def supplier_index(store_file: Path) -> SupplierIndex:
+    """The matching index of a store built once, read through a read-only connection closed
+    when the index is built (for a module's fixture)."""
+    from locality.matching.match import SupplierIndex
+    from locality.matching.profiles import load_history
+
+    con = connect(store_file, read_only=True)
+    try:
+        return SupplierIndex.build(load_history(con))
+    finally:
+        con.close()
+
+
+# --- files a reader refuses -------------------------------------------------------------------
+
+
+def refuses(
+    read: Callable[[Path], Any], path: Path, text: str, error: type[Exception], says: str
+) -> None:
+    """``read`` refuses ``path`` holding ``text``: it raises ``error`` with a message matching
+    ``says`` (a regular expression, as ``pytest.raises(match=...)`` takes it)."""
+    path.write_text(text, encoding="utf-8")
+    with pytest.raises(error, match=says):
+        read(path)
+
+
+def written(folder: Path, cases: Mapping[str, Any]) -> dict[str, Path]:
+    """Each case's ``data`` (bytes) written to ``folder`` under its file name (the key): the
+    paths by the case's ``name``, for a module's corpus of test files."""
+    paths = {}
+    for file_name, case in cases.items():
+        path = folder / file_name
+        path.write_bytes(case.data)
+        paths[case.name] = path
+    return paths

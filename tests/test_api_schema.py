@@ -37,7 +37,7 @@ CASES = [
 
 @pytest.fixture(scope="module")
 def api_schema(sample_store_file: Path) -> Iterator[Any]:
-    app = create_app(sample_store_file, warm=False)
+    app = create_app(sample_store_file)
     yield schemathesis.openapi.from_asgi("/openapi.json", app)
 
 

@@ -63,8 +63,8 @@ if not os.access(CHROMIUM, os.X_OK):
 
 @contextmanager
 def serving(store_file: Path) -> Iterator[str]:
-    """The dashboard over a store, served by uvicorn in a thread (no start-up warming);
-    yields its base URL, and checks on the way out that the store was only read."""
+    """The dashboard over a store, served by uvicorn in a thread: yields its base URL, and
+    checks on the way out that the store was only read."""
     import uvicorn
 
     before = digest(store_file)
@@ -72,7 +72,7 @@ def serving(store_file: Path) -> Iterator[str]:
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     sock.bind(("127.0.0.1", 0))
     port = sock.getsockname()[1]
-    config = uvicorn.Config(create_app(store_file, warm=False), log_level="warning", lifespan="off")
+    config = uvicorn.Config(create_app(store_file), log_level="warning", lifespan="off")
     instance = uvicorn.Server(config)
     thread = threading.Thread(target=instance.run, kwargs={"sockets": [sock]}, daemon=True)
     thread.start()

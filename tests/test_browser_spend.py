@@ -34,21 +34,15 @@ pytestmark = pytest.mark.browser
 
 
 @pytest.fixture(scope="module")
-def spend_server(spend_sample_store_file: Path) -> Iterator[str]:
-    """The dashboard over the sample with spend; yields its base URL."""
-    with serving(spend_sample_store_file) as url:
-        yield url
-
-
-@pytest.fixture(scope="module")
-def spend_browser() -> Iterator[Any]:
-    with launched() as instance:
-        yield instance
+def spend_dashboard(spend_sample_store_file: Path) -> Iterator[tuple[Any, str]]:
+    """A browser, and the dashboard over the sample with spend (its base URL)."""
+    with serving(spend_sample_store_file) as url, launched() as instance:
+        yield instance, url
 
 
 @pytest.fixture
-def spend_page(spend_browser: Any, spend_server: str) -> Iterator[tuple[Any, Watch]]:
-    with watched_page(spend_browser, spend_server) as opened:
+def spend_page(spend_dashboard: tuple[Any, str]) -> Iterator[tuple[Any, Watch]]:
+    with watched_page(*spend_dashboard) as opened:
         yield opened
 
 

@@ -6,7 +6,6 @@ import itertools
 import json
 from pathlib import Path
 
-import duckdb
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -21,7 +20,7 @@ from locality.matching.consortium import (
     solve_teams,
 )
 from locality.matching.match import MatchError, SupplierIndex, Target
-from locality.matching.profiles import load_history
+from tests.helpers import supplier_index
 
 
 def _c(name: str, covers: str, capacity: float = 0.0, score: float = 0.5) -> Candidate:
@@ -136,11 +135,7 @@ def test_the_integer_program_is_optimal_against_brute_force(
 
 @pytest.fixture(scope="module")
 def index(sample_store_file: Path) -> SupplierIndex:
-    con = duckdb.connect(str(sample_store_file), read_only=True)
-    try:
-        return SupplierIndex.build(load_history(con))
-    finally:
-        con.close()
+    return supplier_index(sample_store_file)
 
 
 def test_teams_on_the_real_sample(index: SupplierIndex) -> None:

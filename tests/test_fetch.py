@@ -416,24 +416,30 @@ def test_max_pages_stops_early_and_the_next_run_carries_on(
     con.close()
 
 
-def test_a_run_killed_after_saving_a_page_reads_it_back(
-    stand_in: StandIn, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    real = fetch_run.ingest_file
-    calls = {"n": 0}
+def _interrupted(con: Any, stand_in: StandIn, folder: Path, step: str, call: int) -> None:
+    """A fetch stopped by Ctrl+C at the ``call``-th call of ``locality.fetch.run.<step>``
+    (before that call does anything); the step is the real one again afterwards."""
+    real = getattr(fetch_run, step)
+    calls = 0
 
-    def crash_on_third(con: Any, path: Path, **kw: Any) -> Any:
-        calls["n"] += 1
-        if calls["n"] == 3:
-            raise KeyboardInterrupt  # Ctrl+C after page 3 was saved, before it was loaded
-        return real(con, path, **kw)
+    def interrupting(*args: Any, **kw: Any) -> Any:
+        nonlocal calls
+        calls += 1
+        if calls == call:
+            raise KeyboardInterrupt
+        return real(*args, **kw)
 
-    monkeypatch.setattr(fetch_run, "ingest_file", crash_on_third)
+    with pytest.MonkeyPatch.context() as patched:
+        patched.setattr(fetch_run, step, interrupting)
+        with pytest.raises(KeyboardInterrupt):
+            _fetch(con, stand_in, folder)
+
+
+def test_a_run_killed_after_saving_a_page_reads_it_back(stand_in: StandIn, tmp_path: Path) -> None:
     con = connect(tmp_path / "s.duckdb")
-    with pytest.raises(KeyboardInterrupt):
-        _fetch(con, stand_in, tmp_path / "pages")
+    # Ctrl+C after page 3 was saved, before it was loaded.
+    _interrupted(con, stand_in, tmp_path / "pages", "ingest_file", 3)
     assert _count(con, "releases") == 10 and len(_pages(tmp_path / "pages")) == 3
-    monkeypatch.setattr(fetch_run, "ingest_file", real)
     summary = _fetch(con, stand_in, tmp_path / "pages", since=None)
     assert summary.resumed and summary.complete and summary.pages_read_back == 1
     assert _count(con, "releases") == 16
@@ -443,22 +449,11 @@ def test_a_run_killed_after_saving_a_page_reads_it_back(
 
 
 def test_a_page_loaded_but_not_recorded_is_not_counted_twice(
-    stand_in: StandIn, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    stand_in: StandIn, tmp_path: Path
 ) -> None:
-    real = fetch_run.save_progress
-    calls = {"n": 0}
-
-    def crash_on_second(con: Any, run: Any, now: datetime) -> None:
-        calls["n"] += 1
-        if calls["n"] == 2:
-            raise KeyboardInterrupt  # page 2 is in the store, its record is not
-        real(con, run, now)
-
-    monkeypatch.setattr(fetch_run, "save_progress", crash_on_second)
     con = connect(tmp_path / "s.duckdb")
-    with pytest.raises(KeyboardInterrupt):
-        _fetch(con, stand_in, tmp_path / "pages")
-    monkeypatch.setattr(fetch_run, "save_progress", real)
+    # Ctrl+C when page 2 is in the store and its record is not.
+    _interrupted(con, stand_in, tmp_path / "pages", "save_progress", 2)
     summary = _fetch(con, stand_in, tmp_path / "pages", since=None)
     assert summary.complete and summary.pages_read_back == 1
     run = last_run(con, "find-a-tender")

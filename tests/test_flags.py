@@ -46,6 +46,7 @@ from locality.metrics.flags import (
 )
 from locality.store import sql
 from locality.store.db import connect
+from tests.conftest import read_only
 from tests.helpers import nonempty, store_counts
 
 GROWTH = "ocds-b5fd17-9acd68ad-792b-4018-834f-ae3b047c8a7d"
@@ -73,9 +74,7 @@ FTS_OPEN_2_BIDS = "ocds-h6vhtk-059c19"  # line 12
 
 @pytest.fixture(scope="module")
 def sample_con(sample_store_file: Path) -> Iterator[duckdb.DuckDBPyConnection]:
-    con = connect(sample_store_file, read_only=True)
-    yield con
-    con.close()
+    yield from read_only(sample_store_file)
 
 
 @pytest.fixture(scope="module")

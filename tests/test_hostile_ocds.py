@@ -32,6 +32,7 @@ from locality.ingest.validate import RejectedRelease, check_release, malformed_p
 from locality.store import sql
 from locality.store.db import connect
 from tests.conftest import CF_LEGACY_AWARDS, CF_RELEASES, SCOTLAND
+from tests.helpers import written
 
 SEED = 15  # the number: the corpus is the same on every run
 
@@ -317,12 +318,7 @@ CASES = {case.name: case for case in _corpus()}
 @pytest.fixture(scope="module")
 def corpus(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     folder = tmp_path_factory.mktemp("hostile-ocds")
-    paths = {}
-    for case in CASES.values():
-        path = folder / f"{case.name}{case.suffix}"
-        path.write_bytes(case.data)
-        paths[case.name] = path
-    return paths
+    return written(folder, {f"{c.name}{c.suffix}": c for c in CASES.values()})
 
 
 @pytest.fixture(scope="module")

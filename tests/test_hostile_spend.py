@@ -16,6 +16,7 @@ import io
 import json
 import random
 import zlib
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -31,6 +32,7 @@ from locality.ingest.spendfile.reader import SpendFile
 from locality.store import sql
 from locality.store.db import connect
 from tests.conftest import SPEND_SAMPLE
+from tests.helpers import written
 
 SEED = 15
 SALFORD = SPEND_SAMPLE / "salford-city-council-2022-06.csv"
@@ -65,6 +67,13 @@ def _lines(rows: list[list[str]]) -> list[str]:
     return _csv(rows).split("\r\n")[:-1]
 
 
+def _supplier_rewritten(lines: list[str], at: int, rewrite: Callable[[str], str]) -> list[str]:
+    """``lines`` with the supplier cell of line ``at`` rewritten."""
+    cells = lines[at].split(",")
+    cells[SUPPLIER] = rewrite(cells[SUPPLIER])
+    return [*lines[:at], ",".join(cells), *lines[at + 1 :]]
+
+
 @dataclass(frozen=True)
 class Case:
     name: str
@@ -88,35 +97,19 @@ def _corpus() -> list[Case]:
     big[rng.randrange(3, 45 - 5)][HEADER.index("GL Description")] = "x" * 200_000
     cases.append(Case("field_over_131072_characters", _csv([HEADER, *big]).encode(), 40, 40, 0))
 
-    lines = _lines([HEADER, *rows])
+    # A supplier's name opening a quote that is never closed; then the same closed by a
+    # later row's quoted name.
     at = rng.randrange(5, 20)
-    cells = lines[at].split(",")
-    cells[SUPPLIER] = '"' + cells[SUPPLIER]
-    opened = [*lines[:at], ",".join(cells), *lines[at + 1 :]]
-    cases.append(
-        Case(
-            "unterminated_quote_to_the_end",
-            ("\r\n".join(opened) + "\r\n").encode(),
-            40,
-            39,
-            1,
-            ("unterminated quote in column 'Vendor Name'",),
-        )
-    )
-    closer = at + rng.randrange(3, 10)
-    cells = lines[closer].split(",")
-    cells[SUPPLIER] = f'"{cells[SUPPLIER]}"'
-    closed = [*opened[:closer], ",".join(cells), *opened[closer + 1 :]]
-    cases.append(
-        Case(
-            "unterminated_quote_closed_by_a_later_quote",
-            ("\r\n".join(closed) + "\r\n").encode(),
-            40,
-            38,
-            2,
-            ("unterminated quote", "closes the quote left open"),
-        )
-    )
+    opened = _supplier_rewritten(_lines([HEADER, *rows]), at, lambda name: '"' + name)
+    closed = _supplier_rewritten(opened, at + rng.randrange(3, 10), lambda name: f'"{name}"')
+    to_the_end = ("unterminated quote in column 'Vendor Name'",)
+    closed_later = ("unterminated quote", "closes the quote left open")
+    for name, lines, kept, rejected, reasons in (
+        ("unterminated_quote_to_the_end", opened, 39, 1, to_the_end),
+        ("unterminated_quote_closed_by_a_later_quote", closed, 38, 2, closed_later),
+    ):
+        data = ("\r\n".join(lines) + "\r\n").encode()
+        cases.append(Case(name, data, ROWS, kept, rejected, reasons))
 
     accented = [list(r) for r in rows]
     accented[0][SUPPLIER] = "Café Ltd"
@@ -183,12 +176,7 @@ CASES = {case.name: case for case in _corpus()}
 @pytest.fixture(scope="module")
 def spend_corpus(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     folder = tmp_path_factory.mktemp("hostile-spend")
-    paths = {}
-    for case in CASES.values():
-        path = folder / f"salford-city-council-{case.name}.csv"
-        path.write_bytes(case.data)
-        paths[case.name] = path
-    return paths
+    return written(folder, {f"salford-city-council-{c.name}.csv": c for c in CASES.values()})
 
 
 def _payments(path: Path) -> tuple[SpendFile, list[Any]]:

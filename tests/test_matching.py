@@ -29,6 +29,7 @@ from locality.matching.opportunities import challenge_opportunity, load_challeng
 from locality.matching.profiles import cpv_with_parents, load_history, profiles
 from locality.matching.text import BM25, tokens
 from tests.conftest import FIXTURES
+from tests.helpers import supplier_index
 
 WORDS = st.sampled_from(["care", "road", "repair", "school", "meal", "bus", "data", "park"])
 
@@ -66,11 +67,7 @@ def test_tokens_and_cpv_hierarchy() -> None:
 
 @pytest.fixture(scope="module")
 def index(sample_store_file: Path) -> SupplierIndex:
-    con = duckdb.connect(str(sample_store_file), read_only=True)
-    try:
-        return SupplierIndex.build(load_history(con))
-    finally:
-        con.close()
+    return supplier_index(sample_store_file)
 
 
 def test_profiles_count_only_money_as_capacity(sample_store: duckdb.DuckDBPyConnection) -> None:

@@ -19,7 +19,7 @@ PIPELINE = "ocds-h6vhtk-06f1b4"  # UK1: ServiceNow development (Government Prope
 
 @pytest.fixture(scope="module")
 def client(sample_store_file: Path) -> TestClient:
-    return TestClient(create_app(sample_store_file, warm=False))
+    return TestClient(create_app(sample_store_file))
 
 
 def test_opportunity_api_and_page(client: TestClient) -> None:

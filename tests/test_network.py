@@ -504,3 +504,71 @@ def test_disparity_filter_keeps_the_significant_tie() -> None:
     edges = [(a, b, 20.0), (a, c, 1.0), (a, d, 1.0), (b, c, 1.0), (b, d, 1.0), (c, d, 1.0)]
     assert disparity_backbone([3, 3, 3, 3], edges) == [0]
     assert disparity_backbone([1, 1], [(0, 1, 1.0)]) == [0]
+
+
+# --- small markets are small, not concentrated ------------------------------------------------
+
+
+def test_small_markets_are_small_not_concentrated(
+    leeds: Measured, everything: Network, spend_con: duckdb.DuckDBPyConnection
+) -> None:
+    from locality.metrics import concentration
+    from locality.metrics.registry import run
+    from locality.network.gaps import MIN_BASE, MIN_SUPPLIERS
+    from locality.views.present import headline_sentences
+
+    # one rule for the network's market cores and the metrics' concentration family
+    assert (MIN_SUPPLIERS, MIN_BASE) == (concentration.MIN_SUPPLIERS, concentration.MIN_BASE)
+    # Leeds construction: one award of £66,802 to WSP, HHI 10,000, is one award, not a monopoly
+    cores = {c["theme"]: c for c in gaps(leeds, top=None).market_cores}
+    construction = cores["construction"]
+    assert construction["hhi"] == 10_000 and construction["small_base"]
+    assert construction["reading"] == "1 award to 1 supplier, £66,802: too few to read"
+    assert all(c["small_base"] for c in cores.values())  # the sample's Leeds is small
+    # everywhere, professional services has 39 suppliers of 40 awards: read by the CMA's bands
+    national = gaps(measure(everything), top=None).market_cores
+    professional = next(c for c in national if c["theme"] == "professional services")
+    assert not professional["small_base"] and professional["awards"] >= MIN_BASE
+    assert professional["reading"] in ("concentrated", "highly concentrated", "not concentrated")
+    flags = [c["small_base"] for c in national]
+    assert flags == sorted(flags)  # the markets large enough to read come first
+    # the metrics family says the same of Leeds construction, and the sentence says so
+    rows = run(spend_con, "concentration", "theme", where={"locality": ["Leeds"]}).to_pylist()
+    [row] = [r for r in rows if r["theme"] == "construction"]
+    assert (row["hhi"], row["hhi_base"], row["distinct_suppliers"], row["small_base"]) == (
+        pytest.approx(10_000),
+        1,
+        1,
+        True,
+    )
+    sentence = headline_sentences("buyers in Leeds", row)["top3_share"]
+    assert "from 1 award and 1 supplier: too few to read" in sentence
+    assert "CMA" not in sentence
+    [big] = [r for r in run(spend_con, "concentration", "theme").to_pylist()
+             if r["theme"] == "professional services"]  # fmt: skip
+    assert big["hhi_base"] == 39 and not big["small_base"]
+    assert "by the CMA's reading" in headline_sentences("all buyers", big)["top3_share"]
+
+
+# --- the page draws the ties it says it draws -------------------------------------------------
+
+
+def test_drawn_ties_carry_their_own_kinds_and_money(
+    everything: Network, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from locality.network import page
+
+    # force the disparity backbone on the sample, so drawn ties are a subset of the shown
+    monkeypatch.setattr(page, "BACKBONE_ABOVE", 10)
+    measured = measure(everything)
+    data = page.page_data(measured)
+    assert data["backbone"]
+    trade = measured.trade
+    index = {name: v for v, name in enumerate(trade.vs["name"])}
+    edges = data["elements"]["edges"]
+    shown = trade.subgraph([index[n["data"]["id"]] for n in data["elements"]["nodes"]])
+    assert 0 < len(edges) < shown.ecount()
+    for edge in edges:
+        tie = trade.es[trade.get_eid(index[edge["data"]["source"]], index[edge["data"]["target"]])]
+        assert edge["data"]["kinds"] == " ".join(tie["kinds"])
+        assert (edge["data"]["value"], edge["data"]["count"]) == (tie["value"], tie["count"])

@@ -8,11 +8,10 @@ from __future__ import annotations
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlsplit
 
 import pytest
 
-from tests.test_browser import CHROMIUM, LAUNCH_ARGS, Watch, _api, _open, _shot, serving, sync_api
+from tests.test_browser import Watch, _api, _open, _shot, launched, serving, watched_page
 
 pytestmark = pytest.mark.browser
 
@@ -25,23 +24,14 @@ def network_server(spend_sample_store_file: Path) -> Iterator[str]:
 
 @pytest.fixture(scope="module")
 def network_browser() -> Iterator[Any]:
-    with sync_api.sync_playwright() as p:
-        instance = p.chromium.launch(executable_path=str(CHROMIUM), args=LAUNCH_ARGS)
+    with launched() as instance:
         yield instance
-        instance.close()
 
 
 @pytest.fixture
 def page(network_browser: Any, network_server: str) -> Iterator[tuple[Any, Watch]]:
-    context = network_browser.new_context(
-        base_url=network_server, viewport={"width": 1280, "height": 900}, service_workers="block"
-    )
-    p = context.new_page()
-    watch = Watch(p, urlsplit(network_server).netloc)
-    context.route("**/*", watch.route)
-    yield p, watch
-    context.close()
-    watch.check()
+    with watched_page(network_browser, network_server) as opened:
+        yield opened
 
 
 def test_network_page_draws_and_shows_a_card(page: tuple[Any, Watch]) -> None:
@@ -68,6 +58,7 @@ def test_network_page_draws_and_shows_a_card(page: tuple[Any, Watch]) -> None:
     card = p.locator("#network-card").inner_text()
     assert "University of Leeds" in card and "itinerant 132" in card
     assert "higher further education" in card
+    assert "Sector source" in card and "no imported list names it" in card
     # the brokers table lists the same first broker as the API
     assert (
         p.locator("#brokers-table tbody tr")

@@ -7,7 +7,6 @@ import json
 from pathlib import Path
 
 import duckdb
-import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 from typer.testing import CliRunner
@@ -23,6 +22,7 @@ from locality.ingest.organisations import (
 from locality.ingest.pipeline import ingest
 from locality.network import build_network
 from locality.network import sectors as network_sectors
+from tests.helpers import refuses
 
 FIXTURES = Path(__file__).resolve().parent / "fixtures"
 REAL = FIXTURES / "organisations_arts_colleges.csv"
@@ -67,12 +67,11 @@ def test_bad_rows_one_rejection_each() -> None:
 
 def test_no_name_column_is_a_file_error(tmp_path: Path) -> None:
     path = tmp_path / "list.csv"
-    path.write_text("company,sector\nAcme,sme\n")
-    with pytest.raises(OrganisationListError, match="needs a name column"):
-        read_organisation_list(path)
-    path.write_text("# only a comment\n")
-    with pytest.raises(OrganisationListError, match="empty file"):
-        read_organisation_list(path)
+    for text, says in (
+        ("company,sector\nAcme,sme\n", "needs a name column"),
+        ("# only a comment\n", "empty file"),
+    ):
+        refuses(read_organisation_list, path, text, OrganisationListError, says)
 
 
 @given(st.sampled_from(SECTORS), st.sampled_from(["", " ", "  "]), st.booleans())

@@ -8,14 +8,12 @@ the sample or an ingest rule changes, the file is edited by hand, on purpose.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from pathlib import Path
 
 import duckdb
-import pytest
 
 from locality.store import sql
-from tests.conftest import ROOT, read_only
+from tests.conftest import ROOT
 from tests.helpers import SAMPLE_COUNTS, store_counts
 
 TABLES = ("releases", "processes", "awards", "organisations", "rejected", "spend_payments")
@@ -34,27 +32,22 @@ def test_store_counts_of_the_contracts(sample_store: duckdb.DuckDBPyConnection) 
     assert _table_counts(sample_store) == store_counts()
 
 
-@pytest.fixture(scope="module")
-def with_spend(spend_sample_store_file: Path) -> Iterator[duckdb.DuckDBPyConnection]:
-    yield from read_only(spend_sample_store_file)
+def test_store_counts_with_spend(spend_store: duckdb.DuckDBPyConnection) -> None:
+    assert _table_counts(spend_store) == store_counts(with_spend=True)
 
 
-def test_store_counts_with_spend(with_spend: duckdb.DuckDBPyConnection) -> None:
-    assert _table_counts(with_spend) == store_counts(with_spend=True)
-
-
-def test_file_counts(with_spend: duckdb.DuckDBPyConnection) -> None:
+def test_file_counts(spend_store: duckdb.DuckDBPyConnection) -> None:
     """Every file the ingest read is in the golden file with its counts, and no other."""
     sample = ROOT / "data" / "sample"
     got = {}
     for source, kind, records_read, kept, rejected in sql.rows(
-        with_spend,
+        spend_store,
         "SELECT source_file, kind, records_read, kept, rejected FROM ingested_files",
     ):
         counts = {"records_read": records_read, "kept": kept, "rejected": rejected}
         if kind == "ocds":
             counts["processes"] = sql.one(
-                with_spend,
+                spend_store,
                 "SELECT count(DISTINCT ocid) FROM releases WHERE source_file = ?",
                 [source],
             )[0]

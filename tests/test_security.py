@@ -148,7 +148,7 @@ def test_cli_metrics_csv_export_neutralises_supplier_names(hostile_store: Path) 
 
 @pytest.fixture(scope="module")
 def client(hostile_store: Path) -> Iterator[TestClient]:
-    with TestClient(create_app(hostile_store, warm=False)) as c:
+    with TestClient(create_app(hostile_store)) as c:
         yield c
 
 
@@ -266,7 +266,7 @@ def test_the_server_answers_a_1mb_cookie_and_query(hostile_store: Path) -> None:
     """Through uvicorn with `locality serve`'s limits: an answer, not a reset connection."""
     port = _free_port()
     config = uvicorn.Config(
-        create_app(hostile_store, warm=False),
+        create_app(hostile_store),
         host="127.0.0.1",
         port=port,
         log_level="warning",

@@ -20,7 +20,7 @@ import pyarrow as pa
 import pytest
 
 from locality.metrics import DIMENSIONS, run
-from locality.store.db import connect
+from tests.conftest import read_only
 
 pytestmark = [
     pytest.mark.spark,
@@ -45,9 +45,7 @@ ABS_TOL = 1e-12
 
 @pytest.fixture(scope="module")
 def duckdb_con(sample_store_file: Path) -> Iterator[duckdb.DuckDBPyConnection]:
-    con = connect(sample_store_file, read_only=True)
-    yield con
-    con.close()
+    yield from read_only(sample_store_file)
 
 
 @pytest.fixture(scope="module")
@@ -76,15 +74,8 @@ def spark(
 
 
 @pytest.fixture(scope="module")
-def spend_duckdb_con(spend_sample_store_file: Path) -> Iterator[duckdb.DuckDBPyConnection]:
-    con = connect(spend_sample_store_file, read_only=True)
-    yield con
-    con.close()
-
-
-@pytest.fixture(scope="module")
 def spend_spark(
-    spend_duckdb_con: duckdb.DuckDBPyConnection,
+    spend_store: duckdb.DuckDBPyConnection,
     spark_session: Any,
     tmp_path_factory: pytest.TempPathFactory,
 ) -> Any:
@@ -93,7 +84,7 @@ def spend_spark(
     from locality.metrics.engine import spark_backend
 
     return spark_backend(
-        spend_duckdb_con, spark_session.newSession(), tmp_path_factory.mktemp("spark-spend")
+        spend_store, spark_session.newSession(), tmp_path_factory.mktemp("spark-spend")
     )
 
 
@@ -169,21 +160,21 @@ def test_red_flags_on_spark_equal_duckdb(duckdb_con: duckdb.DuckDBPyConnection, 
 
 @pytest.mark.parametrize(("by", "include_transfers"), [("theme", False), ("body", True)])
 def test_payment_families_on_spark_equal_duckdb(
-    spend_duckdb_con: duckdb.DuckDBPyConnection, spend_spark: Any, by: str, include_transfers: bool
+    spend_store: duckdb.DuckDBPyConnection, spend_spark: Any, by: str, include_transfers: bool
 ) -> None:
     """The whole-place spend measures (payment reach, concentration) give the same table on
     both engines, themes and transfer payees classified once and joined on each."""
     from locality.metrics import PAYMENT_DIMENSIONS, run_payments
     from locality.spend.place import payment_labels
 
-    themes, transfers = payment_labels(spend_duckdb_con)
+    themes, transfers = payment_labels(spend_store)
     assert themes and transfers
     options: dict[str, Any] = {
         "themes": themes,
         "transfers": transfers,
         "include_transfers": include_transfers,
     }
-    duck = run_payments(spend_duckdb_con, None, by, **options)
+    duck = run_payments(spend_store, None, by, **options)
     assert duck.num_rows > 1
     assert all(v is not None for v in duck.column("hhi").to_pylist())
     keys = PAYMENT_DIMENSIONS[by].keys

@@ -9,7 +9,6 @@ the payment families, so ``locality place`` and ``run_payments`` agree. Spark pa
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -25,14 +24,6 @@ from locality.metrics import PAYMENT_FAMILIES, payments_expr, run_payments
 from locality.metrics.concentration import supplier_concentration
 from locality.spend.place import payment_labels, place_view
 from locality.store import sql
-from locality.store.db import connect
-
-
-@pytest.fixture(scope="module")
-def spend_store(spend_sample_store_file: Path) -> Iterator[duckdb.DuckDBPyConnection]:
-    con = connect(spend_sample_store_file, read_only=True)
-    yield con
-    con.close()
 
 
 @pytest.fixture(scope="module")

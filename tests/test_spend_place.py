@@ -25,16 +25,11 @@ from locality.enrich.resolve import (
 )
 from locality.spend.place import place_view
 from locality.store import sql
-from tests.conftest import ROOT, award_release, read_only, writable_copy
+from tests.conftest import ROOT, award_release, writable_copy
 from tests.helpers import cli_json, close_and_path, load_with_release
 
 SPEND = ROOT / "data" / "sample" / "spend"
 CALDERDALE = SPEND / "calderdale-council-2022-08.csv"
-
-
-@pytest.fixture
-def spend_store(spend_sample_store_file: Path) -> Iterator[duckdb.DuckDBPyConnection]:
-    yield from read_only(spend_sample_store_file)
 
 
 @pytest.fixture

@@ -35,6 +35,7 @@ from locality.spend.themes import (
 from locality.store import sql
 from locality.store.db import connect
 from tests.conftest import ROOT
+from tests.helpers import refuses
 
 SPEND = ROOT / "data" / "sample" / "spend"
 SALFORD = SPEND / "salford-city-council-2022-06.csv"
@@ -168,9 +169,7 @@ def test_user_rules_come_first(tmp_path: Path) -> None:
 )
 def test_bad_themes_file_names_file_and_line(tmp_path: Path, text: str, message: str) -> None:
     bad = tmp_path / "bad.csv"
-    bad.write_text(text, encoding="utf-8")
-    with pytest.raises(SpendThemesError, match=message):
-        read_rules(bad)
+    refuses(read_rules, bad, text, SpendThemesError, message)
 
 
 def test_bad_themes_file_on_the_command_line(store_file: Path, tmp_path: Path) -> None:
@@ -341,12 +340,17 @@ def test_places_file_adds_bodies_to_a_builtin_place(places_toml: Path) -> None:
         encoding="utf-8",
     )
     assert load_places(places_toml)["Calder Valley"].bodies == {"Calderdale CCG"}
-    places_toml.write_text('[places."Atlantis"]\nbodies = ["Atlantis Police"]\n')
-    with pytest.raises(PlaceError, match="no built-in place or council to extend"):
-        load_places(places_toml)
-    places_toml.write_text('[places."West Yorkshire"]\nbodies = "West Yorkshire Police"\n')
-    with pytest.raises(PlaceError, match="bodies must be a list of names"):
-        load_places(places_toml)
+    for text, says in (
+        (
+            '[places."Atlantis"]\nbodies = ["Atlantis Police"]\n',
+            "no built-in place or council to extend",
+        ),
+        (
+            '[places."West Yorkshire"]\nbodies = "West Yorkshire Police"\n',
+            "bodies must be a list of names",
+        ),
+    ):
+        refuses(load_places, places_toml, text, PlaceError, says)
 
 
 def test_a_non_council_body_joins_its_place(

@@ -12,7 +12,6 @@ from __future__ import annotations
 import gzip
 import json
 import re
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -41,14 +40,9 @@ from locality.spend.transfers import (
     transfer_table,
 )
 from locality.store import sql
-from tests.conftest import ROOT, read_only
+from tests.conftest import ROOT
 
 SHARED = ROOT.parent / "shared" / "data" / "spend"
-
-
-@pytest.fixture
-def spend_store(spend_sample_store_file: Path) -> Iterator[duckdb.DuckDBPyConnection]:
-    yield from read_only(spend_sample_store_file)
 
 
 def _view(con: duckdb.DuckDBPyConnection, name: str, **options: Any) -> dict[str, Any]:

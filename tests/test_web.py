@@ -11,7 +11,6 @@ import html
 import json
 import re
 import shutil
-import threading
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -26,9 +25,7 @@ from locality.cli import app as cli_app
 from locality.metrics.compare import HEADLINE
 from locality.store.db import connect
 from locality.views import present
-from locality.views.queries import Store
 from locality.web.app import SECURITY_HEADERS, create_app
-from locality.web.warm import Warmer
 from tests.helpers import (
     cli_json,
     close_enough,
@@ -46,7 +43,8 @@ COMPARED = ("Manchester", "West Yorkshire", "Swindon")
 
 @pytest.fixture(scope="module")
 def client(sample_store_file: Path) -> Iterator[TestClient]:
-    # No warm start here (it is tested on its own below): every figure is computed on request.
+    # A store without precomputed figures (tests/test_web_precompute.py has them): every
+    # figure is computed on request.
     with dashboard(sample_store_file) as c:
         yield c
 
@@ -281,7 +279,7 @@ def test_process_page_never_links_to_a_script(sample_store_file: Path, tmp_path:
             "UPDATE processes SET notice_url = 'javascript:alert(2)' WHERE ocid = ?", [ocid]
         )
     con.close()
-    with TestClient(create_app(copy, warm=False)) as c:
+    with TestClient(create_app(copy)) as c:
         fts = get_json(c, f"/api/process/{FTS_AWARD}")["view"]["notices"]
         # Find a Tender: the link is built from the notice id instead.
         assert [n["url"] for n in fts] == [
@@ -617,113 +615,11 @@ def test_serve_prints_its_address_and_serves_read_only(
     assert "locality dashboard: http://127.0.0.1:8765/" in result.stdout
     assert seen["host"] == "127.0.0.1" and seen["port"] == 8765
     assert seen["app"].state.store.path == sample_store_file
-    assert seen["app"].state.warmer is not None  # warming is on by default
-    result = CliRunner().invoke(
-        cli_app, ["--db", str(sample_store_file), "serve", "--port", "8765", "--no-warm"]
-    )
-    assert result.exit_code == 0, result.output
-    assert seen["app"].state.warmer is None
+    assert not hasattr(seen["app"].state, "warmer")  # nothing is computed at start-up
 
 
 def test_serve_refuses_a_missing_store(tmp_path: Path) -> None:
     result = CliRunner().invoke(cli_app, ["--db", str(tmp_path / "none.duckdb"), "serve"])
     assert result.exit_code == 1
     assert "no store at" in result.output
-    assert not (tmp_path / "none.duckdb").exists()
-
-
-# --- warm start --------------------------------------------------------------------------------
-
-
-def _fetch_all(client: TestClient, urls: list[str]) -> None:
-    for url in urls:
-        response = client.get(url)
-        assert response.status_code == 200, (url, response.text[:500])
-
-
-@pytest.mark.slow
-def test_warming_fills_the_cache_before_requests(sample_store_file: Path) -> None:
-    """After warming, the home page, the places warmed and their comparison rows are served
-    from the cache: the store computes nothing more for them."""
-    app = create_app(sample_store_file, warm=False)
-    assert app.state.warmer is None
-    store = app.state.store
-    warmer = Warmer(store, max_places=3)
-    with TestClient(app) as c:
-        assert store.computations == 0  # warm=False: nothing is computed until asked
-        warmer.start()
-        assert warmer.wait(300), "warming did not finish"
-        assert warmer.failed == 0
-        assert len(warmer.places) == 3
-        before = store.computations
-        assert before > 0
-        urls = ["/", "/api/status"]
-        for name in warmer.places:
-            urls += [f"/place/{quote(name)}", f"/api/place/{quote(name)}"]
-        urls.append("/api/compare?" + "&".join(f"names={quote(n)}" for n in warmer.places))
-        _fetch_all(c, urls)
-        assert store.computations == before
-        # A place that was not warmed is computed on request.
-        _fetch_all(c, ["/place/York"])
-        assert store.computations > before
-        # The places with most counted awards come first.
-        awards = {r["place"]: r["awards"] for r in get_json(c, "/api/metrics?by=place")}
-        awards.update({r["locality"]: r["awards"] for r in get_json(c, "/api/metrics?by=locality")})
-        ranked = [awards[n] for n in warmer.places]
-        assert ranked == sorted(ranked, reverse=True)
-        assert ranked[0] == max(v for k, v in awards.items() if k != "unknown")
-
-
-@pytest.mark.slow
-def test_the_server_warms_when_it_starts(
-    sample_store_file: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    """create_app warms by default, in the lifespan (when a server starts it), and stops
-    warming when the server stops; start-up and requests do not wait for it."""
-    from locality.views import queries
-
-    monkeypatch.setattr(queries, "places_with_data", lambda s: ["Manchester"])
-    release = threading.Event()
-    home = queries.home
-
-    def slow_home(s: queries.Session) -> dict[str, Any]:
-        assert release.wait(60)
-        return home(s)
-
-    monkeypatch.setattr(queries, "home", slow_home)
-    app = create_app(sample_store_file)
-    warmer = app.state.warmer
-    assert isinstance(warmer, Warmer)
-    assert not warmer.done  # building the app starts nothing
-    with TestClient(app) as c:
-        # Start-up is over and requests are served while warming is still at its first item.
-        _fetch_all(c, ["/api/search?q=manchester", "/api/place/York"])
-        assert not warmer.done
-        release.set()
-        assert warmer.wait(120)
-        assert warmer.failed == 0 and warmer.places == ["Manchester"]
-        before = app.state.store.computations
-        _fetch_all(c, ["/place/Manchester", "/api/place/Manchester"])
-        assert app.state.store.computations == before
-    assert warmer.done
-
-
-@pytest.mark.slow
-def test_warming_holds_no_connection(sample_store_file: Path, tmp_path: Path) -> None:
-    """Each item opens its own read-only connection and closes it: once warming is done (and
-    between requests) a writer can open the store."""
-    copy = tmp_path / "copy.duckdb"
-    shutil.copy(sample_store_file, copy)
-    store = Store(copy)
-    warmer = Warmer(store, max_places=1, compare=False)
-    warmer.start()
-    assert warmer.wait(120) and warmer.warmed > 0
-    connect(copy).close()  # would fail with "in use" if a connection were still open
-
-
-def test_warming_stops_when_the_store_cannot_be_opened(tmp_path: Path) -> None:
-    warmer = Warmer(Store(tmp_path / "none.duckdb"))
-    warmer.start()
-    assert warmer.wait(30)
-    assert warmer.warmed == 0
     assert not (tmp_path / "none.duckdb").exists()

@@ -27,7 +27,6 @@ from locality.spend.themes import UNMAPPED
 from locality.store.db import connect
 from locality.views import params, present, queries
 from locality.web.app import SECURITY_HEADERS, create_app
-from locality.web.warm import Warmer
 from tests.helpers import (
     close_enough,
     csv_says,
@@ -342,7 +341,7 @@ def test_place_without_spend_says_how_to_load_it(
 
 
 def test_a_store_without_spend_says_so_too(sample_store_file: Path) -> None:
-    with TestClient(create_app(sample_store_file, warm=False)) as c:
+    with TestClient(create_app(sample_store_file)) as c:
         assert "No spend files loaded for this place" in get_page(c, "/place/Manchester/spend")
         assert get_json(c, "/api/place/Manchester/spend")["spend_loaded"] is False
 
@@ -394,7 +393,7 @@ def test_spend_threshold_check() -> None:
             params.spend_threshold(amount, like)
 
 
-# --- schema, headers, warming ------------------------------------------------------------------
+# --- schema, headers ------------------------------------------------------------------
 
 
 def test_openapi_describes_the_spend_api(client: TestClient) -> None:
@@ -431,9 +430,7 @@ def test_spend_responses_conform_to_the_schema(
 ) -> None:
     """The 200 bodies of places with spend (the fuzzing in test_api_schema.py runs over a
     store without spend) match the documented schema."""
-    schema = schemathesis.openapi.from_asgi(
-        "/openapi.json", create_app(spend_sample_store_file, warm=False)
-    )
+    schema = schemathesis.openapi.from_asgi("/openapi.json", create_app(spend_sample_store_file))
     case = schema["/api/place/{name}/spend"]["GET"].Case(**parameters)
     response = case.call_and_validate()
     assert response.status_code == 200, response.text
@@ -455,41 +452,3 @@ def test_security_headers_on_spend_responses(client: TestClient) -> None:
     for attrs in re.findall(r"<script([^>]*)>", text):
         assert 'src="/static/' in attrs or 'type="application/json"' in attrs, attrs
     assert "http://" not in text and "https://" not in text
-
-
-def test_places_with_spend_are_warmed_too(client: TestClient) -> None:
-    """Places whose buyers awarded nothing counted but whose councils publish spend files
-    (Calderdale and Salford in the sample) are warmed after the places with awards."""
-    store = client.app.state.store  # type: ignore[attr-defined]
-    with store.session() as s:
-        names = queries.places_with_data(s)
-    awarded = {r["locality"] for r in get_json(client, "/api/metrics?by=locality") if r["awards"]}
-    assert {"Calderdale", "Salford", "Leeds", "West Yorkshire"} <= set(names)
-    spend_only = [n for n in names if n in ("Calderdale", "Salford")]
-    assert not set(spend_only) & awarded
-    assert names.index("Calderdale") > max(names.index(n) for n in awarded if n in names)
-
-
-@pytest.mark.slow
-def test_warming_includes_the_spend_pages(
-    spend_sample_store_file: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    monkeypatch.setattr(queries, "places_with_data", lambda s: ["Leeds", "York", "Tees Valley"])
-    app = create_app(spend_sample_store_file, warm=False)
-    store = app.state.store
-    warmer = Warmer(store, compare=False)
-    with TestClient(app) as c:
-        warmer.start()
-        assert warmer.wait(120) and warmer.failed == 0
-        # home, flags by buyer and by process, the list, 3 place pages, 2 spend pages (York
-        # has no spend).
-        assert warmer.warmed == 4 + 3 + 2
-        before = store.computations
-        for name in ("Leeds", "Tees Valley", "York"):
-            get_page(c, f"/place/{quote(name)}/spend")
-            get_json(c, f"/api/place/{quote(name)}")
-        for name in ("Leeds", "Tees Valley"):
-            get_json(c, f"/api/place/{quote(name)}/spend")
-        assert store.computations == before
-        get_page(c, "/place/Leeds/spend?like_for_like=true")  # not warmed: computed now
-        assert store.computations > before

@@ -24,8 +24,11 @@ from locality.cli.common import (
     TableJsonFormat,
     connect_store,
     err,
+    flag,
+    open_store,
     out,
     output,
+    output_arrow,
 )
 from locality.cli.common import fail as _fail
 from locality.cli.common import print_csv as _print_csv
@@ -33,6 +36,7 @@ from locality.cli.common import print_json as _print_json
 from locality.cli.fetch import fetch_app, print_fetches
 from locality.cli.matching import register as _register_matching
 from locality.cli.network import network_app
+from locality.cli.refresh import register as _register_refresh
 from locality.domain.money import to_the_penny, to_the_pound
 from locality.domain.places import PlaceError, load_places
 from locality.domain.places import resolve as resolve_place
@@ -215,12 +219,8 @@ def ingest_command(
         ),
     ],
     output_format: TableJsonFormat = OutputFormat.table,
-    strict: Annotated[
-        bool, typer.Option("--strict", help="Exit non-zero if any record is rejected.")
-    ] = False,
-    force: Annotated[
-        bool, typer.Option("--force", help="Re-read files already loaded with the same content.")
-    ] = False,
+    strict: bool = flag("--strict", "Exit non-zero if any record is rejected."),
+    force: bool = flag("--force", "Re-read files already loaded with the same content."),
     jobs: Annotated[
         int | None,
         typer.Option(
@@ -248,14 +248,11 @@ def ingest_command(
         Path | None,
         typer.Option("--columns", help="TOML file of extra spend column names (see docs)."),
     ] = None,
-    explain: Annotated[
-        bool,
-        typer.Option(
-            "--explain",
-            help="Load nothing: say how each spend file would be read (delimiter, encoding, "
-            "header line, which column is taken as what and why).",
-        ),
-    ] = False,
+    explain: bool = flag(
+        "--explain",
+        "Load nothing: say how each spend file would be read (delimiter, encoding, "
+        "header line, which column is taken as what and why).",
+    ),
 ) -> None:
     """Load OCDS releases and council spend files ("spend over £500") into the store.
 
@@ -282,8 +279,8 @@ def ingest_command(
         _explain_files(paths, output_format, columns, body)
         return
     con = connect_store(read_only=False)
-    from locality.enrich import load
     from locality.ingest.spendfile.errors import SpendColumnsError
+    from locality.views.precompute import load
 
     show_progress = output_format == OutputFormat.table and err.is_terminal
     try:
@@ -665,24 +662,16 @@ def metrics_command(
         groups = list(known.values()) if by == "place" else None
     except PlaceError as exc:
         _fail(str(exc), 2)
-    con = connect_store()
-    from locality.metrics import run as run_metrics
+    with open_store() as con:
+        from locality.metrics import run as run_metrics
 
-    try:
-        table = run_metrics(
-            con, None, by, where=filters, limit=limit, places=groups, within=within or None
-        )
-    except KeyError as exc:
-        _fail(str(exc.args[0]), 2)
-    finally:
-        con.close()
-    rows = table.to_pylist()
-    output(
-        output_format,
-        json=lambda: rows,
-        csv=lambda: (table.column_names, rows),
-        table=lambda: _print_metrics(rows, by),
-    )
+        try:
+            table = run_metrics(
+                con, None, by, where=filters, limit=limit, places=groups, within=within or None
+            )
+        except KeyError as exc:
+            _fail(str(exc.args[0]), 2)
+    output_arrow(output_format, table, lambda rows: _print_metrics(rows, by))
 
 
 def _print_metrics(rows: list[dict[str, Any]], by: str) -> None:
@@ -731,24 +720,16 @@ def compare_command(
       locality compare "West Yorkshire" "Greater Manchester" --format csv
     """
     filters = _parse_where(where or [])
-    con = connect_store()
-    from locality.metrics.compare import compare as compare_places
+    with open_store() as con:
+        from locality.metrics.compare import compare as compare_places
 
-    try:
-        table = compare_places(con, names, places_file=places_file, where=filters)
-    except PlaceError as exc:
-        _fail(str(exc), 2)
-    except KeyError as exc:
-        _fail(str(exc.args[0]), 2)
-    finally:
-        con.close()
-    rows = table.to_pylist()
-    output(
-        output_format,
-        json=lambda: rows,
-        csv=lambda: (table.column_names, rows),
-        table=lambda: _print_compared(rows),
-    )
+        try:
+            table = compare_places(con, names, places_file=places_file, where=filters)
+        except PlaceError as exc:
+            _fail(str(exc), 2)
+        except KeyError as exc:
+            _fail(str(exc.args[0]), 2)
+    output_arrow(output_format, table, _print_compared)
 
 
 def _print_compared(rows: list[dict[str, Any]]) -> None:
@@ -784,15 +765,12 @@ def flags_command(
             help="A TOML file whose keys replace the default thresholds (see flags.toml).",
         ),
     ] = None,
-    include_data_quality: Annotated[
-        bool,
-        typer.Option(
-            "--include-data-quality",
-            help="Also list the processes whose only findings are data-quality ones (missing "
-            "key fields, award dated before the tender closed, an amount that is not money), "
-            "after those with integrity flags; the `kind` column tells them apart.",
-        ),
-    ] = False,
+    include_data_quality: bool = flag(
+        "--include-data-quality",
+        "Also list the processes whose only findings are data-quality ones (missing "
+        "key fields, award dated before the tender closed, an amount that is not money), "
+        "after those with integrity flags; the `kind` column tells them apart.",
+    ),
     output_format: TableJsonCsvFormat = MetricsFormat.table,
     limit: Annotated[
         int | None, typer.Option("--limit", min=1, help="Show the first N processes.")
@@ -823,27 +801,19 @@ def flags_command(
 
     if thresholds is not None and not thresholds.is_file():
         _fail(f"--thresholds {thresholds}: no such file", 2)
-    con = connect_store()
-    try:
-        table = flags_table(
-            con,
-            buyer=buyer,
-            locality=locality,
-            thresholds=thresholds,
-            limit=limit,
-            include_data_quality=include_data_quality,
-        )
-    except ValueError as exc:
-        _fail(escape(str(exc)), 2)
-    finally:
-        con.close()
-    rows = table.to_pylist()
-    output(
-        output_format,
-        json=lambda: rows,
-        csv=lambda: (table.column_names, rows),
-        table=lambda: _print_flags(rows, include_data_quality),
-    )
+    with open_store() as con:
+        try:
+            table = flags_table(
+                con,
+                buyer=buyer,
+                locality=locality,
+                thresholds=thresholds,
+                limit=limit,
+                include_data_quality=include_data_quality,
+            )
+        except ValueError as exc:
+            _fail(escape(str(exc)), 2)
+    output_arrow(output_format, table, lambda rows: _print_flags(rows, include_data_quality))
 
 
 def _print_flags(rows: list[dict[str, Any]], include_data_quality: bool) -> None:
@@ -1083,14 +1053,6 @@ def serve_command(
         str, typer.Option("--host", help="Address to listen on (127.0.0.1: this machine only).")
     ] = "127.0.0.1",
     port: Annotated[int, typer.Option("--port", min=1, max=65535, help="Port.")] = 8000,
-    warm: Annotated[
-        bool,
-        typer.Option(
-            "--warm/--no-warm",
-            help="Fill the cache in the background at start-up (home page, red flags, then "
-            "each place with data, most awards first), so first visitors do not wait.",
-        ),
-    ] = True,
 ) -> None:
     """Serve the dashboard: a place's picture in a browser, and its figures as a JSON API.
 
@@ -1098,14 +1060,16 @@ def serve_command(
     value by theme, top suppliers, red flags, council spend), side-by-side comparison,
     buyers, suppliers and contracting processes, with every chart's data as CSV; the API is
     under /api/ (schema at /openapi.json). The store is only read, never written; nothing
-    is loaded from outside this server. Stop with Ctrl+C. While the server (or its
-    warming) reads the store, `locality ingest` cannot write it: stop the server first.
+    is loaded from outside this server. Stop with Ctrl+C. Pages answer from the figures
+    `locality ingest` stored (`locality refresh` stores them again); a store whose figures
+    are missing or stale is computed on request instead. While the server reads the store,
+    `locality ingest` cannot write it: stop the server first.
 
     Example:
 
     \b
       locality --db data/sample.duckdb serve --port 8765
-      locality serve --no-warm    # skip the background warming
+      locality serve --host 0.0.0.0    # reachable from other machines
     """
     import uvicorn
 
@@ -1115,7 +1079,7 @@ def serve_command(
     shown = f"[{host}]" if ":" in host else host
     out.print(f"locality dashboard: http://{shown}:{port}/", highlight=False)
     uvicorn.run(
-        create_app(State.db, warm=warm),
+        create_app(State.db),
         host=host,
         port=port,
         log_level="warning",
@@ -1203,14 +1167,11 @@ def place_command(
             help="Count only payments whose absolute net amount is at least this (GBP).",
         ),
     ] = None,
-    like_for_like: Annotated[
-        bool,
-        typer.Option(
-            "--like-for-like",
-            help="Set --min-amount to the highest threshold the place's bodies publish at "
-            "(card files left out), so every body is counted alike.",
-        ),
-    ] = False,
+    like_for_like: bool = flag(
+        "--like-for-like",
+        "Set --min-amount to the highest threshold the place's bodies publish at "
+        "(card files left out), so every body is counted alike.",
+    ),
     spend_themes: Annotated[
         Path | None,
         typer.Option(
@@ -1219,16 +1180,13 @@ def place_command(
             "bundled ones.",
         ),
     ] = None,
-    include_transfers: Annotated[
-        bool,
-        typer.Option(
-            "--include-transfers",
-            help="Count payments to other public bodies (councils, the Secretary of State, "
-            "HMRC, combined authorities, police, fire, NHS, pension funds) as supplier spend "
-            "in the top suppliers, concentration and shares; by default they are left out "
-            "and shown on their own.",
-        ),
-    ] = False,
+    include_transfers: bool = flag(
+        "--include-transfers",
+        "Count payments to other public bodies (councils, the Secretary of State, "
+        "HMRC, combined authorities, police, fire, NHS, pension funds) as supplier spend "
+        "in the top suppliers, concentration and shares; by default they are left out "
+        "and shown on their own.",
+    ),
 ) -> None:
     """The whole place: what every public body in it pays, to whom, for what, and what its
     notices show.
@@ -1672,6 +1630,7 @@ def suppliers_show_command(
 app.add_typer(fetch_app, name="fetch")
 _register_matching(app)  # opportunities, match, consortium, evaluate (cli/matching.py)
 app.add_typer(network_app, name="network")  # brokers, communities, gaps, export (cli/network.py)
+_register_refresh(app)  # the dashboard's precomputed figures (cli/refresh.py)
 
 
 def main() -> None:

@@ -51,6 +51,12 @@ TableJsonCsvFormat = Annotated[MetricsFormat, typer.Option("--format")]
 PlacesFile = Annotated[Path | None, typer.Option("--places", help="TOML file of named places.")]
 
 
+def flag(name: str, help: str) -> Any:
+    """An on/off option, off unless given (``strict: bool = flag("--strict", "...")``):
+    every command's flags are declared alike, and only their name and help differ."""
+    return typer.Option(False, name, help=help)
+
+
 class State:
     """The global options, set by the ``locality`` callback before any command runs."""
 
@@ -100,6 +106,20 @@ def output(
         print_csv_rows(list(columns), rows)
     else:
         table()
+
+
+def output_arrow(
+    output_format: str, table: pa.Table, show: Callable[[list[dict[str, Any]]], None]
+) -> None:
+    """An Arrow table result in the ``--format`` asked for: JSON and CSV are its rows (CSV
+    with its columns, a header even with no rows), anything else ``show(rows)``."""
+    rows = table.to_pylist()
+    output(
+        output_format,
+        json=lambda: rows,
+        csv=lambda: (table.column_names, rows),
+        table=lambda: show(rows),
+    )
 
 
 def connect_store(*, read_only: bool = True) -> duckdb.DuckDBPyConnection:

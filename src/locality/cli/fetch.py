@@ -3,6 +3,7 @@ current from the UK's OCDS APIs. Thin: ``locality.fetch`` does the work."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
@@ -142,7 +143,6 @@ def _fetch(
     max_pages: int | None,
     output_format: OutputFormat,
 ) -> None:
-    from locality.enrich import enrich
     from locality.fetch import (
         SOURCES,
         FetchError,
@@ -151,6 +151,7 @@ def _fetch(
         parse_moment,
         parse_stages,
     )
+    from locality.views.precompute import enrich_and_refresh
 
     source = SOURCES[source_name]
     try:
@@ -187,7 +188,7 @@ def _fetch(
                 )
                 if summary.pages:
                     # As after `locality ingest`: spend suppliers may match new organisations.
-                    enrich(con)
+                    enrich_and_refresh(con)  # and the dashboard's figures
         except FetchError as exc:
             fail(str(exc))
         except KeyboardInterrupt:
@@ -203,21 +204,42 @@ def _fetch(
         _print_summary(summary)
 
 
-@fetch_app.command("find-a-tender")
-def find_a_tender_command(
-    since: SinceOption = None,
-    until: UntilOption = None,
-    stages: Annotated[
-        str | None,
-        typer.Option("--stages", help="Comma-separated: planning,tender,award (default: all)."),
-    ] = None,
-    base_url: BaseUrlOption = None,
-    download_dir: DownloadDirOption = None,
-    pace: PaceOption = None,
-    max_pages: MaxPagesOption = None,
-    output_format: TableJsonFormat = OutputFormat.table,
-) -> None:
-    """Fetch Find a Tender releases updated in a window and ingest them page by page.
+def _source_command(source_name: str, stages_help: str, doc: str) -> Callable[..., None]:
+    """The command fetching one source. Both take the same options (only the stages their
+    service publishes differ, hence ``stages_help``), so the options are declared once."""
+    stages_option = typer.Option(None, "--stages", help=stages_help)
+
+    def command(
+        since: SinceOption = None,
+        until: UntilOption = None,
+        stages: str | None = stages_option,
+        base_url: BaseUrlOption = None,
+        download_dir: DownloadDirOption = None,
+        pace: PaceOption = None,
+        max_pages: MaxPagesOption = None,
+        output_format: TableJsonFormat = OutputFormat.table,
+    ) -> None:
+        _fetch(
+            source_name,
+            since,
+            until,
+            stages,
+            base_url,
+            download_dir,
+            pace,
+            max_pages,
+            output_format,
+        )
+
+    command.__doc__ = doc
+    return command
+
+
+find_a_tender_command = fetch_app.command("find-a-tender")(
+    _source_command(
+        "find-a-tender",
+        "Comma-separated: planning,tender,award (default: all).",
+        """Fetch Find a Tender releases updated in a window and ingest them page by page.
 
     Reads /api/1.0/ocdsReleasePackages (updatedFrom/updatedTo, 100 a page, following
     links.next), one request every 11 s by default (the service allows 12 per 2 minutes),
@@ -232,38 +254,16 @@ def find_a_tender_command(
       locality fetch find-a-tender --since 2025-02-24 --until 2025-03-01
       locality fetch find-a-tender --stages award
       locality fetch find-a-tender
-    """
-    _fetch(
-        "find-a-tender",
-        since,
-        until,
-        stages,
-        base_url,
-        download_dir,
-        pace,
-        max_pages,
-        output_format,
+    """,
     )
+)
 
 
-@fetch_app.command("contracts-finder")
-def contracts_finder_command(
-    since: SinceOption = None,
-    until: UntilOption = None,
-    stages: Annotated[
-        str | None,
-        typer.Option(
-            "--stages",
-            help="Comma-separated: planning,tender,award,implementation (default: all).",
-        ),
-    ] = None,
-    base_url: BaseUrlOption = None,
-    download_dir: DownloadDirOption = None,
-    pace: PaceOption = None,
-    max_pages: MaxPagesOption = None,
-    output_format: TableJsonFormat = OutputFormat.table,
-) -> None:
-    """Fetch Contracts Finder releases published in a window and ingest them page by page.
+contracts_finder_command = fetch_app.command("contracts-finder")(
+    _source_command(
+        "contracts-finder",
+        "Comma-separated: planning,tender,award,implementation (default: all).",
+        """Fetch Contracts Finder releases published in a window and ingest them page by page.
 
     Reads /Published/Notices/OCDS/Search (publishedFrom/publishedTo, stages, limit, cursor),
     paced, retried and kept exactly as `locality fetch find-a-tender` is.
@@ -273,18 +273,9 @@ def contracts_finder_command(
     \b
       locality fetch contracts-finder --since 2025-01-01 --until 2025-02-01
       locality fetch contracts-finder --stages award --format json
-    """
-    _fetch(
-        "contracts-finder",
-        since,
-        until,
-        stages,
-        base_url,
-        download_dir,
-        pace,
-        max_pages,
-        output_format,
+    """,
     )
+)
 
 
 def print_fetches(runs: list[dict[str, Any]]) -> None:

@@ -7,6 +7,7 @@ No SQL and no rule here: the commands call ``locality.matching`` and print what 
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Callable
 from enum import StrEnum
 from pathlib import Path
 from typing import Annotated, Any
@@ -19,6 +20,7 @@ from locality.cli.common import (
     OutputFormat,
     TableJsonFormat,
     fail,
+    flag,
     open_store,
     out,
     output,
@@ -72,26 +74,29 @@ def _today(text: str | None) -> dt.date:
         fail(f"--today {text!r} is not a date: write it as 2026-03-31")
 
 
-def _challenges(path: Path | None) -> list[Any]:
+def _read_file(
+    path: Path | None, read: Callable[[Path], list[Any]], error: type[Exception]
+) -> list[Any]:
+    """What a file option names, as ``read`` reads it (nothing without the option); a file
+    the library refuses (``error``, saying where and why) is a command error."""
     if path is None:
         return []
+    try:
+        return read(path)
+    except error as exc:
+        fail(str(exc))
+
+
+def _challenges(path: Path | None) -> list[Any]:
     from locality.matching.opportunities import OpportunityError, load_challenges
 
-    try:
-        return load_challenges(path)
-    except OpportunityError as exc:
-        fail(str(exc))
+    return _read_file(path, load_challenges, OpportunityError)
 
 
 def _listed(path: Path | None) -> list[Any]:
-    if path is None:
-        return []
     from locality.matching.profiles import OrganisationListError, load_organisation_list
 
-    try:
-        return load_organisation_list(path)
-    except OrganisationListError as exc:
-        fail(str(exc))
+    return _read_file(path, load_organisation_list, OrganisationListError)
 
 
 _SYMBOLS = {"GBP": "£", "EUR": "€", "USD": "$"}
@@ -284,11 +289,9 @@ def match_command(
         typer.Option(help="An organisation id: rank open opportunities for this supplier."),
     ] = None,
     top: Annotated[int, typer.Option(help="How many to show.")] = 20,
-    sme_only: Annotated[bool, typer.Option("--sme-only", help="SMEs only.")] = False,
-    vcse_only: Annotated[bool, typer.Option("--vcse-only", help="VCSEs only.")] = False,
-    local_only: Annotated[
-        bool, typer.Option("--local-only", help="Suppliers in the delivery place's council.")
-    ] = False,
+    sme_only: bool = flag("--sme-only", "SMEs only."),
+    vcse_only: bool = flag("--vcse-only", "VCSEs only."),
+    local_only: bool = flag("--local-only", "Suppliers in the delivery place's council."),
     organisations: OrganisationsOption = None,
     challenges: ChallengesOption = None,
     today: TodayOption = None,
@@ -409,12 +412,8 @@ def consortium_command(
         str, typer.Argument(help="An OCID, or a challenge's title (with --challenges FILE).")
     ],
     max_members: Annotated[int, typer.Option(help="At most this many members a team.")] = 5,
-    sme_vcse_only: Annotated[
-        bool, typer.Option("--sme-vcse-only", help="Only SMEs and VCSEs as members.")
-    ] = False,
-    local_only: Annotated[
-        bool, typer.Option("--local-only", help="Only suppliers in the delivery place's council.")
-    ] = False,
+    sme_vcse_only: bool = flag("--sme-vcse-only", "Only SMEs and VCSEs as members."),
+    local_only: bool = flag("--local-only", "Only suppliers in the delivery place's council."),
     alternatives: Annotated[
         int, typer.Option(help="Also propose this many other teams (each differs by a member).")
     ] = 3,
@@ -646,36 +645,17 @@ def exchange_command(
         _print_supplier_exchange(result, top)
 
 
-_EXCHANGE_SUPPLIER_COLUMNS = [
-    "id",
-    "name",
-    "scale",
-    "vcse",
-    "place",
-    "distance_km",
-    "awards_in_theme",
-    "buyers_served",
-]
-_EXCHANGE_BUYER_COLUMNS = [
-    "id",
-    "name",
-    "place",
-    "distance_km",
-    "processes_in_its_divisions",
-    "live_notices",
-    "served_before",
-]
-
-
 def _print_exchange_csv(result: dict[str, Any], section: str) -> None:
+    from locality.matching.exchange import NEAR_BUYER_FIELDS, NEAR_SUPPLIER_FIELDS
+
     if section == "suppliers":
         rows = [
             {**r, "buyers_served": ";".join(r["buyers_served"])}
             for r in result["suppliers_never_met"]
         ]
-        print_csv_rows(_EXCHANGE_SUPPLIER_COLUMNS, rows)
+        print_csv_rows(list(NEAR_SUPPLIER_FIELDS), rows)
     elif section == "buyers":
-        print_csv_rows(_EXCHANGE_BUYER_COLUMNS, result["buyers"])
+        print_csv_rows(list(NEAR_BUYER_FIELDS), result["buyers"])
     else:
         listed = result["small_incumbents_expiring" if section == "incumbents" else "notices"]
         print_csv_rows(_CSV_COLUMNS, _opportunity_csv_rows(listed))

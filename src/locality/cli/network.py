@@ -6,6 +6,9 @@ inside the commands, so ``locality --help`` stays fast.
 
 from __future__ import annotations
 
+import functools
+import inspect
+from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
@@ -77,6 +80,7 @@ def _measured(
     places_file: Path | None,
     seed: int,
 ) -> Measured:
+    """The measured network of the scope options, or a clear failure."""
     from locality.network import NetworkError, build_network, measure, scope_for
 
     if places_file is not None and not places_file.is_file():
@@ -98,21 +102,71 @@ def _measured(
     return measure(network, seed=seed)
 
 
-def _notes(notes: list[str]) -> None:
-    for note in notes:
-        out.print(f"Note: {escape(note)}", highlight=False)
-
-
-@network_app.command("brokers")
-def brokers_command(
+def _scope_options(
     place: Place = None,
     locality: Locality = None,
     theme: Theme = None,
     since: Since = None,
     places_file: PlacesFile = None,
+    seed: Seed = 42,
+) -> None:
+    """The options every network command takes: its scope and the seed (declared once)."""
+
+
+def _scoped(name: str) -> Callable[[Callable[..., None]], Callable[..., None]]:
+    """Register ``name``, a command over a scope: it takes first a function giving the
+    measured network (called once its own options are checked) and its own options after;
+    the scope options (``_scope_options``) are added to its signature, so Typer shows them
+    as the command's own."""
+
+    def register(func: Callable[..., None]) -> Callable[..., None]:
+        # (the first parameter, the measured network, is a type the CLI imports lazily)
+        own = [
+            p.replace(annotation=eval(p.annotation, func.__globals__))
+            if isinstance(p.annotation, str)
+            else p
+            for p in list(inspect.signature(func).parameters.values())[1:]
+        ]
+        scope = list(inspect.signature(_scope_options, eval_str=True).parameters.values())
+        required = [p for p in own if p.default is inspect.Parameter.empty]
+        optional = [p for p in own if p.default is not inspect.Parameter.empty]
+        # required options first, then the scope, the command's own, the seed last
+        ordered = [*required, *scope[:-1], *optional, scope[-1]]
+        params = [p.replace(kind=inspect.Parameter.KEYWORD_ONLY) for p in ordered]
+
+        @functools.wraps(func)
+        def command(**options: Any) -> None:
+            chosen = {p.name: options.pop(p.name) for p in scope}
+            func(lambda: _measured(**chosen), **options)
+
+        del command.__wrapped__  # Typer reads the signature below, not the function's
+        command.__signature__ = inspect.Signature(params)  # type: ignore[attr-defined]
+        command.__annotations__ = {p.name: p.annotation for p in params}
+        network_app.command(name)(command)
+        return func
+
+    return register
+
+
+def _table(title: str, columns: Iterable[str], right: Iterable[str] = ()) -> Table:
+    """A table of the network's lists: title on the left, long cells folded, the ``right``
+    columns (numbers) right-aligned."""
+    table = Table(title=title, title_justify="left")
+    for column in columns:
+        table.add_column(column, justify="right" if column in right else "left", overflow="fold")
+    return table
+
+
+def _notes(notes: list[str]) -> None:
+    for note in notes:
+        out.print(f"Note: {escape(note)}", highlight=False)
+
+
+@_scoped("brokers")
+def brokers_command(
+    scoped: Callable[[], Measured],
     output_format: TableJsonCsvFormat = MetricsFormat.table,
     top: Top = 20,
-    seed: Seed = 42,
 ) -> None:
     """Organisations that broker between others, most central first.
 
@@ -130,7 +184,7 @@ def brokers_command(
     """
     from locality.network import brokers
 
-    measured = _measured(place, locality, theme, since, places_file, seed)
+    measured = scoped()
     report = brokers(measured, top=top)
     rows = [b.as_dict() for b in report.brokers]
     columns = ["id", "name", "sector", "buyer_type", "locality", "degree", "strength",
@@ -146,14 +200,12 @@ def brokers_command(
 
 
 def _print_brokers(report: BrokerReport) -> None:
-    table = Table(
-        title=f"Brokers of the network of {report.scope} ({report.nodes:,} organisations, "
+    table = _table(
+        f"Brokers of the network of {report.scope} ({report.nodes:,} organisations, "
         f"{report.edges:,} ties; betweenness {report.betweenness})",
-        title_justify="left",
+        ("organisation", "sector", "betweenness", "constraint", "roles", "why"),
+        right=("betweenness", "constraint"),
     )
-    for column in ("organisation", "sector", "betweenness", "constraint", "roles", "why"):
-        right = column in ("betweenness", "constraint")
-        table.add_column(column, justify="right" if right else "left", overflow="fold")
     for b in report.brokers:
         roles = ", ".join(f"{k} {v}" for k, v in b.roles.items() if v)
         table.add_row(
@@ -168,16 +220,11 @@ def _print_brokers(report: BrokerReport) -> None:
     _notes(report.notes)
 
 
-@network_app.command("communities")
+@_scoped("communities")
 def communities_command(
-    place: Place = None,
-    locality: Locality = None,
-    theme: Theme = None,
-    since: Since = None,
-    places_file: PlacesFile = None,
+    scoped: Callable[[], Measured],
     output_format: TableJsonCsvFormat = MetricsFormat.table,
     top: Top = 20,
-    seed: Seed = 42,
 ) -> None:
     """Communities of the network (Leiden, modularity, seeded), largest first.
 
@@ -194,7 +241,7 @@ def communities_command(
     """
     from locality.network import communities
 
-    measured = _measured(place, locality, theme, since, places_file, seed)
+    measured = scoped()
     report = communities(measured, top=top)
     rows = [dict(c.__dict__) for c in report.communities]
     output(
@@ -215,14 +262,12 @@ def communities_command(
 
 
 def _print_communities(report: CommunityReport) -> None:
-    table = Table(
-        title=f"Communities of the network of {report.scope} (modularity "
+    table = _table(
+        f"Communities of the network of {report.scope} (modularity "
         f"{report.modularity if report.modularity is not None else '-'})",
-        title_justify="left",
+        ("id", "size", "value £", "participation", "description"),
+        right=("id", "size", "value £", "participation"),
     )
-    for column in ("id", "size", "value £", "participation", "description"):
-        left = column == "description"
-        table.add_column(column, justify="left" if left else "right", overflow="fold")
     for c in report.communities:
         table.add_row(
             str(c.id), str(c.size), f"{c.value:,.0f}", f"{c.participation:.2f}",
@@ -247,13 +292,9 @@ def _print_communities(report: CommunityReport) -> None:
 SECTIONS = ("unreached", "buyer_pairs", "connectors", "sparse_buyers", "market_cores")
 
 
-@network_app.command("gaps")
+@_scoped("gaps")
 def gaps_command(
-    place: Place = None,
-    locality: Locality = None,
-    theme: Theme = None,
-    since: Since = None,
-    places_file: PlacesFile = None,
+    scoped: Callable[[], Measured],
     section: Annotated[
         str | None,
         typer.Option("--section", help=f"Only one list: {', '.join(SECTIONS)}."),
@@ -263,7 +304,6 @@ def gaps_command(
     ] = 2,
     output_format: TableJsonCsvFormat = MetricsFormat.table,
     top: Top = 20,
-    seed: Seed = 42,
 ) -> None:
     """Where ties are missing, as questions to ask, not verdicts.
 
@@ -285,7 +325,7 @@ def gaps_command(
 
     if section is not None and section not in SECTIONS:
         fail(f"--section {section!r}: use one of {', '.join(SECTIONS)}", 2)
-    measured = _measured(place, locality, theme, since, places_file, seed)
+    measured = scoped()
     report = gaps(measured, k=k, top=top)
     sections = report.sections()
     if section is not None:
@@ -313,13 +353,11 @@ def gaps_command(
     out.print(f"Gaps in the network of {escape(report.scope)}; largest public buyers: "
               f"{escape(large)}", highlight=False)  # fmt: skip
     for name, rows in sections.items():
-        table = Table(title=f"{name} ({len(rows)})", title_justify="left")
         if not rows:
             out.print(f"{name}: none found", highlight=False)
             continue
         columns = [c for c in rows[0] if c not in ("id", "buyer_id")]
-        for column in columns:
-            table.add_column(column, overflow="fold")
+        table = _table(f"{name} ({len(rows)})", columns)
         for r in rows:
             table.add_row(*(escape(_cell(r[c])) for c in columns))
         out.print(table)
@@ -343,8 +381,9 @@ def _cell(value: Any) -> str:
     return str(value)
 
 
-@network_app.command("export")
+@_scoped("export")
 def export_command(
+    scoped: Callable[[], Measured],
     output: Annotated[
         Path,
         typer.Option(
@@ -354,12 +393,6 @@ def export_command(
             "<name>-nodes.csv and <name>-edges.csv pair).",
         ),
     ],
-    place: Place = None,
-    locality: Locality = None,
-    theme: Theme = None,
-    since: Since = None,
-    places_file: PlacesFile = None,
-    seed: Seed = 42,
 ) -> None:
     """Write the network, with every node's measures, for Gephi, Kumu or a spreadsheet.
 
@@ -379,7 +412,7 @@ def export_command(
 
     if output.suffix.lower() not in FORMATS:
         fail(f"--output {output}: name the file .gexf, .graphml or .csv", 2)
-    measured = _measured(place, locality, theme, since, places_file, seed)
+    measured = scoped()
     try:
         written = export(measured.network, output, measured)
     except ExportError as exc:

@@ -12,6 +12,7 @@ Two kinds of damage occur in Contracts Finder text (``../shared/data/README.md``
 from __future__ import annotations
 
 import re
+from collections.abc import Collection, Mapping, Sequence
 from functools import lru_cache
 
 
@@ -87,3 +88,23 @@ def parse_flag(text: str) -> bool | None:
     if value in ("n", "no", "false", "0", "f"):
         return False
     return None
+
+
+def header_key(name: str) -> str:
+    """The comparison key of a CSV header: case-folded letters and digits only, so that
+    ``Company No.``, ``company_no`` and ``COMPANY NO`` are one heading."""
+    return re.sub(r"[^0-9a-z]+", "", name.casefold())
+
+
+def header_positions(
+    header: Sequence[str], variants: Mapping[str, Collection[str]]
+) -> dict[str, int]:
+    """Where each field's column is: ``variants`` maps a field to the header keys it may be
+    published under; the first column whose key matches wins."""
+    positions: dict[str, int] = {}
+    for position, heading in enumerate(header):
+        key = header_key(heading)
+        for field, keys in variants.items():
+            if key in keys and field not in positions:
+                positions[field] = position
+    return positions

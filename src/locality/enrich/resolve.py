@@ -72,7 +72,7 @@ from rapidfuzz import fuzz, process
 
 from locality.domain.identity import normalise_name, pad_company_number
 from locality.domain.postcodes import normalise_postcode
-from locality.domain.text import parse_flag
+from locality.domain.text import header_positions, parse_flag
 from locality.enrich.classify import (
     RegisterIndex,
     classify,
@@ -718,10 +718,6 @@ _FACT_COLUMNS = {
 _SCALES = {"sme": "sme", "small": "sme", "micro": "sme", "medium": "sme", "large": "large"}
 
 
-def _header_key(text: str) -> str:
-    return re.sub(r"[^a-z0-9]", "", text.casefold())
-
-
 def read_supplier_facts(path: Path) -> list[tuple[Any, ...]]:
     """Rows of a facts CSV as ``supplier_facts`` rows; errors name the file and line."""
     try:
@@ -734,12 +730,7 @@ def read_supplier_facts(path: Path) -> list[tuple[Any, ...]]:
     header = next(reader, None)
     if header is None:
         raise SupplierFactsError(f"{path}: empty file")
-    index: dict[str, int] = {}
-    for position, heading in enumerate(header):
-        key = _header_key(heading)
-        for name, variants in _FACT_COLUMNS.items():
-            if key in variants and name not in index:
-                index[name] = position
+    index = header_positions(header, _FACT_COLUMNS)
     if "name" not in index and "company_number" not in index:
         raise SupplierFactsError(
             f"{path}: needs a name or company_number column "

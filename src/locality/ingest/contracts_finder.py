@@ -504,72 +504,93 @@ def _api_suppliers(name: Any, sme: Any, vcse: Any) -> list[dict[str, Any]]:
     ]
 
 
-def api_item_release(item: Mapping[str, Any]) -> dict[str, Any]:
-    """One ``noticeList[].item`` of an API v2 search response as a release."""
-    guid = _needs(_text(item.get("id")), "id")
+# Where each JSON form of a notice keeps a field: the API v2 search response (camelCase) and
+# the harvested notices (snake_case); None where that form lacks the field (the harvest
+# keeps no contract dates and no notice identifier, the API response no page address). One
+# reader (``_json_release``) serves both, so a rule about a field cannot drift between them.
+_JSON_FIELDS: dict[str, tuple[str | None, str | None]] = {
+    "organisation": ("organisationName", "organisation"),
+    "published": ("publishedDate", "published_date"),
+    "notice_type": ("noticeType", "notice_type"),
+    "status": ("noticeStatus", "status"),
+    "postcode": ("postcode", "postcode"),
+    "cpv": ("cpvCodes", "cpv_codes"),
+    "suitable_sme": ("isSuitableForSme", "suitable_for_sme"),
+    "suitable_vcse": ("isSuitableForVco", "suitable_for_vco"),
+    "value_low": ("valueLow", "value_low"),
+    "value_high": ("valueHigh", "value_high"),
+    "closing": ("deadlineDate", "deadline_date"),
+    "award_date": ("awardedDate", "awarded_date"),
+    "award_value": ("awardedValue", "awarded_value"),
+    "supplier": ("awardedSupplier", "awarded_supplier"),
+    "supplier_sme": ("awardedToSme", "awarded_to_sme"),
+    "supplier_vcse": ("awardedToVcse", "awarded_to_vcse"),
+    "contract_start": ("start", None),
+    "contract_end": ("end", None),
+    "identifier": ("noticeIdentifier", None),
+    "url": (None, "url"),
+}
+_API_KEYS = {field: keys[0] for field, keys in _JSON_FIELDS.items()}
+_NOTICE_KEYS = {field: keys[1] for field, keys in _JSON_FIELDS.items()}
+
+
+def _json_release(row: Mapping[str, Any], keys: Mapping[str, str | None]) -> dict[str, Any]:
+    """One notice in a JSON form (``keys``: each field's name in it) as a release."""
+    guid = _needs(_text(row.get("id")), "id")
     if not _GUID.fullmatch(guid):
         raise BadRow(f"id is not a Contracts Finder notice GUID: {guid!r:.60}")
-    organisation = _needs(_text(item.get("organisationName")), "organisationName")
+
+    def value(field: str) -> Any:
+        key = keys[field]
+        return None if key is None else row.get(key)
+
+    def text(field: str) -> str | None:
+        return _text(value(field))
+
+    def iso(field: str) -> str | None:
+        key = keys[field]
+        return None if key is None else _iso(row.get(key), key)
+
+    def amount(field: str) -> float | None:
+        return _amount(value(field), str(keys[field]))
+
+    organisation = _needs(text("organisation"), str(keys["organisation"]))
+    identifier = keys["identifier"]
     return _release(
         guid=guid,
         derived=False,
-        published=_iso(item.get("publishedDate"), "publishedDate"),
-        notice_type=_text(item.get("noticeType")),
-        status=_text(item.get("noticeStatus")),
-        title=_text(item.get("title")),
-        description=_text(item.get("description")),
-        # The API's postcode is the notice's location, given by the buyer: the only
-        # address the response has, so it places the buyer.
-        buyer={"name": organisation, "address": {"postalCode": _text(item.get("postcode"))}},
-        cpv=item.get("cpvCodes"),
-        suitable_sme=_flag(item.get("isSuitableForSme")),
-        suitable_vcse=_flag(item.get("isSuitableForVco")),
-        value_low=_amount(item.get("valueLow"), "valueLow"),
-        value_high=_amount(item.get("valueHigh"), "valueHigh"),
-        closing=_iso(item.get("deadlineDate"), "deadlineDate"),
-        contract_start=_iso(item.get("start"), "start"),
-        contract_end=_iso(item.get("end"), "end"),
-        award_date=_iso(item.get("awardedDate"), "awardedDate"),
-        award_value=_amount(item.get("awardedValue"), "awardedValue"),
-        suppliers=_api_suppliers(
-            item.get("awardedSupplier"), item.get("awardedToSme"), item.get("awardedToVcse")
-        ),
-        extra_tender={"noticeIdentifier": _text(item.get("noticeIdentifier"))},
+        published=iso("published"),
+        notice_type=text("notice_type"),
+        status=text("status"),
+        title=_text(row.get("title")),
+        description=_text(row.get("description")),
+        # The postcode is the notice's location, given by the buyer: the only address
+        # either form has, so it places the buyer.
+        buyer={"name": organisation, "address": {"postalCode": text("postcode")}},
+        cpv=value("cpv"),
+        suitable_sme=_flag(value("suitable_sme")),
+        suitable_vcse=_flag(value("suitable_vcse")),
+        value_low=amount("value_low"),
+        value_high=amount("value_high"),
+        closing=iso("closing"),
+        contract_start=iso("contract_start"),
+        contract_end=iso("contract_end"),
+        award_date=iso("award_date"),
+        award_value=amount("award_value"),
+        suppliers=_api_suppliers(value("supplier"), value("supplier_sme"), value("supplier_vcse")),
+        extra_tender=None if identifier is None else {identifier: text("identifier")},
+        url=text("url"),
     )
+
+
+def api_item_release(item: Mapping[str, Any]) -> dict[str, Any]:
+    """One ``noticeList[].item`` of an API v2 search response as a release."""
+    return _json_release(item, _API_KEYS)
 
 
 def notice_release(notice: Mapping[str, Any]) -> dict[str, Any]:
     """One harvested API notice (snake_case keys, one a line) as a release."""
-    guid = _needs(_text(notice.get("id")), "id")
-    if not _GUID.fullmatch(guid):
-        raise BadRow(f"id is not a Contracts Finder notice GUID: {guid!r:.60}")
-    organisation = _needs(_text(notice.get("organisation")), "organisation")
-    return _release(
-        guid=guid,
-        derived=False,
-        published=_iso(notice.get("published_date"), "published_date"),
-        notice_type=_text(notice.get("notice_type")),
-        status=_text(notice.get("status")),
-        title=_text(notice.get("title")),
-        description=_text(notice.get("description")),
-        buyer={"name": organisation, "address": {"postalCode": _text(notice.get("postcode"))}},
-        cpv=notice.get("cpv_codes"),
-        suitable_sme=_flag(notice.get("suitable_for_sme")),
-        suitable_vcse=_flag(notice.get("suitable_for_vco")),
-        value_low=_amount(notice.get("value_low"), "value_low"),
-        value_high=_amount(notice.get("value_high"), "value_high"),
-        closing=_iso(notice.get("deadline_date"), "deadline_date"),
-        contract_start=None,
-        contract_end=None,
-        award_date=_iso(notice.get("awarded_date"), "awarded_date"),
-        award_value=_amount(notice.get("awarded_value"), "awarded_value"),
-        suppliers=_api_suppliers(
-            notice.get("awarded_supplier"),
-            notice.get("awarded_to_sme"),
-            notice.get("awarded_to_vcse"),
-        ),
-        url=_text(notice.get("url")),
-    )
+    return _json_release(notice, _NOTICE_KEYS)
 
 
 # --- reading files -------------------------------------------------------------------------

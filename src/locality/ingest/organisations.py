@@ -24,19 +24,22 @@ from __future__ import annotations
 
 import csv
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from locality.domain.identity import is_placeholder, normalise_scheme_id
 from locality.domain.names import normalise_name
 from locality.domain.postcodes import normalise_postcode
-from locality.domain.text import parse_flag
+from locality.domain.text import header_positions, parse_flag
 from locality.store import loader, sql
 from locality.store.schema import ORGANISATION_FACT_COLUMNS
 
 if TYPE_CHECKING:
     import duckdb
+
+T = TypeVar("T")
 
 # The network's sectors (locality.network.sectors.SECTORS less "unknown", which a list has
 # no reason to state; tests/test_organisation_lists.py checks the two agree). The network
@@ -73,10 +76,6 @@ class ReadList:
     rows: list[tuple[Any, ...]]  # organisation_facts rows
     rejected: list[tuple[int, str, str]]  # (line, reason, raw)
     records: int
-
-
-def _key(heading: str) -> str:
-    return re.sub(r"[^a-z0-9]", "", heading.casefold())
 
 
 def _decode(path: Path) -> str:
@@ -124,12 +123,7 @@ def read_organisation_list(path: Path, source: str | None = None) -> ReadList:
     delimiter = "\t" if header_line.count("\t") > header_line.count(",") else ","
     reader = csv.reader(lines[skip:], delimiter=delimiter)
     header = next(reader)
-    index: dict[str, int] = {}
-    for position, heading in enumerate(header):
-        key = _key(heading)
-        for column, variants in _HEADERS.items():
-            if key in variants and column not in index:
-                index[column] = position
+    index = header_positions(header, _HEADERS)
     if "name" not in index:
         raise OrganisationListError(
             f"{path}: line {skip + 1}: needs a name column (and any of identifiers, postcode, "
@@ -157,6 +151,17 @@ def read_organisation_list(path: Path, source: str | None = None) -> ReadList:
     return ReadList(rows, rejected, records)
 
 
+def _optional(text: str, parse: Callable[[str], T | None], complaint: str) -> T | None:
+    """An optional cell's value: None when blank, else ``parse(text)``; a cell given but not
+    understood is a ValueError, ``complaint`` with the cell in it (``{!r}``)."""
+    if not text:
+        return None
+    value = parse(text)
+    if value is None:
+        raise ValueError(complaint.format(text))
+    return value
+
+
 def _row(cell: Any) -> tuple[Any, ...]:
     """The columns of one row after source_file and source_line; ValueError says why not."""
     name = " ".join(cell("name").split())
@@ -169,26 +174,14 @@ def _row(cell: Any) -> tuple[Any, ...]:
             f"identifier {bad!r} is not SCHEME-ID (e.g. GB-COH-01234567, GB-CHC-1234567; "
             "separate several with ;)"
         )
-    postcode = None
-    if cell("postcode"):
-        postcode = normalise_postcode(cell("postcode"))
-        if postcode is None:
-            raise ValueError(f"postcode {cell('postcode')!r} is not a UK postcode")
-    sector = None
-    if cell("sector"):
-        sector = parse_sector(cell("sector"))
-        if sector is None:
-            raise ValueError(f"unknown sector {cell('sector')!r}: use one of {', '.join(SECTORS)}")
-    scale = None
-    if cell("scale"):
-        scale = _SCALES.get(cell("scale").casefold())
-        if scale is None:
-            raise ValueError(f"scale {cell('scale')!r}: write sme or large")
-    vcse = None
-    if cell("vcse"):
-        vcse = parse_flag(cell("vcse"))
-        if vcse is None:
-            raise ValueError(f"vcse {cell('vcse')!r}: write yes or no")
+    postcode = _optional(cell("postcode"), normalise_postcode, "postcode {!r} is not a UK postcode")
+    sector = _optional(
+        cell("sector"), parse_sector, f"unknown sector {{!r}}: use one of {', '.join(SECTORS)}"
+    )
+    scale = _optional(
+        cell("scale"), lambda text: _SCALES.get(text.casefold()), "scale {!r}: write sme or large"
+    )
+    vcse = _optional(cell("vcse"), parse_flag, "vcse {!r}: write yes or no")
     if sector is None and scale is None and vcse is None:
         raise ValueError("no sector, scale or vcse: the row says nothing of the organisation")
     if (sector, scale) in {("sme", "large"), ("large_company", "sme")}:

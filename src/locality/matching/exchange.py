@@ -34,6 +34,28 @@ from locality.reference import cpv_themes
 DEFAULT_RADIUS_KM = 50.0
 STAGE_ORDER = {"engagement": 0, "pipeline": 1, "planned": 2, "open": 3}
 
+# The fields of the rows each view lists (a buyer's suppliers never met, a supplier's buyers
+# nearby), in the order a CSV of them gives its columns (``locality exchange --format csv``).
+NEAR_SUPPLIER_FIELDS = (
+    "id",
+    "name",
+    "scale",
+    "vcse",
+    "place",
+    "distance_km",
+    "awards_in_theme",
+    "buyers_served",
+)
+NEAR_BUYER_FIELDS = (
+    "id",
+    "name",
+    "place",
+    "distance_km",
+    "processes_in_its_divisions",
+    "live_notices",
+    "served_before",
+)
+
 
 def _divisions_of_theme(theme: str) -> set[str]:
     found = {d for d, t in cpv_themes().items() if t.theme.lower() == theme.lower()}

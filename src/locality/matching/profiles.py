@@ -15,7 +15,7 @@ from __future__ import annotations
 import datetime as dt
 from collections import Counter
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import MISSING, dataclass, field, fields
 from typing import Any
 
 import duckdb
@@ -49,6 +49,14 @@ class History:
 
     def __len__(self) -> int:
         return len(self.supplier)
+
+    @classmethod
+    def empty(cls) -> History:
+        """A history with no rows yet, each column an empty list to append to (the bench
+        builds one from a notice file or at random)."""
+        required = (f for f in fields(cls) if f.default is MISSING and f.default_factory is MISSING)
+        columns: dict[str, Any] = {f.name: [] for f in required}
+        return cls(**columns)
 
     def row_terms(self) -> tuple[list[npt.NDArray[np.int64]], dict[str, int]]:
         """Each row's words (title, description, CPV label) as term ids in one vocabulary,

@@ -12,8 +12,9 @@ see ``metrics/engine.py``.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import ibis
 import ibis.expr.types as ir
@@ -274,12 +275,33 @@ def payments_in_place(
     return payments.filter(in_place)
 
 
+def _empty(schema: Mapping[str, Any]) -> ir.Table:
+    """A table of ``schema`` with no rows: what an optional lookup table stands for when the
+    caller has none, so the query keeps one shape."""
+    return ibis.memtable({c: [] for c in schema}, schema=schema)
+
+
+def _left_join_identical(
+    left: ir.Table, right: ir.Table, keys: Mapping[str, str], columns: Mapping[str, str]
+) -> ir.Table:
+    """``left`` with ``right``'s ``columns`` (name in the result: name in ``right``) joined on
+    ``keys`` (left's column: right's), matched null-safe: a missing value matches a missing
+    value (IS NOT DISTINCT FROM), so a payment with no company number matches the spend
+    supplier whose key has none."""
+    picked = right.select(
+        **{f"_k{i}": right[name] for i, name in enumerate(keys.values())},
+        **{new: right[name] for new, name in columns.items()},
+    )
+    on = [left[name].identical_to(picked[f"_k{i}"]) for i, name in enumerate(keys)]
+    return left.left_join(picked, on).drop(*(f"_k{i}" for i in range(len(keys))))
+
+
 def with_bodies(payments: ir.Table, body_names: ir.Table | None = None) -> ir.Table:
     """Payments with the body that paid: ``body_name`` (a places file's name for a body
     without a council code, else the name its files give) and ``body_key`` (its council code,
     else that name), so a named body is one body however its files spell it."""
     if body_names is None:
-        body_names = ibis.memtable({"key": [], "name": []}, schema=BODY_NAMES_SCHEMA)
+        body_names = _empty(BODY_NAMES_SCHEMA)
     n = body_names.select(n_key=body_names.key, n_name=body_names.name)
     p = payments.left_join(
         n, payments.body_la_registry_code.isnull() & (n.n_key == body_key(payments.body))
@@ -314,47 +336,31 @@ def payment_facts(
     registry codes, or a column of a table holding them), else in the paying council itself;
     ``location_known`` says when that can be told.
     """
-    p = t.spend_payments
-    s = t.spend_suppliers
-    s = s.select(
-        s_name=s.supplier_name_normalised,
-        s_company=s.company_number,
-        s_charity=s.charity_number,
-        org_id=s.org_id,
-        method=s.method,
-        scale=s.scale,
-        known_vcse=s.vcse,
-        supplier_la=s.la_registry_code,
-    )
-    j = p.left_join(
-        s,
-        [
-            p.supplier_name_normalised.identical_to(s.s_name),
-            p.company_number.identical_to(s.s_company),
-            p.charity_number.identical_to(s.s_charity),
-        ],
+    j = _left_join_identical(
+        t.spend_payments,
+        t.spend_suppliers,
+        {
+            "supplier_name_normalised": "supplier_name_normalised",
+            "company_number": "company_number",
+            "charity_number": "charity_number",
+        },
+        {
+            "org_id": "org_id",
+            "method": "method",
+            "scale": "scale",
+            "known_vcse": "vcse",
+            "supplier_la": "la_registry_code",
+        },
     )
     j = with_bodies(j, body_names)
-    if themes is None:
-        themes = ibis.memtable({c: [] for c in THEME_LABELS_SCHEMA}, schema=THEME_LABELS_SCHEMA)
-    labels = themes.select(
-        t_service_area=themes.service_area,
-        t_expense_type=themes.expense_type,
-        theme=themes.theme,
-        decided_by=themes.decided_by,
-        rule=themes.rule,
-    )
-    j = j.left_join(
-        labels,
-        [
-            j.service_area.identical_to(labels.t_service_area),
-            j.expense_type.identical_to(labels.t_expense_type),
-        ],
+    j = _left_join_identical(
+        j,
+        _empty(THEME_LABELS_SCHEMA) if themes is None else themes,
+        {"service_area": "service_area", "expense_type": "expense_type"},
+        {"theme": "theme", "decided_by": "decided_by", "rule": "rule"},
     )
     if transfers is None:
-        transfers = ibis.memtable(
-            {c: [] for c in TRANSFER_PAYEES_SCHEMA}, schema=TRANSFER_PAYEES_SCHEMA
-        )
+        transfers = _empty(TRANSFER_PAYEES_SCHEMA)
     x = transfers.select(
         x_name=transfers.name,
         transfer_kind=transfers.kind,

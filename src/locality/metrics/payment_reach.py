@@ -29,6 +29,7 @@ from collections.abc import Sequence
 import ibis.expr.types as ir
 
 from locality.metrics import payment_family, share
+from locality.metrics.spend_reach import REACH_SUMS
 
 
 @payment_family("payment_reach")
@@ -66,10 +67,5 @@ def payment_reach(facts: ir.Table, keys: Sequence[str]) -> ir.Table:
         known_location_coverage=share(agg.known_location_value.fill_null(0), agg.counted_amount),
         resolved_coverage=share(agg.resolved_value.fill_null(0), agg.counted_amount),
         redacted_share=share(agg.redacted_value.fill_null(0), agg.counted_amount),
-        sme_value=agg.sme_value,
-        known_scale_value=agg.known_scale_value,
-        vcse_value=agg.vcse_value,
-        known_vcse_value=agg.known_vcse_value,
-        local_value=agg.local_value,
-        known_location_value=agg.known_location_value,
+        **{name: agg[name] for name in REACH_SUMS},
     )

@@ -32,6 +32,17 @@ import ibis.expr.types as ir
 
 from locality.metrics import family, share
 
+# The sums behind the SME, VCSE and local shares, kept in the result beside the shares so a
+# share can be summed over groups again (contracts here, payments in ``payment_reach``).
+REACH_SUMS = (
+    "sme_value",
+    "known_scale_value",
+    "vcse_value",
+    "known_vcse_value",
+    "local_value",
+    "known_location_value",
+)
+
 
 @family("spend_reach")
 def spend_reach(facts: ir.Table, keys: Sequence[str]) -> ir.Table:
@@ -82,12 +93,7 @@ def spend_reach(facts: ir.Table, keys: Sequence[str]) -> ir.Table:
         combined_authority_share=share(agg.combined_authority_value, agg.known_ca_location_value),
         region_share=share(agg.region_value, agg.known_location_value),
         known_location_share=share(agg.known_location_value, agg.awarded_value),
-        sme_value=agg.sme_value,
-        known_scale_value=agg.known_scale_value,
-        vcse_value=agg.vcse_value,
-        known_vcse_value=agg.known_vcse_value,
-        local_value=agg.local_value,
-        known_location_value=agg.known_location_value,
+        **{name: agg[name] for name in REACH_SUMS},
         other_currency_awards=agg.other_currency_awards,
         unknown_value_awards=agg.unknown_value_awards,
     )

@@ -9,12 +9,13 @@ participation and the pairs of communities tied less than chance would tie them.
 
 from __future__ import annotations
 
+import heapq
 from collections import Counter, defaultdict
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from locality.network import measures
-from locality.network.build import Network
+from locality.network.build import Network, gc_paused
 from locality.network.sectors import PUBLIC
 
 if TYPE_CHECKING:
@@ -58,12 +59,40 @@ class Measured:
     roles: list[dict[str, int]]
     community: list[int]
     seed: int = measures.SEED
+    _columns: dict[str, list[Any]] = field(default_factory=dict, repr=False, compare=False)
 
     @property
     def sectors(self) -> list[str]:
         return list(self.trade.vs["sector"])
 
+    def column(self, name: str) -> list[Any]:
+        """A vertex attribute of the trade graph as a list (``label``, ``sector``), or, as
+        ``edge:NAME``, an edge attribute; ``incident`` lists each vertex's edges. Read once:
+        igraph's per-vertex and per-edge attribute access costs a call each, and the lists,
+        cards and page read them thousands of times."""
+        found = self._columns.get(name)
+        if found is None:
+            g = self.trade
+            if name == "incident":
+                found = g.get_inclist()
+            elif name == "across":  # brokerage paths across sectors, per vertex
+                found = [_across(roles) for roles in self.roles]
+            elif name == "edgelist":
+                found = g.get_edgelist()
+            elif name.startswith("edge:"):
+                found = g.es[name[5:]] if g.ecount() else []
+            else:
+                found = g.vs[name] if g.vcount() else []
+            self._columns[name] = found
+        return found
 
+    def other_end(self, e: int, v: int) -> int:
+        """The vertex at the other end of edge ``e`` from ``v``."""
+        a, b = self.column("edgelist")[e]
+        return b if a == v else a
+
+
+@gc_paused
 def measure(
     network: Network,
     *,
@@ -126,14 +155,16 @@ class BrokerReport:
     notes: list[str] = field(default_factory=list)
 
 
+@gc_paused
 def brokers(measured: Measured, *, top: int | None = 25) -> BrokerReport:
     """Organisations that broker between others, most central first: a positive
     betweenness or at least one Gould–Fernandez brokerage path across sectors."""
     g = measured.trade
-    names, labels = g.vs["name"], g.vs["label"]
+    names, labels = measured.column("name"), measured.column("label")
     ranked = []
+    across_of = measured.column("across")
     for v in range(g.vcount()):
-        across = _across(measured.roles[v])
+        across = across_of[v]
         between = round(measured.betweenness.values[v], 6)
         if between > 0 or across > 0:
             ranked.append(((-between, -across, labels[v], names[v]), v))
@@ -154,35 +185,42 @@ def _across(roles: dict[str, int]) -> int:
 
 
 def is_broker(measured: Measured, v: int) -> bool:
-    return measured.betweenness.values[v] > 0 or _across(measured.roles[v]) > 0
+    return measured.betweenness.values[v] > 0 or measured.column("across")[v] > 0
 
 
 def broker(measured: Measured, v: int) -> Broker:
     """One organisation as a broker, with why (whether or not it brokers)."""
-    return _broker(measured, v, measured.roles[v], _across(measured.roles[v]))
+    return _broker(measured, v, measured.roles[v], measured.column("across")[v])
 
 
 def _broker(measured: Measured, v: int, roles: dict[str, int], across: int) -> Broker:
-    g = measured.trade
-    node = g.vs[v]
+    column = measured.column
+    labels, sectors = column("label"), column("sector")
+    edge_kinds, edge_examples = column("edge:kinds"), column("edge:examples")
     links: dict[str, list[str]] = defaultdict(list)
-    examples: list[dict[str, Any]] = []
-    for e in g.es[g.incident(v)]:
-        other = g.vs[e.target if e.source == v else e.source]
-        links[other["sector"]].append(other["label"])
-        for example in e["examples"] or []:
-            examples.append({**example, "with": other["label"], "kind": ", ".join(e["kinds"])})
-    examples.sort(key=lambda x: (-(x["value"] or 0), x["ocid"]))
+    candidates: list[tuple[Any, ...]] = []  # (order, example, other end, edge): hubs have many
+    edgelist = column("edgelist")
+    for e in column("incident")[v]:
+        a, b = edgelist[e]
+        other = b if a == v else a
+        links[sectors[other]].append(labels[other])
+        for example in edge_examples[e] or []:
+            order = (-(example["value"] or 0), example["ocid"], len(candidates))
+            candidates.append((order, example, other, e))
+    examples = [
+        {**example, "with": labels[other], "kind": ", ".join(edge_kinds[e])}
+        for _, example, other, e in heapq.nsmallest(3, candidates, key=lambda x: x[0])
+    ]
     for names in links.values():
         names.sort()
     betweenness = measured.betweenness.values[v]
     constraint = measured.constraint[v]
     return Broker(
-        id=node["name"],
-        name=node["label"],
-        sector=node["sector"],
-        buyer_type=node["buyer_type"],
-        locality=node["locality"],
+        id=column("name")[v],
+        name=labels[v],
+        sector=sectors[v],
+        buyer_type=column("buyer_type")[v],
+        locality=column("locality")[v],
         degree=measured.degree[v],
         strength=measured.strength[v],
         betweenness=round(betweenness, 6),
@@ -193,7 +231,7 @@ def _broker(measured: Measured, v: int, roles: dict[str, int], across: int) -> B
         community=measured.community[v],
         links=dict(sorted(links.items())),
         examples=examples[:3],
-        why=_why(node["sector"], links, roles, examples[:2]),
+        why=_why(sectors[v], links, roles, examples[:2]),
     )
 
 
@@ -262,14 +300,27 @@ class CommunityReport:
 def participation(g: ig.Graph, membership: list[int]) -> list[float]:
     """Participation coefficient P_i = 1 − Σ_s (k_is / k_i)² (Guimerà & Amaral 2005): 0 for
     a node whose ties all stay in its community, towards 1 when they spread evenly."""
-    out = []
-    for v in range(g.vcount()):
-        ties = Counter(membership[u] for u in g.neighbors(v))
-        k = sum(ties.values())
-        out.append(1 - sum((n / k) ** 2 for n in ties.values()) if k else 0.0)
-    return out
+    import numpy as np
+
+    n = g.vcount()
+    if not g.ecount():
+        return [0.0] * n
+    edges = np.array(g.get_edgelist(), dtype=np.int64)
+    community = np.array(membership, dtype=np.int64)
+    # each tie counted from both ends: (vertex, the other end's community)
+    ends = np.concatenate([edges, edges[:, ::-1]])
+    pairs, ties = np.unique(
+        ends[:, 0] * (int(community.max()) + 1) + community[ends[:, 1]], return_counts=True
+    )
+    vertex = pairs // (int(community.max()) + 1)
+    k = np.bincount(vertex, weights=ties, minlength=n)
+    squares = np.bincount(vertex, weights=ties.astype(float) ** 2, minlength=n)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        p = np.where(k > 0, 1 - squares / np.where(k > 0, k, 1) ** 2, 0.0)
+    return [float(x) for x in p]
 
 
+@gc_paused
 def communities(
     measured: Measured,
     *,
@@ -288,24 +339,26 @@ def communities(
     inside_value: Counter[int] = Counter()
     inside_themes: dict[int, Counter[str]] = defaultdict(Counter)
     between: Counter[tuple[int, int]] = Counter()
-    for e in g.es:
-        a, b = membership[e.source], membership[e.target]
+    values, edge_themes = measured.column("edge:value"), measured.column("edge:themes")
+    for e, (source, target) in enumerate(measured.column("edgelist")):
+        a, b = membership[source], membership[target]
         if a == b:
-            inside_value[a] += e["value"] or 0
-            inside_themes[a].update(e["themes"] or {})
+            inside_value[a] += values[e] or 0
+            counts = inside_themes[a]
+            for theme, n in (edge_themes[e] or {}).items():
+                counts[theme] = counts.get(theme, 0) + n
         else:
             between[(min(a, b), max(a, b))] += 1
+    labels, sector_of = measured.column("label"), measured.column("sector")
     found = []
     for c in sorted(members, key=lambda c: (-len(members[c]), c)):
         vs = members[c]
         if len(vs) < min_size:
             continue
-        sectors = Counter(g.vs[v]["sector"] for v in vs)
-        ranked = sorted(
-            vs, key=lambda v: (-measured.strength[v], -measured.degree[v], g.vs[v]["label"])
-        )
-        buyers = [g.vs[v]["label"] for v in ranked if g.vs[v]["sector"] == PUBLIC][:3]
-        suppliers = [g.vs[v]["label"] for v in ranked if g.vs[v]["sector"] != PUBLIC][:3]
+        sectors = Counter(sector_of[v] for v in vs)
+        ranked = sorted(vs, key=lambda v: (-measured.strength[v], -measured.degree[v], labels[v]))
+        buyers = [labels[v] for v in ranked if sector_of[v] == PUBLIC][:3]
+        suppliers = [labels[v] for v in ranked if sector_of[v] != PUBLIC][:3]
         themes = dict(inside_themes[c].most_common(3))
         found.append(
             Community(

@@ -34,16 +34,16 @@ from them and would close every triad a broker spans.
 
 from __future__ import annotations
 
+import functools
 import gc
-import itertools
 import json
 from collections import Counter, defaultdict
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import date
 from functools import lru_cache
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar, cast
 
 import duckdb
 
@@ -68,6 +68,27 @@ MAX_GROUP = 50
 EXAMPLES = 3
 
 _NATION_SCHEME = {"E": "GB-LAE", "S": "GB-LAS", "W": "GB-LAW", "N": "GB-LANI"}
+
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+def gc_paused(func: F) -> F:
+    """Run ``func`` with the cyclic garbage collector paused. The network's steps make
+    hundreds of thousands of small objects (ties, rows, cards) and keep them: the collector
+    would walk them again and again for nothing (a quarter of a locality page's time)."""
+
+    @functools.wraps(func)
+    def paused(*args: Any, **kwargs: Any) -> Any:
+        enabled = gc.isenabled()
+        gc.disable()
+        try:
+            return func(*args, **kwargs)
+        finally:
+            if enabled:
+                gc.enable()
+
+    return cast(F, paused)
 
 
 class NetworkError(ValueError):
@@ -137,19 +158,24 @@ def scope_for(
 class Network:
     """A built network: the igraph graph (undirected, one edge per pair and kind) and the
     scope it covers. Vertex attributes: ``name`` (org_id), ``label``, ``sector``,
-    ``buyer_type``, ``sector_evidence``, ``locality``, ``la_registry_code``, ``region``;
+    ``buyer_type``, ``sector_evidence``, ``sector_source`` (the kind of evidence: imported
+    list, register, name pattern, ...), ``sector_list`` (``FILE line N`` of the imported list
+    row matched to it, else None), ``locality``, ``la_registry_code``, ``region``;
     edge attributes: ``kind``, ``payer`` (org_id of the buyer or paying body of a trade
     tie), ``value`` (GBP, 0 where not money), ``count``, ``weight``
     (Newman weight for the projections, else ``count``), ``first``, ``last`` (ISO dates),
     ``examples`` (``[{"ocid", "title", "value"}]``), ``themes`` (theme → awards),
     ``theme_values`` (theme → money); ``scope_buyer`` marks the buyers and spend publishers
     the scope selected. ``buyer_awards`` counts each buyer's distinct contract awards
-    (org_id → awards; an award of several suppliers once, frameworks left out)."""
+    (org_id → awards; an award of several suppliers once, frameworks left out);
+    ``theme_awards`` the distinct awards of each theme whose money counts (theme → awards),
+    the base of the theme's concentration."""
 
     graph: ig.Graph
     scope: Scope
     notes: list[str] = field(default_factory=list)
     buyer_awards: dict[str, int] = field(default_factory=dict)
+    theme_awards: dict[str, int] = field(default_factory=dict)
     _trade: ig.Graph | None = field(default=None, repr=False, compare=False)
 
     def trade_graph(self) -> ig.Graph:
@@ -162,6 +188,7 @@ class Network:
             self._trade = self._merged_trade()
         return self._trade
 
+    @gc_paused
     def _merged_trade(self) -> ig.Graph:
         import igraph as ig
 
@@ -189,8 +216,11 @@ class Network:
             trade.vs[name] = g.vs[name]
         if not ids:
             return trade
-        columns = {name: [values[i] for i in ids] for name, values in
-                   ((name, g.es[name]) for name in names)}  # fmt: skip
+        # Read the trade edges' attributes only: the projections are most of the edges
+        # (3 million of 3.7 at 1M releases), and reading a whole column copies them all.
+        # ``ids`` ascend (each pair's first edge, in edge order), as a selection keeps them.
+        chosen = g.es.select(ids)
+        columns = {name: list(chosen[name]) for name in names}
         columns["kinds"] = [[kind] for kind in columns["kind"]]
         first_money = list(zip(columns["kind"], columns["value"], strict=True))
         columns["value_awarded"] = [0.0 if k == SPEND else v for k, v in first_money]
@@ -356,6 +386,7 @@ def themes(con: duckdb.DuckDBPyConnection) -> list[str]:
     return [r[0] for r in rows] + ["unclassified"]
 
 
+@gc_paused
 def build_network(
     con: duckdb.DuckDBPyConnection,
     scope: Scope | None = None,
@@ -365,15 +396,7 @@ def build_network(
 ) -> Network:
     """The network of ``scope`` (everything by default) as an igraph graph (module
     docstring for nodes and edges). ``kinds`` picks edge kinds."""
-    # Hundreds of thousands of small objects are made and all kept: the cyclic garbage
-    # collector would walk them again and again for nothing.
-    paused = gc.isenabled()
-    gc.disable()
-    try:
-        return _build(con, scope, set(kinds), max_group)
-    finally:
-        if paused:
-            gc.enable()
+    return _build(con, scope, set(kinds), max_group)
 
 
 def _build(
@@ -417,6 +440,7 @@ def _build(
     rows = con.execute(_AWARDS_SQL.format(where=where, since=since), params).fetchall()
     award_suppliers: dict[str, list[str]] = defaultdict(list)
     buyer_awards: dict[str, set[str]] = defaultdict(set)  # buyer → its contract award keys
+    theme_awards: dict[str, set[str]] = defaultdict(set)  # theme → awards with money
     scope_buyers: set[str] = set()
     supplier_buyers: dict[str, set[str]] = defaultdict(set)
     for buyer, supplier, key, counts_as, share, when, ocid, title, theme in rows:
@@ -441,32 +465,16 @@ def _build(
         e.themes[theme] = e.themes.get(theme, 0) + 1
         if money:
             e.theme_values[theme] = e.theme_values.get(theme, 0.0) + money
+            theme_awards[theme].add(key)
         if len(e.examples) < EXAMPLES:
             e.examples.append({"ocid": ocid, "title": title, "value": money or None})
-    # Projections: (a, b) → [count, Newman weight], kept apart from the trade ties (they are
-    # most of the edges, and carry nothing else).
-    projected: dict[str, dict[tuple[str, str], list[float]]] = {CO_SUPPLIER: {}, CO_BUYER: {}}
-    groups: dict[str, Iterable[Iterable[str]]] = {
-        CO_SUPPLIER: award_suppliers.values(),
-        CO_BUYER: (sorted(b) for b in supplier_buyers.values()),
-    }
-    for kind in (CO_SUPPLIER, CO_BUYER):
-        if kind not in wanted:
-            continue
-        pairs = projected[kind]
-        for group in groups[kind]:
-            members = sorted(set(group))
-            d = len(members)
-            if d < 2 or d > max_group:
-                continue
-            share = 1 / (d - 1)  # Newman 2001, Phys. Rev. E 64, 016132
-            for pair in itertools.combinations(members, 2):
-                found = pairs.get(pair)
-                if found is None:
-                    pairs[pair] = [1, share]
-                else:
-                    found[0] += 1
-                    found[1] += share
+    # Projections: the groups whose members are tied pairwise (each group sorted, once),
+    # kept apart from the trade ties (they are most of the edges, and carry nothing else).
+    groups: dict[str, list[list[str]]] = {CO_SUPPLIER: [], CO_BUYER: []}
+    for kind, found in ((CO_SUPPLIER, award_suppliers.values()),
+                        (CO_BUYER, supplier_buyers.values())):  # fmt: skip
+        if kind in wanted:
+            groups[kind] = [sorted(set(g)) for g in found if 2 <= len(g) <= max_group]
 
     # Spend: council → supplier, for payments resolved to an organisation.
     body_nodes: dict[str, tuple[str, str]] = {}  # synthetic node id → (name, registry code)
@@ -503,25 +511,31 @@ def _build(
     trade_keys = list(edges)  # in reading order: the SQL orders awards, so runs agree
     ids = sorted(
         {x for a, b, _ in trade_keys for x in (a, b)}
-        | {x for pairs in projected.values() for pair in pairs for x in pair}
+        | {x for kind in groups.values() for members in kind for x in members}
     )
     index = {org_id: i for i, org_id in enumerate(ids)}
     graph = ig.Graph(len(ids))
     _node_attributes(con, graph, ids, body_nodes)
     values = [edges[k] for k in trade_keys]
-    co = [
-        (pair, kind, v) for kind in (CO_SUPPLIER, CO_BUYER) for pair, v in projected[kind].items()
-    ]
-    graph.add_edges(
-        [(index[a], index[b]) for a, b, _ in trade_keys]
-        + [(index[a], index[b]) for (a, b), _, _ in co]
-    )
-    n = len(co)
-    graph.es["kind"] = [e.kind for e in values] + [kind for _, kind, _ in co]
+    co_ends: list[tuple[int, int]] = []
+    co_kinds: list[str] = []
+    co_counts: list[int] = []
+    co_weights: list[float] = []
+    for kind in (CO_SUPPLIER, CO_BUYER):
+        ends, counts, weights = _projection(
+            [[index[x] for x in members] for members in groups[kind]], len(ids)
+        )
+        co_ends += ends
+        co_kinds += [kind] * len(ends)
+        co_counts += counts
+        co_weights += weights
+    graph.add_edges([(index[a], index[b]) for a, b, _ in trade_keys] + co_ends)
+    n = len(co_ends)
+    graph.es["kind"] = [e.kind for e in values] + co_kinds
     graph.es["payer"] = [e.payer for e in values] + [None] * n
     graph.es["value"] = [round(e.value, 2) for e in values] + [0.0] * n
-    graph.es["count"] = [e.count for e in values] + [int(v[0]) for _, _, v in co]
-    graph.es["weight"] = [e.weight for e in values] + [v[1] for _, _, v in co]
+    graph.es["count"] = [e.count for e in values] + co_counts
+    graph.es["weight"] = [e.weight for e in values] + co_weights
     graph.es["first"] = [e.first.isoformat() if e.first else None for e in values] + [None] * n
     graph.es["last"] = [e.last.isoformat() if e.last else None for e in values] + [None] * n
     graph.es["examples"] = [e.examples for e in values] + [[]] * n
@@ -530,7 +544,41 @@ def _build(
         {t: round(v, 2) for t, v in e.theme_values.items()} for e in values
     ] + [{}] * n
     graph.vs["scope_buyer"] = [org_id in scope_buyers for org_id in ids]
-    return Network(graph, scope, notes, {b: len(keys) for b, keys in buyer_awards.items()})
+    return Network(
+        graph,
+        scope,
+        notes,
+        {b: len(keys) for b, keys in buyer_awards.items()},
+        {t: len(keys) for t, keys in theme_awards.items()},
+    )
+
+
+def _projection(
+    groups: list[list[int]], n: int
+) -> tuple[list[tuple[int, int]], list[int], list[float]]:
+    """The one-mode projection of ``groups`` (each a sorted list of vertex ids): every pair
+    of a group tied, with ``count`` the groups the pair shares and Newman's (2001, Phys. Rev.
+    E 64, 016132) collaboration weight Σ_k 1/(d_k − 1) over them, d_k the group's size.
+    Pairs in vertex order. Vectorised by group size: the national network has millions."""
+    import numpy as np
+
+    by_size: dict[int, list[list[int]]] = defaultdict(list)
+    for members in groups:
+        by_size[len(members)].append(members)
+    keys, shares = [], []
+    for d, rows in sorted(by_size.items()):
+        block = np.array(rows, dtype=np.int64)
+        first, second = np.triu_indices(d, 1)
+        keys.append((block[:, first] * n + block[:, second]).ravel())
+        shares.append(np.full(keys[-1].size, 1 / (d - 1)))
+    if not keys:
+        return [], [], []
+    pairs, inverse, counts = np.unique(
+        np.concatenate(keys), return_inverse=True, return_counts=True
+    )
+    weights = np.bincount(inverse.ravel(), weights=np.concatenate(shares))
+    ends = list(zip((pairs // n).tolist(), (pairs % n).tolist(), strict=True))
+    return ends, counts.tolist(), weights.tolist()
 
 
 def _body_node(body: str, code: str | None) -> str:
@@ -638,6 +686,8 @@ def _node_attributes(
         columns["sector"].append(sector_attrs[0])
         columns["buyer_type"].append(sector_attrs[1])
         columns["sector_evidence"].append(sector_attrs[2])
+        columns["sector_source"].append(sector_source(sector_attrs[2]))
+        columns["sector_list"].append(listed.source if listed is not None else None)
         columns["locality"].append(place[0])
         columns["la_registry_code"].append(place[1])
         columns["region"].append(place[2])
@@ -647,8 +697,32 @@ def _node_attributes(
         "sector",
         "buyer_type",
         "sector_evidence",
+        "sector_source",
+        "sector_list",
         "locality",
         "la_registry_code",
         "region",
     ):
         graph.vs[key] = columns[key]
+
+
+# The kind of evidence behind a sector (the rules of locality.network.sectors, in order), for
+# the node's card: an imported list, a register, the publisher, a name pattern, ...
+_SOURCES = (
+    ("imported list", "imported list"),
+    ("register ", "register"),
+    ("published buyer type", "publisher's buyer type"),
+    ("name:", "name pattern"),
+    ("identifier scheme", "identifier scheme"),
+    ("published VCSE flag", "publisher's VCSE flag"),
+    ("published size", "publisher's size"),
+    ("buyer only", "buys only: a contracting authority"),
+    ("buyer", "buyer of public contracts"),
+    ("publishes council spend", "council spend files"),
+)
+
+
+@lru_cache(maxsize=4096)  # a few dozen distinct evidences, read once per node
+def sector_source(evidence: str) -> str:
+    """What kind of evidence decided a sector (``sector_evidence`` in words)."""
+    return next((kind for prefix, kind in _SOURCES if evidence.startswith(prefix)), "none")

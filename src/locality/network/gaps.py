@@ -19,7 +19,9 @@ are missing, who connects places, and which buyers' supplier ties look thin
   squares, buyers with ``MIN_AWARDS`` awards or more), and buyers
   with fewer suppliers than expected are listed with the ratio.
 * ``market_cores``: for each theme, how concentrated its money is: suppliers, the top four's
-  share, HHI (0–10,000) and the core (fewest suppliers holding half the money).
+  share, HHI (0–10,000) and the core (fewest suppliers holding half the money), with
+  ``small_base`` when the theme has fewer than ten suppliers or awards: such a market is
+  small, not concentrated (its HHI is at least 10,000 / n; docs/metrics.md, "Concentration").
 """
 
 from __future__ import annotations
@@ -31,13 +33,17 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from locality.network.analysis import Measured
-from locality.network.build import BUYER_SUPPLIER
+from locality.network.build import BUYER_SUPPLIER, gc_paused
 from locality.network.sectors import PUBLIC, SME, VCSE
 
 K_STEPS = 2
 LARGE_BUYERS = 5
 MIN_AWARDS = 2
 MIN_BUYERS_FOR_FIT = 5
+# The small-base rule of locality.metrics.concentration (imported there with Ibis, too heavy
+# for a page; tests/test_network.py checks the two agree).
+MIN_SUPPLIERS = 10
+MIN_BASE = 10
 
 
 @dataclass
@@ -67,6 +73,7 @@ def _profile(counts: Counter[str]) -> dict[str, float]:
     return {t: n / total for t, n in counts.items()} if total else {}
 
 
+@gc_paused
 def gaps(
     measured: Measured,
     *,
@@ -99,9 +106,9 @@ def gaps(
             for v in large
         ],
         k=k,
-        unreached=clip(_unreached(measured, large, k, themes, neighbours, scope_councils)),
+        unreached=_unreached(measured, large, k, themes, neighbours, scope_councils, top),
         buyer_pairs=_buyer_pairs(measured, public_buyers, themes, neighbours, top),
-        connectors=clip(_connectors(measured)),
+        connectors=clip(_connectors(measured, neighbours)),
         sparse_buyers=clip(_sparse_buyers(measured, notes)),
         market_cores=clip(_market_cores(measured)),
         notes=notes,
@@ -115,6 +122,7 @@ def _unreached(
     themes: list[Counter[str]],
     neighbours: list[set[int]],
     councils: frozenset[str] | None,
+    top: int | None,
 ) -> list[dict[str, Any]]:
     g = measured.trade
     names, labels, sectors = g.vs["name"], g.vs["label"], g.vs["sector"]
@@ -123,26 +131,32 @@ def _unreached(
     if not large or not small:
         return []
     distances = g.distances(source=large, target=small)
-    degree = measured.degree
     large_profiles = {b: _profile(themes[b]) for b in large}
-    # Adamic–Adar rewritten per shared buyer z: Σ_{z ∈ N(s)} |{y ∈ N(b): z ∈ N(y)}| / log deg z,
-    # so each large buyer's counts are made once (cost Σ_y deg y), not once per SME.
+    # The order needs only each SME's best theme relevance; the Adamic–Adar scores and the
+    # rows are made for the rows kept (the page keeps ten of thousands).
+    nearest = [min(column) for column in zip(*distances, strict=True)]
+    far = [(j, s) for j, s in enumerate(small) if nearest[j] > k]
+    best = _best_relevance([themes[s] for _, s in far], [large_profiles[b] for b in large])
+    found = []  # (sort key, SME, its distance, its theme profile)
+    for (j, s), relevance in zip(far, best, strict=True):
+        local = bool(councils and codes[s] in councils)
+        key = (not local, -round(relevance, 3), labels[s], j)
+        found.append((key, s, nearest[j], _profile(themes[s]), local))
+    found.sort(key=lambda x: x[0])
+    degree = measured.degree
     reach: dict[int, Counter[int]] = {}
-    for b in large:
-        counts: Counter[int] = Counter()
-        for y in neighbours[b]:
-            counts.update(neighbours[y])
-        reach[b] = counts
     rows = []
-    for j, s in enumerate(small):
-        nearest = min(distances[i][j] for i in range(len(large)))
-        if nearest <= k:
-            continue
-        profile = _profile(themes[s])
+    for _, s, nearest, profile, local in found[:top] if top else found:
         fits = []
         for b in large:
-            b_profile = large_profiles[b]
-            relevance = sum(min(p, b_profile.get(t, 0.0)) for t, p in profile.items())
+            if b not in reach:
+                # Adamic–Adar rewritten per shared buyer z: Σ_{z ∈ N(s)} |{y ∈ N(b): z ∈
+                # N(y)}| / log deg z, so each large buyer's counts are made once (cost
+                # Σ_y deg y), not once per SME.
+                counts: Counter[int] = Counter()
+                for y in neighbours[b]:
+                    counts.update(neighbours[y])
+                reach[b] = counts
             score = 0.0
             for z in neighbours[s]:
                 if degree[z] > 1 and z in reach[b]:
@@ -151,7 +165,7 @@ def _unreached(
                 {
                     "buyer": labels[b],
                     "buyer_id": names[b],
-                    "theme_relevance": round(relevance, 3),
+                    "theme_relevance": round(_relevance(profile, large_profiles[b]), 3),
                     "adamic_adar": round(score, 3),
                 }
             )
@@ -162,21 +176,42 @@ def _unreached(
                 "name": labels[s],
                 "sector": sectors[s],
                 "locality": localities[s],
-                "local": bool(councils and codes[s] in councils),
+                "local": local,
                 "distance": None if math.isinf(nearest) else int(nearest),
                 "buyers": sorted(labels[x] for x in neighbours[s]),
                 "themes": dict(themes[s].most_common(3)),
                 "best_fits": fits[:2],
             }
         )
-    rows.sort(
-        key=lambda r: (
-            not r["local"],
-            -(r["best_fits"][0]["theme_relevance"] if r["best_fits"] else 0),
-            r["name"],
-        )
-    )
     return rows
+
+
+def _best_relevance(counts: list[Counter[str]], profiles: list[dict[str, float]]) -> list[float]:
+    """Each SME's best theme relevance to the large buyers (``_relevance``), as matrices:
+    thousands of SMEs against five buyers."""
+    import numpy as np
+
+    if not counts:
+        return []
+    columns = {t: i for i, t in enumerate(sorted({t for c in counts for t in c}))}
+    shares = np.zeros((len(counts), len(columns) + 1))
+    for i, c in enumerate(counts):
+        total = sum(c.values())
+        for t, n in c.items():
+            if total:
+                shares[i, columns[t]] = n / total
+    best = np.zeros(len(counts))
+    for profile in profiles:
+        theirs = np.zeros(len(columns) + 1)
+        for t, p in profile.items():
+            theirs[columns.get(t, len(columns))] = p if t in columns else 0.0
+        best = np.maximum(best, np.minimum(shares, theirs).sum(axis=1))
+    return [float(x) for x in best]
+
+
+def _relevance(profile: dict[str, float], other: dict[str, float]) -> float:
+    """The overlap of two theme profiles, Σ_t min(share_a(t), share_b(t))."""
+    return sum(min(p, other.get(t, 0.0)) for t, p in profile.items())
 
 
 def _buyer_pairs(
@@ -195,24 +230,18 @@ def _buyer_pairs(
     for b in buyers:
         if codes[b] and bought[b]:
             by_place[codes[b]].append(b)
-    found = []  # (sort key, a, b, shared themes); rows are made for the kept ones only
-    for members in by_place.values():
+    # A council's buyers are compared pair by pair (hundreds of buyers: tens of thousands of
+    # pairs), so the pairs are matrices: shared themes M·Mᵀ, their awards C·Mᵀ + M·Cᵀ, and
+    # the pairs sharing a supplier marked from each supplier's buyers.
+    rank = {label: i for i, label in enumerate(sorted({labels[b] for b in buyers}))}
+    found = []  # (sort key, a, b); rows are made for the kept ones only
+    for order, members in enumerate(by_place.values()):
         members.sort(key=lambda v: labels[v])
-        for i, a in enumerate(members):
-            for b in members[i + 1 :]:
-                shared = bought[a] & bought[b]
-                if not shared or not neighbours[a].isdisjoint(neighbours[b]):
-                    continue
-                awards = sum(themes[a][t] + themes[b][t] for t in shared)
-                found.append(((-len(shared), -awards, labels[a], labels[b]), a, b, shared))
-    kept = (
-        heapq.nsmallest(top, found, key=lambda x: x[0])
-        if top
-        else sorted(found, key=lambda x: x[0])
-    )
+        found.extend(_pairs_of(members, order, bought, themes, neighbours, labels, rank, top))
+    kept = heapq.nsmallest(top, found) if top else sorted(found)
     rows = []
-    for _, a, b, shared in kept:
-        names = sorted(shared)
+    for *_, a, b in kept:
+        names = sorted(bought[a] & bought[b])
         rows.append(
             {
                 "place": localities[a],
@@ -226,28 +255,72 @@ def _buyer_pairs(
     return rows
 
 
-def _connectors(measured: Measured) -> list[dict[str, Any]]:
+def _pairs_of(
+    members: list[int],
+    order: int,
+    bought: dict[int, set[str]],
+    themes: list[Counter[str]],
+    neighbours: list[set[int]],
+    labels: list[str],
+    rank: dict[str, int],
+    top: int | None,
+) -> list[tuple[int, ...]]:
+    """The pairs of one place's buyers (in label order) that share a theme and no supplier,
+    each as (−shared themes, −their awards, label ranks, place order, i, j, a, b): the
+    first ``top`` of them (all when None), since the first of all places are among them."""
+    import numpy as np
+
+    size = len(members)
+    if size < 2:
+        return []
+    columns = {t: i for i, t in enumerate(sorted(set().union(*(bought[b] for b in members))))}
+    has = np.zeros((size, len(columns)), dtype=np.int64)
+    awards = np.zeros_like(has)
+    for i, b in enumerate(members):
+        for t in bought[b]:
+            has[i, columns[t]] = 1
+            awards[i, columns[t]] = themes[b][t]
+    shared = has @ has.T
+    shared_awards = awards @ has.T + has @ awards.T
+    suppliers: dict[int, list[int]] = defaultdict(list)
+    for i, b in enumerate(members):
+        for y in neighbours[b]:
+            suppliers[y].append(i)
+    blocked = np.zeros((size, size), dtype=bool)
+    for sharing in suppliers.values():
+        if len(sharing) > 1:
+            index = np.array(sharing)
+            blocked[np.ix_(index, index)] = True
+    rows, cols = np.nonzero(np.triu((shared > 0) & ~blocked, k=1))
+    ranks = np.array([rank[labels[b]] for b in members], dtype=np.int64)
+    keys = (-shared[rows, cols], -shared_awards[rows, cols], ranks[rows], ranks[cols])
+    # the first ``top`` in the order of the keys (i, j break ties as the pairs' order would)
+    first = np.lexsort((cols, rows, *reversed(keys)))[:top] if top else np.arange(len(rows))
+    return [
+        (*(int(k[x]) for k in keys), order, int(rows[x]), int(cols[x]),
+         members[rows[x]], members[cols[x]])
+        for x in first
+    ]  # fmt: skip
+
+
+def _connectors(measured: Measured, neighbours: list[set[int]]) -> list[dict[str, Any]]:
     g = measured.trade
-    vs = g.vs
+    names, labels, sectors, localities = (g.vs[a] for a in ("name", "label", "sector", "locality"))
     rows = []
     for v in range(g.vcount()):
-        if vs[v]["sector"] == PUBLIC:
+        if sectors[v] == PUBLIC:
             continue
         places = sorted(
-            {
-                vs[u]["locality"]
-                for u in g.neighbors(v)
-                if vs[u]["sector"] == PUBLIC and vs[u]["locality"]
-            }
+            {localities[u] for u in neighbours[v] if sectors[u] == PUBLIC and localities[u]}
         )
         if len(places) < 2:
             continue
         rows.append(
             {
-                "id": vs[v]["name"],
-                "name": vs[v]["label"],
-                "sector": vs[v]["sector"],
-                "locality": vs[v]["locality"],
+                "id": names[v],
+                "name": labels[v],
+                "sector": sectors[v],
+                "locality": localities[v],
                 "places": len(places),
                 "place_names": places,
                 "strength": measured.strength[v],
@@ -255,6 +328,20 @@ def _connectors(measured: Measured) -> list[dict[str, Any]]:
         )
     rows.sort(key=lambda r: (-r["places"], -r["strength"], r["name"]))
     return rows
+
+
+def _contract_ties(full: Any) -> list[tuple[int, int, int]]:
+    """(edge, buyer, supplier) of every buyer–supplier tie of the full graph."""
+    if not full.ecount():
+        return []
+    names = full.vs["name"]
+    return [
+        (i, a, b) if names[a] == payer else (i, b, a)
+        for i, ((a, b), kind, payer) in enumerate(
+            zip(full.get_edgelist(), full.es["kind"], full.es["payer"], strict=True)
+        )
+        if kind == BUYER_SUPPLIER
+    ]
 
 
 def _sparse_buyers(measured: Measured, notes: list[str]) -> list[dict[str, Any]]:
@@ -270,13 +357,10 @@ def _sparse_buyers(measured: Measured, notes: list[str]) -> list[dict[str, Any]]
     )
     suppliers: dict[int, set[int]] = defaultdict(set)
     value: Counter[int] = Counter()
-    for e in full.es:
-        if e["kind"] != BUYER_SUPPLIER:
-            continue
-        a, b = e.source, e.target
-        buyer, supplier = (a, b) if vs[a]["name"] == e["payer"] else (b, a)
+    values = full.es["value"] if full.ecount() else []
+    for i, buyer, supplier in _contract_ties(full):
         suppliers[buyer].add(supplier)
-        value[buyer] += e["value"] or 0
+        value[buyer] += values[i] or 0
     buyers = [b for b in awards if awards[b] >= MIN_AWARDS]
     if len(buyers) < MIN_BUYERS_FOR_FIT:
         notes.append(
@@ -321,11 +405,10 @@ def _market_cores(measured: Measured) -> list[dict[str, Any]]:
     full = measured.network.graph
     vs = full.vs
     money: dict[str, Counter[int]] = defaultdict(Counter)
-    for e in full.es:
-        if e["kind"] != BUYER_SUPPLIER:
-            continue
-        supplier = e.target if vs[e.source]["name"] == e["payer"] else e.source
-        for theme, v in (e["theme_values"] or {}).items():
+    theme_values = full.es["theme_values"] if full.ecount() else []
+    awards = measured.network.theme_awards
+    for i, _, supplier in _contract_ties(full):
+        for theme, v in (theme_values[i] or {}).items():
             money[theme][supplier] += v
     rows = []
     for theme, by_supplier in money.items():
@@ -340,16 +423,34 @@ def _market_cores(measured: Measured) -> list[dict[str, Any]]:
             if running >= 0.5:
                 break
         top = by_supplier.most_common(1)[0][0]
+        hhi = round(sum((s * 100) ** 2 for s in shares), 1)
+        base = awards.get(theme, 0)
+        small = len(shares) < MIN_SUPPLIERS or base < MIN_BASE
+        reading = (
+            f"{base} award{'s' if base != 1 else ''} to {len(shares)} supplier"
+            f"{'s' if len(shares) != 1 else ''}, £{total:,.0f}: too few to read"
+            if small
+            else "highly concentrated"
+            if hhi > 2000
+            else "concentrated"
+            if hhi > 1000
+            else "not concentrated"
+        )
         rows.append(
             {
                 "theme": theme,
                 "value": round(total, 2),
                 "suppliers": len(shares),
                 "top4_share": round(sum(shares[:4]), 4),
-                "hhi": round(sum((s * 100) ** 2 for s in shares), 1),
+                "hhi": hhi,
                 "core_suppliers": core,
                 "largest_supplier": vs[top]["label"],
+                "awards": base,
+                "small_base": small,
+                # the CMA's reading (above 1,000 concentrated, above 2,000 highly), or none
+                "reading": reading,
             }
         )
-    rows.sort(key=lambda r: (-r["hhi"], r["theme"]))
+    # Markets large enough to read first, then by concentration.
+    rows.sort(key=lambda r: (r["small_base"], -r["hhi"], r["theme"]))
     return rows

@@ -37,6 +37,7 @@ class Imported:
     scale: str | None
     vcse: bool | None
     evidence: str  # "imported list FILE line N: ... (matched by ...)"
+    source: str = ""  # "FILE line N": the list and row it came from (the node's card)
 
 
 def _decided(sector: str | None, scale: str | None, vcse: bool | None) -> str | None:
@@ -129,10 +130,8 @@ def imported_organisations(
             )
             if part
         )
+        where = f"{Path(source).name} line {line}"
         found[org_id] = Imported(
-            decided,
-            scale,
-            vcse,
-            f"imported list {Path(source).name} line {line}: {said} (matched by {how})",
+            decided, scale, vcse, f"imported list {where}: {said} (matched by {how})", where
         )
     return found

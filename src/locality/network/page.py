@@ -30,6 +30,7 @@ from locality.network.analysis import (
     communities,
     is_broker,
 )
+from locality.network.build import gc_paused
 from locality.network.gaps import gaps
 from locality.network.measures import SEED
 from locality.network.sectors import SECTORS
@@ -69,6 +70,7 @@ def disparity_backbone(degree: list[int], edges: list[tuple[int, int, float]]) -
     return kept
 
 
+@gc_paused
 def page_data(
     measured: Measured, *, max_nodes: int = MAX_NODES, seed: int = SEED
 ) -> dict[str, Any]:
@@ -99,18 +101,18 @@ def page_data(
     coords = _scaled(layout.coords if layout else [])
     max_strength = max((measured.strength[v] for v in shown), default=0) or 1
     broker_report = brokers(measured, top=20)
-    whys = {g.vs[v]["name"]: broker(measured, v).why for v in shown if is_broker(measured, v)}
+    names, labels, sectors = (measured.column(a) for a in ("name", "label", "sector"))
+    whys = {names[v]: broker(measured, v).why for v in shown if is_broker(measured, v)}
     nodes = []
     for i, v in enumerate(shown):
-        node = g.vs[v]
         strength = measured.strength[v]
         nodes.append(
             {
                 "data": {
-                    "id": node["name"],
-                    "label": node["label"],
-                    "sector": node["sector"],
-                    "colour": SECTOR_COLOURS.get(node["sector"], "#999999"),
+                    "id": names[v],
+                    "label": labels[v],
+                    "sector": sectors[v],
+                    "colour": SECTOR_COLOURS.get(sectors[v], "#999999"),
                     # area proportional to money: the side grows with its square root
                     "size": round(14 + 46 * math.sqrt(max(strength, 0) / max_strength), 1),
                     "community": measured.community[v],
@@ -118,20 +120,21 @@ def page_data(
                 "position": {"x": coords[i][0], "y": coords[i][1]},
             }
         )
-    names = g.vs["name"]
     edges = []
-    for e in drawn.es:
-        original = sub.es[e.index]
+    # The drawn graph keeps its edges' attributes (its edge i is the i-th kept edge of sub).
+    ends = drawn.get_edgelist()
+    kinds, values, counts = (drawn.es[a] if ends else [] for a in ("kinds", "value", "count"))
+    for i, (a, b) in enumerate(ends):
         edges.append(
             {
                 "data": {
-                    "id": f"e{e.index}",
-                    "source": names[shown[e.source]],
-                    "target": names[shown[e.target]],
-                    "kinds": " ".join(original["kinds"]),
-                    "value": original["value"],
-                    "count": original["count"],
-                    "width": round(1 + math.log10(1 + (original["count"] or 1)), 2),
+                    "id": f"e{i}",
+                    "source": names[shown[a]],
+                    "target": names[shown[b]],
+                    "kinds": " ".join(kinds[i]),
+                    "value": values[i],
+                    "count": counts[i],
+                    "width": round(1 + math.log10(1 + (counts[i] or 1)), 2),
                 }
             }
         )
@@ -175,33 +178,33 @@ def _scaled(coords: list[list[float]], size: float = 1000.0) -> list[tuple[float
 
 
 def _card(measured: Measured, v: int, why: str | None) -> dict[str, Any]:
-    g = measured.trade
-    node = g.vs[v]
+    column = measured.column
+    names, labels, sectors = column("name"), column("label"), column("sector")
+    fields = ("kinds", "value", "value_awarded", "value_paid", "count", "first", "last")
+    edge = {name: column(f"edge:{name}") for name in fields}
+    values, counts = edge["value"], edge["count"]
+    incident = sorted(column("incident")[v], key=lambda e: (-(values[e] or 0), -(counts[e] or 0)))
     ties = []
-    for e in sorted(g.es[g.incident(v)], key=lambda e: (-(e["value"] or 0), -(e["count"] or 0))):
-        other = g.vs[e.target if e.source == v else e.source]
+    for e in incident[:TOP_TIES]:
+        other = measured.other_end(e, v)
         ties.append(
             {
-                "id": other["name"],
-                "name": other["label"],
-                "sector": other["sector"],
-                "kinds": e["kinds"],
-                "value": e["value"],
-                "value_awarded": e["value_awarded"],
-                "value_paid": e["value_paid"],
-                "count": e["count"],
-                "first": e["first"],
-                "last": e["last"],
+                "id": names[other],
+                "name": labels[other],
+                "sector": sectors[other],
+                **{name: edge[name][e] for name in fields},
             }
         )
     constraint = measured.constraint[v]
     return {
-        "id": node["name"],
-        "name": node["label"],
-        "sector": node["sector"],
-        "buyer_type": node["buyer_type"],
-        "sector_evidence": node["sector_evidence"],
-        "locality": node["locality"],
+        "id": names[v],
+        "name": labels[v],
+        "sector": sectors[v],
+        "buyer_type": column("buyer_type")[v],
+        "sector_evidence": column("sector_evidence")[v],
+        "sector_source": column("sector_source")[v],
+        "sector_list": column("sector_list")[v],
+        "locality": column("locality")[v],
         "degree": measured.degree[v],
         "strength": measured.strength[v],
         "betweenness": round(measured.betweenness.values[v], 4),
@@ -210,6 +213,6 @@ def _card(measured: Measured, v: int, why: str | None) -> dict[str, Any]:
         "roles": measured.roles[v],
         "community": measured.community[v],
         "why": why,
-        "ties": ties[:TOP_TIES],
-        "more_ties": max(0, len(ties) - TOP_TIES),
+        "ties": ties,
+        "more_ties": max(0, len(incident) - TOP_TIES),
     }

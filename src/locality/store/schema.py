@@ -489,6 +489,37 @@ MIGRATIONS.append(
     ]
 )
 
+MIGRATIONS.append(
+    # 11: what the dashboard shows, computed when the data changes (locality/views/
+    # precompute.py, run by `locality ingest`, `locality fetch` and `locality refresh`), so
+    # the first request after the server starts is as fast as the hundredth.
+    [
+        """
+        CREATE TABLE dashboard_results (
+            key VARCHAR NOT NULL,           -- the view layer's cache key, as JSON
+            value VARCHAR NOT NULL          -- the result, as tagged JSON (precompute.encode)
+        )
+        """,
+        """
+        CREATE TABLE dashboard_flags (
+            rank BIGINT NOT NULL,           -- position in the red-flag index (most severe 0)
+            ocid VARCHAR NOT NULL,
+            buyer_id VARCHAR,
+            row VARCHAR NOT NULL            -- flags_table's row, as tagged JSON
+        )
+        """,
+        """
+        CREATE TABLE dashboard_state (
+            data_version VARCHAR NOT NULL,  -- precompute.data_version of the data it was made of
+            refreshed_at TIMESTAMPTZ NOT NULL,
+            seconds DOUBLE,
+            results BIGINT,                 -- rows of dashboard_results
+            places BIGINT                   -- place pages among them
+        )
+        """,
+    ]
+)
+
 SCHEMA_VERSION = len(MIGRATIONS)
 
 # Columns of spend_payments, in table order.

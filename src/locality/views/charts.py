@@ -50,6 +50,65 @@ MONEY_AXIS: dict[str, Any] = {
 ROW_HEIGHT = 26
 
 
+def _tip(
+    field: str, kind: str = "quantitative", fmt: str | None = None, title: str | None = None
+) -> dict[str, Any]:
+    """One tooltip line: a field, its type, and its number format and title where given."""
+    line = {"field": field, "type": kind}
+    if fmt is not None:
+        line["format"] = fmt
+    if title is not None:
+        line["title"] = title
+    return line
+
+
+def _money_x(field: str, title: str) -> dict[str, Any]:
+    """The x channel of a bar chart of pounds, labelled as MONEY_AXIS writes them."""
+    return {"field": field, "type": "quantitative", "title": title, "axis": MONEY_AXIS}
+
+
+def _labelled_bars(text: dict[str, Any]) -> list[dict[str, Any]]:
+    """Bars with their share written on each (mark ``text``), so a 0% share is seen, not
+    just absent."""
+    return [
+        {"mark": {"type": "bar", "tooltip": True}},
+        {
+            "mark": text,
+            "encoding": {
+                "text": {"field": "share", "format": ".0%"},
+                "color": {"value": "#1b1b1b"},
+            },
+        },
+    ]
+
+
+def _row_bars(
+    description: str,
+    values: list[dict[str, Any]],
+    mark: dict[str, Any],
+    encoding: dict[str, Any],
+) -> dict[str, Any]:
+    """Horizontal bars, one row of ROW_HEIGHT per value, a tooltip on each (``mark`` adds to
+    the bar mark). The height is a number, not {"step": ...}: a discrete height with a
+    container width makes Vega-Lite warn in the browser's console."""
+    spec = _base(description, values)
+    spec.update(
+        {
+            "height": ROW_HEIGHT * max(len(values), 1),
+            "mark": {"type": "bar", "tooltip": True, **mark},
+            "encoding": encoding,
+        }
+    )
+    return spec
+
+
+# The tooltip lines several charts share.
+_AWARDED_TIP = _tip("awarded_value", fmt=",.0f", title="awarded £")
+_PAID_TIP = _tip("amount", fmt=",.0f", title="paid £")
+_PAYMENTS_TIP = _tip("payments", fmt=",")
+_HHI_TIP = _tip("hhi", fmt=",.0f", title="HHI")
+
+
 def _base(description: str, values: list[dict[str, Any]]) -> dict[str, Any]:
     return {
         "description": description,
@@ -119,25 +178,10 @@ def shares_by(
                         "format": ".0%",
                         "title": "of value known",
                     },
-                    {
-                        "field": "awarded_value",
-                        "type": "quantitative",
-                        "format": ",.0f",
-                        "title": "awarded £",
-                    },
+                    _AWARDED_TIP,
                 ],
             },
-            "layer": [
-                {"mark": {"type": "bar", "tooltip": True}},
-                {
-                    # The value on each bar, so a 0% share is seen, not just absent.
-                    "mark": {"type": "text", "dy": -7, "fontSize": 11},
-                    "encoding": {
-                        "text": {"field": "share", "format": ".0%"},
-                        "color": {"value": "#1b1b1b"},
-                    },
-                },
-            ],
+            "layer": _labelled_bars({"type": "text", "dy": -7, "fontSize": 11}),
         }
     )
     return spec
@@ -157,37 +201,22 @@ def value_by(
         }
         for row in rows
     ]
-    spec = _base(description, values)
-    spec.update(
+    return _row_bars(
+        description,
+        values,
+        {"color": OKABE_ITO[0]},
         {
-            # A number, not {"step": ...}: a discrete height with a container width
-            # makes Vega-Lite warn in the browser's console.
-            "height": ROW_HEIGHT * max(len(values), 1),
-            "mark": {"type": "bar", "tooltip": True, "color": OKABE_ITO[0]},
-            "encoding": {
-                "y": {"field": label, "type": "nominal", "title": None, "sort": "-x"},
-                "x": {
-                    "field": "awarded_value",
-                    "type": "quantitative",
-                    "title": "awarded value",
-                    "axis": MONEY_AXIS,
-                },
-                "tooltip": [
-                    {"field": label, "type": "nominal"},
-                    {
-                        "field": "awarded_value",
-                        "type": "quantitative",
-                        "format": ",.0f",
-                        "title": "awarded £",
-                    },
-                    {"field": "awards", "type": "quantitative"},
-                    {"field": "sme_share", "type": "quantitative", "format": ".1%"},
-                    {"field": "hhi", "type": "quantitative", "format": ",.0f", "title": "HHI"},
-                ],
-            },
-        }
+            "y": {"field": label, "type": "nominal", "title": None, "sort": "-x"},
+            "x": _money_x("awarded_value", "awarded value"),
+            "tooltip": [
+                {"field": label, "type": "nominal"},
+                _AWARDED_TIP,
+                {"field": "awards", "type": "quantitative"},
+                {"field": "sme_share", "type": "quantitative", "format": ".1%"},
+                _HHI_TIP,
+            ],
+        },
     )
-    return spec
 
 
 def compare_shares(rows: Sequence[Mapping[str, Any]], description: str) -> dict[str, Any]:
@@ -230,16 +259,7 @@ def compare_shares(rows: Sequence[Mapping[str, Any]], description: str) -> dict[
                     {"field": "share", "type": "quantitative", "format": ".1%"},
                 ],
             },
-            "layer": [
-                {"mark": {"type": "bar", "tooltip": True}},
-                {
-                    "mark": {"type": "text", "align": "left", "dx": 3, "fontSize": 10},
-                    "encoding": {
-                        "text": {"field": "share", "format": ".0%"},
-                        "color": {"value": "#1b1b1b"},
-                    },
-                },
-            ],
+            "layer": _labelled_bars({"type": "text", "align": "left", "dx": 3, "fontSize": 10}),
         }
     )
     measures = len({v["measure"] for v in values})
@@ -254,38 +274,25 @@ def compare_values(rows: Sequence[Mapping[str, Any]], description: str) -> dict[
         {"place": str(row["place"]), "awarded_value": row.get("awarded_value") or 0.0}
         for row in rows
     ]
-    spec = _base(description, values)
-    spec.update(
+    return _row_bars(
+        description,
+        values,
+        {},
         {
-            "height": ROW_HEIGHT * max(len(values), 1),
-            "mark": {"type": "bar", "tooltip": True},
-            "encoding": {
-                "y": {"field": "place", "type": "nominal", "title": None, "sort": places},
-                "x": {
-                    "field": "awarded_value",
-                    "type": "quantitative",
-                    "title": "awarded value",
-                    "axis": MONEY_AXIS,
-                },
-                "color": {
-                    "field": "place",
-                    "type": "nominal",
-                    "legend": None,
-                    "scale": {"domain": places, "range": list(OKABE_ITO[: len(places)])},
-                },
-                "tooltip": [
-                    {"field": "place", "type": "nominal"},
-                    {
-                        "field": "awarded_value",
-                        "type": "quantitative",
-                        "format": ",.0f",
-                        "title": "awarded £",
-                    },
-                ],
+            "y": {"field": "place", "type": "nominal", "title": None, "sort": places},
+            "x": _money_x("awarded_value", "awarded value"),
+            "color": {
+                "field": "place",
+                "type": "nominal",
+                "legend": None,
+                "scale": {"domain": places, "range": list(OKABE_ITO[: len(places)])},
             },
-        }
+            "tooltip": [
+                {"field": "place", "type": "nominal"},
+                _AWARDED_TIP,
+            ],
+        },
     )
-    return spec
 
 
 # --- council spend (the whole-place view, ``locality.spend.place``) ------------------------
@@ -342,13 +349,8 @@ def spend_by_year(rows: Sequence[Mapping[str, Any]], description: str) -> dict[s
                 "tooltip": [
                     {"field": "financial year", "type": "ordinal"},
                     {"field": "body", "type": "nominal"},
-                    {
-                        "field": "amount",
-                        "type": "quantitative",
-                        "format": ",.0f",
-                        "title": "paid £",
-                    },
-                    {"field": "payments", "type": "quantitative", "format": ","},
+                    _PAID_TIP,
+                    _PAYMENTS_TIP,
                 ],
             },
         }
@@ -375,61 +377,48 @@ def spend_by_theme(
         }
         for row in rows
     ]
-    spec = _base(description, values)
-    spec.update(
+    return _row_bars(
+        description,
+        values,
+        {},
         {
-            "height": ROW_HEIGHT * max(len(values), 1),
-            "mark": {"type": "bar", "tooltip": True},
-            "encoding": {
-                "y": {"field": "theme", "type": "nominal", "title": None, "sort": themes},
-                "x": {
-                    "field": "amount",
-                    "type": "quantitative",
-                    "title": "paid (net of VAT)",
-                    "axis": MONEY_AXIS,
+            "y": {"field": "theme", "type": "nominal", "title": None, "sort": themes},
+            "x": _money_x("amount", "paid (net of VAT)"),
+            "color": {
+                "field": "kind",
+                "type": "nominal",
+                "title": None,
+                "scale": {
+                    "domain": ["a contract theme", "unmapped"],
+                    "range": [OKABE_ITO[0], OKABE_ITO[1]],
                 },
-                "color": {
-                    "field": "kind",
-                    "type": "nominal",
-                    "title": None,
-                    "scale": {
-                        "domain": ["a contract theme", "unmapped"],
-                        "range": [OKABE_ITO[0], OKABE_ITO[1]],
-                    },
-                },
-                "tooltip": [
-                    {"field": "theme", "type": "nominal"},
-                    {
-                        "field": "amount",
-                        "type": "quantitative",
-                        "format": ",.0f",
-                        "title": "paid £",
-                    },
-                    {"field": "payments", "type": "quantitative", "format": ","},
-                    {
-                        "field": "share_of_total",
-                        "type": "quantitative",
-                        "format": ".1%",
-                        "title": "share of spend",
-                    },
-                    {"field": "hhi", "type": "quantitative", "format": ",.0f", "title": "HHI"},
-                    {
-                        "field": "top1_share",
-                        "type": "quantitative",
-                        "format": ".1%",
-                        "title": "top supplier",
-                    },
-                    {
-                        "field": "top3_share",
-                        "type": "quantitative",
-                        "format": ".1%",
-                        "title": "top 3 suppliers",
-                    },
-                ],
             },
-        }
+            "tooltip": [
+                {"field": "theme", "type": "nominal"},
+                _PAID_TIP,
+                _PAYMENTS_TIP,
+                {
+                    "field": "share_of_total",
+                    "type": "quantitative",
+                    "format": ".1%",
+                    "title": "share of spend",
+                },
+                _HHI_TIP,
+                {
+                    "field": "top1_share",
+                    "type": "quantitative",
+                    "format": ".1%",
+                    "title": "top supplier",
+                },
+                {
+                    "field": "top3_share",
+                    "type": "quantitative",
+                    "format": ".1%",
+                    "title": "top 3 suppliers",
+                },
+            ],
+        },
     )
-    return spec
 
 
 CONTRACTED_PAID = (("contracted", "contracted (notices)"), ("paid", "paid (spend files)"))
@@ -463,12 +452,7 @@ def contracted_vs_paid(rows: Sequence[Mapping[str, Any]], description: str) -> d
                     "sort": labels,
                 },
                 "yOffset": {"field": "measure", "sort": names},
-                "x": {
-                    "field": "amount",
-                    "type": "quantitative",
-                    "title": "GBP",
-                    "axis": MONEY_AXIS,
-                },
+                "x": _money_x("amount", "GBP"),
                 "color": {
                     "field": "measure",
                     "type": "nominal",

@@ -7,7 +7,7 @@ be checked against the API's number formatted here.
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 
 from locality.domain import money as amounts
@@ -73,26 +73,21 @@ def headline_sentences(where: str, row: Mapping[str, Any]) -> dict[str, str]:
         f"{money(value)} was awarded by {where} in {_plural(awards, 'counted award')}{extra}."
     )
 
-    def reach(key: str, known: str, condition: str, outcome: str) -> str:
-        # key: the share; known: the stem of its known_*_value / known_*_share columns.
-        share = row.get(key)
-        if share is None:
-            return f"No value awarded by {where} has {condition}, so there is no share."
-        return (
-            f"Of {money(row.get(f'known_{known}_value') or 0.0)} awarded by {where} where "
-            f"{condition} ({pct(row.get(f'known_{known}_share'))} of value), {pct(share)} "
-            f"{outcome}."
+    out.update(
+        _reach_sentences(
+            row,
+            "both the buyer's and the supplier's council are known",
+            "suppliers in the buyer's own council area",
+            empty=lambda condition: (
+                f"No value awarded by {where} has {condition}, so there is no share."
+            ),
+            # The denominator: the value whose supplier's size (or VCSE status, or council)
+            # is known, and its share of all value.
+            known=lambda stem, condition: (
+                f"Of {money(row.get(f'known_{stem}_value') or 0.0)} awarded by {where} where "
+                f"{condition} ({pct(row.get(f'known_{stem}_share'))} of value)"
+            ),
         )
-
-    out["sme_share"] = reach("sme_share", "scale", "the supplier's size is known", "went to SMEs")
-    out["vcse_share"] = reach(
-        "vcse_share", "vcse", "the supplier's VCSE status is known", "went to VCSEs"
-    )
-    out["local_share"] = reach(
-        "local_share",
-        "location",
-        "both the buyer's and the supplier's council are known",
-        "went to suppliers in the buyer's own council area",
     )
     hhi = row.get("hhi")
     if hhi is None:
@@ -105,10 +100,18 @@ def headline_sentences(where: str, row: Mapping[str, Any]) -> dict[str, str]:
             if hhi > 1000
             else "not concentrated"
         )
+        if row.get("small_base"):  # a small market is small, not concentrated (metrics.md)
+            reading = (
+                f"from {_plural(int(row.get('hhi_base') or 0), 'award')} and "
+                f"{_plural(int(row.get('distinct_suppliers') or 0), 'supplier')}: "
+                "too few to read"
+            )
+        else:
+            reading += " by the CMA's reading"
         out["top3_share"] = (
             f"The three largest of {_plural(int(row.get('distinct_suppliers') or 0), 'supplier')}"
             f" received {pct(row.get('top3_share'))} of the value to named suppliers "
-            f"(HHI {number(hhi)}: {reading} by the CMA's reading)."
+            f"(HHI {number(hhi)}: {reading})."
         )
     direct = row.get("direct_award_share")
     out["direct_award_share"] = (
@@ -171,27 +174,45 @@ def spend_sentences(where: str, view: Mapping[str, Any]) -> dict[str, str]:
         )
     }
 
-    def reach(key: str, coverage: str, condition: str, outcome: str) -> str:
-        share = shares.get(key)
-        if share is None:
-            return f"No spend in {where} has {condition}, so there is no share."
-        return (
-            f"Of the {pct(shares.get(coverage))} of spend where {condition}, {pct(share)} "
-            f"went to {outcome}."
+    out.update(
+        _reach_sentences(
+            shares,
+            "the supplier's council is known",
+            f"suppliers located in {where}",
+            empty=lambda condition: f"No spend in {where} has {condition}, so there is no share.",
+            known=lambda stem, condition: (
+                f"Of the {pct(shares.get(f'known_{stem}_coverage'))} of spend where {condition}"
+            ),
         )
+    )
+    return out
 
-    out["sme_share"] = reach(
-        "sme_share", "known_scale_coverage", "the supplier's size is known", "SMEs"
-    )
-    out["vcse_share"] = reach(
-        "vcse_share", "known_vcse_coverage", "the supplier's VCSE status is known", "VCSEs"
-    )
-    out["local_share"] = reach(
-        "local_share",
-        "known_location_coverage",
-        "the supplier's council is known",
-        f"suppliers located in {where}",
-    )
+
+def _reach_sentences(
+    shares: Mapping[str, Any],
+    local_condition: str,
+    local_outcome: str,
+    *,
+    empty: Callable[[str], str],
+    known: Callable[[str, str], str],
+) -> dict[str, str]:
+    """The sentences of the three reach shares (SME, VCSE, local), each saying what must be
+    known for a pound to count in it: ``known(stem, condition)`` opens the sentence with its
+    denominator (``stem`` names its ``known_<stem>_*`` columns), ``empty(condition)`` is the
+    whole sentence when nothing is known. Awards and payments are placed differently (the
+    buyer's council, the place), so the local share's condition and outcome are given."""
+    out: dict[str, str] = {}
+    for key, stem, condition, outcome in (
+        ("sme_share", "scale", "the supplier's size is known", "SMEs"),
+        ("vcse_share", "vcse", "the supplier's VCSE status is known", "VCSEs"),
+        ("local_share", "location", local_condition, local_outcome),
+    ):
+        share = shares.get(key)
+        out[key] = (
+            empty(condition)
+            if share is None
+            else f"{known(stem, condition)}, {pct(share)} went to {outcome}."
+        )
     return out
 
 
@@ -254,15 +275,7 @@ def measure(name: str, value: Any) -> str:
 def register_filters(env: Any) -> None:
     """The formatting filters the dashboard's and the report's templates share."""
     env.globals["values_include"] = VALUES_INCLUDE
-    env.filters.update(
-        money=money,
-        money_exact=money_exact,
-        pct=pct,
-        number=number,
-        date=date,
-        yes_no=yes_no,
-        scale=scale,
-        measure=measure,
-        hhi=lambda value: measure("hhi", value),
-        counted=counted,
-    )
+    # Each filter is the function of its name here (``{{ x|money }}`` is ``money(x)``).
+    shared = (money, money_exact, pct, number, date, yes_no, scale, measure, counted)
+    env.filters.update({f.__name__: f for f in shared})
+    env.filters["hhi"] = lambda value: measure("hhi", value)

@@ -5,13 +5,13 @@ Every figure comes from the library (``locality.metrics.run``, ``compare``, ``st
 picks the calls for a page, resolves names, and caches results. The store is opened
 read-only, one connection per request, opened only when something is not in the cache.
 Cached results are keyed by the store file's size and modification time, so a new ingest
-(which needs the server's connections closed between requests) is seen at once.
-``locality.web.warm`` fills the cache in the background when the server starts.
+(which needs the server's connections closed between requests) is seen at once. What
+``locality.views.precompute`` stored when the data was loaded is served instead of being
+computed, while it was made from the data the store holds (its ``data_version``).
 """
 
 from __future__ import annotations
 
-import contextlib
 import difflib
 import os
 import threading
@@ -60,24 +60,27 @@ class Store:
     Computing is bounded too: at most ``computing`` results are computed at once (every
     connection shares one DuckDB instance and its memory limit, and each query already uses
     every core), and a result being computed is computed once, however many requests ask
-    for it at the same time (the others wait for it). A background session (the start-up
-    warming, ``locality.web.warm``) computes outside those slots, so it never makes a
-    request wait for a slot: at most one more query runs.
+    for it at the same time (the others wait for it).
 
-    ``computations`` counts the results computed (not served from the cache), and
-    ``active`` the requests' sessions open now (background sessions are not counted).
+    With ``use_stored`` (the server), a result not in the cache is first looked for among
+    those ``locality.views.precompute`` stored, when they are current (checked once per
+    store state); ``refresh`` itself computes everything (``use_stored=False``).
+
+    ``computations`` counts the results computed or read from the store (not served from
+    the cache), and ``stored`` those read from the store.
     """
 
     path: Path
     places_file: Path | None = None
     cache_size: int = 20_000
     computing: int = max(1, min(4, os.cpu_count() or 1))
+    use_stored: bool = True
     _cache: OrderedDict[tuple[Any, ...], Any] = field(default_factory=OrderedDict, repr=False)
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
     _pending: dict[tuple[Any, ...], threading.Lock] = field(default_factory=dict, repr=False)
     _slots: threading.Semaphore = field(init=False, repr=False)
     computations: int = field(default=0, init=False)
-    active: int = field(default=0, init=False)
+    stored: int = field(default=0, init=False)
 
     def __post_init__(self) -> None:
         self._slots = threading.Semaphore(self.computing)
@@ -97,12 +100,27 @@ class Store:
                 parts += [st.st_size, st.st_mtime_ns]
         return tuple(parts)
 
-    def session(self, *, background: bool = False) -> Session:
-        return Session(self, background=background)
+    def session(self) -> Session:
+        return Session(self)
 
-    def _opened(self, delta: int) -> None:
+    def items(self) -> list[tuple[tuple[Any, ...], Any]]:
+        """Every cached (key, value), oldest first."""
         with self._lock:
-            self.active += delta
+            return list(self._cache.items())
+
+    def stored_keys(self, s: Session) -> frozenset[str]:
+        """The keys of the stored results that are current for the store state ``s`` reads
+        (``precompute.stored_keys``), found once per state; none without ``use_stored``."""
+        if not self.use_stored:
+            return frozenset()
+        from locality.views import stored
+
+        key = (s.stamp, "<stored keys>")
+        hit, value = self.get(key)
+        if hit:
+            found: frozenset[str] = value
+            return found
+        return self.compute_once(key, lambda: stored.stored_keys(s.con), query=False)
 
     def get(self, key: tuple[Any, ...]) -> tuple[bool, Any]:
         with self._lock:
@@ -151,61 +169,72 @@ class Store:
 class Session:
     """The work of one request: a read-only connection opened on first use, then closed.
 
-    A ``background`` session (start-up warming) computes outside the store's computing
-    slots and is not counted among the requests in flight.
+    Given ``con`` (``precompute.refresh``'s writable connection), it uses that one and
+    leaves it open.
     """
 
-    def __init__(self, store: Store, *, background: bool = False) -> None:
+    def __init__(self, store: Store, *, con: duckdb.DuckDBPyConnection | None = None) -> None:
         self.store = store
-        self.background = background
-        self._con: duckdb.DuckDBPyConnection | None = None
-        self._interrupted = False
-        self._stamp = store.stamp()
-        self._counted = not background
-        if self._counted:
-            store._opened(1)
+        self._con: duckdb.DuckDBPyConnection | None = con
+        self._own = con is None
+        self.stamp = store.stamp()
 
     @property
     def con(self) -> duckdb.DuckDBPyConnection:
         if self._con is None:
             self._con = connect(self.store.path, read_only=True)
-        if self._interrupted:  # interrupted before (or while) connecting: run nothing more
-            raise duckdb.InterruptException("INTERRUPT Error: the session was interrupted")
         return self._con
 
     def cached(self, key: tuple[Any, ...], compute: Callable[[duckdb.DuckDBPyConnection], T]) -> T:
-        full = (self._stamp, *key)
+        full = (self.stamp, *key)
         hit, value = self.store.get(full)
         if hit:
             result: T = value
             return result
-        return self.store.compute_once(full, lambda: compute(self.con), query=not self.background)
+        stored = self._stored_key(key)
+        if stored is not None:
+            return self.store.compute_once(full, lambda: self._read(stored), query=False)
+        return self.store.compute_once(full, lambda: compute(self.con))
 
     def derived(self, key: tuple[Any, ...], compute: Callable[[], T]) -> T:
         """Like ``cached``, for a value computed from other cached values (no connection)."""
-        full = (self._stamp, *key)
+        full = (self.stamp, *key)
         hit, value = self.store.get(full)
         if hit:
             result: T = value
             return result
+        stored = self._stored_key(key)
+        if stored is not None:
+            return self.store.compute_once(full, lambda: self._read(stored), query=False)
         return self.store.compute_once(full, compute, query=False)
 
-    def interrupt(self) -> None:
-        """Stop the query running on this session's connection, if any, and any it would
-        start (from any thread)."""
-        self._interrupted = True
-        con = self._con
-        if con is not None:
-            with contextlib.suppress(duckdb.Error):  # closed meanwhile: nothing is running
-                con.interrupt()
+    def has_stored(self, key: tuple[Any, ...]) -> bool:
+        """Whether the current stored results hold ``key``."""
+        return self._stored_key(key) is not None
+
+    def _stored_key(self, key: tuple[Any, ...]) -> str | None:
+        """The stored key of ``key`` when a current stored result has it."""
+        if not self.store.use_stored:
+            return None
+        from locality.views.stored import key_text
+
+        text = key_text(key)
+        return text if text in self.store.stored_keys(self) else None
+
+    def _read(self, stored: str) -> Any:
+        from locality.views.stored import read
+
+        found, value = read(self.con, stored)
+        if not found:  # pragma: no cover - the key set and the rows are one refresh's
+            raise LookupError(f"no stored result {stored}")
+        with self.store._lock:
+            self.store.stored += 1
+        return value
 
     def close(self) -> None:
-        if self._con is not None:
+        if self._con is not None and self._own:
             self._con.close()
-            self._con = None
-        if self._counted:
-            self._counted = False
-            self.store._opened(-1)
+        self._con = None
 
     def __enter__(self) -> Session:
         return self
@@ -271,14 +300,16 @@ def _run_table(
 ) -> tuple[list[str], list[dict[str, Any]]]:
     """``locality.metrics.run`` as (column names, rows), cached."""
 
-    def places_key(places: Sequence[Place]) -> tuple[Any, ...]:
-        return tuple(sorted((p.name, tuple(sorted(p.councils))) for p in places))
-
-    where_key = tuple(sorted((k, tuple(v)) for k, v in (where or {}).items()))
-    groups_key = None if groups is None else places_key(groups)
-    key = ("metrics", family, by, where_key, places_key(within), groups_key, limit)
+    key = _metrics_key(by, where=where, within=within, groups=groups, limit=limit, family=family)
+    one = _one_organisation(by, where, within, groups, limit, family)
 
     def compute(con: duckdb.DuckDBPyConnection) -> tuple[list[str], list[dict[str, Any]]]:
+        if one is not None and s.has_stored(slice_key(one[0], by, limit)):
+            from locality.views.stored import slice_measures
+
+            found = slice_measures(con, one[0], by, limit, one[1])
+            if found is not None:
+                return found
         try:
             table = run_metrics(
                 con,
@@ -294,6 +325,69 @@ def _run_table(
         return table.column_names, table.to_pylist()
 
     return s.cached(key, compute)
+
+
+# Measures of one buyer or supplier that ``precompute`` stores for every organisation at once
+# (a "slice": filter column, dimension, limit), the buyer and supplier pages' own.
+SLICES = (
+    ("buyer_id", "all", None),
+    ("buyer_id", "supplier", TOP_SUPPLIERS),
+    ("supplier_id", "all", None),
+    ("supplier_id", "buyer", None),
+)
+
+
+def slice_key(column: str, by: str, limit: int | None) -> tuple[Any, ...]:
+    """The stored key saying a slice's measures are stored (and current)."""
+    return ("slice", column, by, limit)
+
+
+def _one_organisation(
+    by: str,
+    where: Mapping[str, Sequence[str]] | None,
+    within: Sequence[Place],
+    groups: Sequence[Place] | None,
+    limit: int | None,
+    family: str | None,
+) -> tuple[str, str] | None:
+    """(column, id) when a metrics call is one of the stored slices, for one organisation."""
+    if within or groups is not None or family is not None or not where or len(where) != 1:
+        return None
+    ((column, values),) = where.items()
+    if len(values) != 1 or (column, by, limit) not in SLICES:
+        return None
+    return column, values[0]
+
+
+def _places_key(places: Sequence[Place]) -> tuple[Any, ...]:
+    return tuple(sorted((p.name, tuple(sorted(p.councils))) for p in places))
+
+
+def _metrics_key(
+    by: str,
+    *,
+    where: Mapping[str, Sequence[str]] | None = None,
+    within: Sequence[Place] = (),
+    groups: Sequence[Place] | None = None,
+    limit: int | None = None,
+    family: str | None = None,
+) -> tuple[Any, ...]:
+    """The cache key of a ``_run_table`` call."""
+    where_key = tuple(sorted((k, tuple(v)) for k, v in (where or {}).items()))
+    groups_key = None if groups is None else _places_key(groups)
+    return ("metrics", family, by, where_key, _places_key(within), groups_key, limit)
+
+
+def place_measures_key(p: Place, by: str, limit: int | None = None) -> tuple[Any, ...]:
+    """The cache key of a place's measures by ``by`` (``_run(s, by, within=[p])``)."""
+    return _metrics_key(by, within=[p], limit=limit)
+
+
+def place_measures(
+    s: Session, p: Place, by: str, limit: int | None = None
+) -> tuple[list[str], list[dict[str, Any]]]:
+    """A place's measures by ``by``, as the place page asks for them."""
+    return _run_table(s, by, within=[p], limit=limit)
 
 
 def _run(s: Session, by: str, **options: Any) -> list[dict[str, Any]]:
@@ -345,7 +439,7 @@ def flags_available() -> bool:
     return _flags_module() is not None
 
 
-def _all_flags(s: Session) -> list[dict[str, Any]] | None:
+def all_flags(s: Session) -> list[dict[str, Any]] | None:
     """Every process with an integrity flag (``kind`` integrity, most severe first), then
     those with only data-quality findings (``kind`` data_quality)."""
     module = _flags_module()
@@ -365,13 +459,28 @@ def flags_of_buyers(
         return None
 
     def compute() -> tuple[list[dict[str, Any]], int, int]:
-        # Rows (most severe first) by buyer, each with its rank, made once per store.
-        index = _flags_by(s, "buyer_id")
-        mine = sorted((r for b in buyer_ids for r in index.get(b, ())), key=lambda r: r[0])
+        mine = _flag_rows(s, "buyer_id", buyer_ids)
         flagged = [row for _, row in mine if row["kind"] == "integrity"]
         return flagged[:TOP_FLAGS], len(flagged), len(mine) - len(flagged)
 
     return s.derived(("flags-of", tuple(sorted(buyer_ids))), compute)
+
+
+def _flag_rows(s: Session, column: str, values: Iterable[str]) -> list[tuple[int, dict[str, Any]]]:
+    """The flags rows whose ``column`` (buyer_id or ocid) is one of ``values``, each with its
+    rank in the whole index, most severe first: from the index ``precompute`` stored when it
+    is current, else from the whole index computed (once per store state)."""
+    wanted = set(values)
+    if s.has_stored(FLAGS_STORED):
+        from locality.views.stored import flag_rows
+
+        return flag_rows(s.con, column, sorted(wanted))
+    index = _flags_by(s, column)
+    return sorted((r for v in wanted for r in index.get(v, ())), key=lambda r: r[0])
+
+
+# The stored key saying the flags index is in ``dashboard_flags``.
+FLAGS_STORED = ("flags-index",)
 
 
 def _flags_by(s: Session, column: str) -> dict[str, list[tuple[int, dict[str, Any]]]]:
@@ -379,7 +488,7 @@ def _flags_by(s: Session, column: str) -> dict[str, list[tuple[int, dict[str, An
 
     def compute() -> dict[str, list[tuple[int, dict[str, Any]]]]:
         index: dict[str, list[tuple[int, dict[str, Any]]]] = {}
-        for rank, row in enumerate(_all_flags(s) or []):
+        for rank, row in enumerate(all_flags(s) or []):
             index.setdefault(row[column], []).append((rank, row))
         return index
 
@@ -391,18 +500,33 @@ def flags_of_process(s: Session, ocid: str) -> dict[str, Any] | None:
     finding); None without the module."""
     if _flags_module() is None:
         return None
-    found = _flags_by(s, "ocid").get(ocid)
-    return found[0][1] if found else {}
+
+    def compute() -> dict[str, Any]:
+        found = _flag_rows(s, "ocid", [ocid])
+        return found[0][1] if found else {}
+
+    return s.derived(("process-flags", ocid), compute)
 
 
 def buyer_risk(s: Session, org_id: str) -> dict[str, Any] | None:
     module = _flags_module()
     if module is None:
         return None
-    found = s.cached(
-        ("buyer-risk", org_id), lambda con: module.buyer_risk(con, buyer=org_id).to_pylist()
-    )
-    return next((r for r in found if r["buyer_id"] == org_id), None)
+
+    def compute(con: duckdb.DuckDBPyConnection) -> dict[str, Any] | None:
+        if s.has_stored(BUYER_RISK_STORED):
+            from locality.views.stored import buyer_risk_row
+
+            return buyer_risk_row(con, org_id)
+        found = module.buyer_risk(con, buyer=org_id).to_pylist()
+        return next((r for r in found if r["buyer_id"] == org_id), None)
+
+    result: dict[str, Any] | None = s.cached(("buyer-risk", org_id), compute)
+    return result
+
+
+# The stored key saying every buyer's risk row is stored (``precompute``).
+BUYER_RISK_STORED = ("buyer-risk-index",)
 
 
 # --- pages ---------------------------------------------------------------------------------
@@ -482,7 +606,11 @@ def compare_row(s: Session, name: str, p: Place) -> dict[str, Any]:
         row: dict[str, Any] = compare_places(con, [name], places_file=places_file).to_pylist()[0]
         return row
 
-    return s.cached(("compare-row", p.name, tuple(sorted(p.councils))), compute)
+    return s.cached(compare_row_key(p), compute)
+
+
+def compare_row_key(p: Place) -> tuple[Any, ...]:
+    return ("compare-row", p.name, tuple(sorted(p.councils)))
 
 
 def _organisation(s: Session, org_id: str, role: str) -> dict[str, Any]:
@@ -681,36 +809,3 @@ def organisation_pages(s: Session, org_ids: Iterable[str | None]) -> dict[str, s
         elif org.get("buyer_processes"):
             out[org_id] = "buyer"
     return out
-
-
-# --- warming (locality.web.warm) ----------------------------------------------------------
-
-
-def places_with_data(s: Session) -> list[str]:
-    """Every combined authority (and ``--places`` place) and council with counted awards or
-    spend files, most awards first (then those with spend only, by amount paid)."""
-    places = s.store.places()
-    ranked: dict[str, float] = {}
-    for row in _run(s, "place", groups=list(places.values()), family="spend_reach"):
-        if row.get("place") and row.get("awards"):
-            ranked[str(row["place"])] = float(row["awards"])
-    for row in _run(s, "locality"):
-        name = row.get("locality")
-        if name and name != "unknown" and row.get("awards"):
-            ranked.setdefault(str(name), float(row["awards"]))
-    names = sorted(ranked, key=lambda n: (-ranked[n], n))
-    # Places whose bodies publish spend files but whose buyers awarded nothing counted.
-    spending: dict[str, float] = {}
-    for row in status(s).get("spend_bodies") or []:
-        code = row["la_registry_code"]
-        council = local_authority(code) if code else None
-        if council is None:
-            continue
-        for p in places.values():
-            if code in p.councils:
-                spending[p.name] = spending.get(p.name, 0.0) + float(row["total_amount"])
-        spending[council.nice_name] = spending.get(council.nice_name, 0.0) + float(
-            row["total_amount"]
-        )
-    names += sorted((n for n in spending if n not in ranked), key=lambda n: (-spending[n], n))
-    return names

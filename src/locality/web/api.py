@@ -23,6 +23,8 @@ from locality.web.routing import (
     JSON,
     OBJECT,
     ROWS,
+    STRING,
+    STRINGS,
     IncludeTransfers,
     LikeForLike,
     MinAmount,
@@ -30,10 +32,12 @@ from locality.web.routing import (
     OrgId,
     PlaceName,
     S,
+    object_schema,
     responses,
 )
 
 Format = Literal["json", "csv"]
+FormatParam = Annotated[Format, Query(description="json or csv.")]
 
 
 # A `where` filter: one of the filterable columns (or place; `-` for `_` too), `=`, a value.
@@ -71,19 +75,13 @@ SPEND_VIEW: dict[str, Any] = {
         "notes", "spend_loaded", "sentences",
     ],
     "properties": {
-        "place": {"type": "string"},
-        "source": {"type": "string"},
-        "councils": {"type": "array", "items": {"type": "string"}},
-        "named_bodies": {"type": "array", "items": {"type": "string"}},
-        "threshold": {
-            "type": "object",
-            "required": ["min_amount", "basis", "set_by"],
-            "properties": {
-                "min_amount": {"type": "number"},
-                "basis": {"type": "string"},
-                "set_by": {"type": "array", "items": {"type": "string"}},
-            },
-        },
+        "place": STRING,
+        "source": STRING,
+        "councils": STRINGS,
+        "named_bodies": STRINGS,
+        "threshold": object_schema(
+            {"min_amount": {"type": "number"}, "basis": STRING, "set_by": STRINGS}
+        ),
         "transfers_included": {"type": "boolean"},
         "shares": {
             "type": "object",
@@ -96,7 +94,7 @@ SPEND_VIEW: dict[str, Any] = {
                 "suppliers", "transfers", "transfer_payees", "contracted_vs_paid",
             )
         },
-        "notes": {"type": "array", "items": {"type": "string"}},
+        "notes": STRINGS,
         "spend_loaded": {"type": "boolean"},
         "sentences": {"type": "object", "additionalProperties": {"type": "string"}},
     },
@@ -153,6 +151,7 @@ def _table(
 router = APIRouter()
 
 PAGE = responses(OBJECT, not_found=True, invalid=True)
+TABLE = responses(ROWS, csv=True, not_found=True, invalid=True)  # rows as JSON, or CSV
 
 
 @router.get(
@@ -167,7 +166,7 @@ def api_status(s: S) -> Response:
 @router.get(
     "/api/metrics",
     summary="Measures by a dimension (locality metrics --format json|csv)",
-    responses=responses(ROWS, csv=True, not_found=True, invalid=True),
+    responses=TABLE,
 )
 def api_metrics(
     s: S,
@@ -186,7 +185,7 @@ def api_metrics(
         ),
     ] = None,
     limit: Annotated[int | None, Query(ge=1, le=MAX_LIMIT, description="The first N rows.")] = None,
-    format: Annotated[Format, Query(description="json or csv.")] = "json",
+    format: FormatParam = "json",
 ) -> Response:
     columns, rows = queries.metrics(s, by, where or [], limit)
     return _table(columns, rows, format, f"metrics-by-{by}.csv")
@@ -195,7 +194,7 @@ def api_metrics(
 @router.get(
     "/api/place/{name}",
     summary="Everything the place page shows",
-    responses=responses(OBJECT, not_found=True, invalid=True),
+    responses=PAGE,
 )
 def api_place(s: S, name: PlaceName) -> Response:
     return JSON(queries.place_page(s, name))
@@ -219,7 +218,7 @@ def api_spend(
     min_amount: MinAmount = None,
     like_for_like: LikeForLike = False,
     include_transfers: IncludeTransfers = False,
-    format: Annotated[Format, Query(description="json or csv.")] = "json",
+    format: FormatParam = "json",
     section: Annotated[
         SpendSection, Query(description="The table of format=csv (as --section).")
     ] = "years",
@@ -241,7 +240,7 @@ def api_spend(
 @router.get(
     "/api/compare",
     summary="Headline measures side by side (locality compare --format json|csv)",
-    responses=responses(ROWS, csv=True, not_found=True, invalid=True),
+    responses=TABLE,
 )
 def api_compare(
     s: S,
@@ -253,7 +252,7 @@ def api_compare(
             description=f"2 to {MAX_COMPARE} councils or places (repeat the parameter).",
         ),
     ],
-    format: Annotated[Format, Query(description="json or csv.")] = "json",
+    format: FormatParam = "json",
 ) -> Response:
     rows = queries.compare(s, names)
     return _table(list(rows[0]), rows, format, "compare.csv")

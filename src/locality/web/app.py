@@ -1,8 +1,9 @@
 """The dashboard: server-rendered pages and a JSON API over one store, read-only.
 
 ``create_app(db_path)`` builds the FastAPI application; ``locality serve`` runs it with
-uvicorn. When the server starts (the ASGI lifespan), ``locality.web.warm`` fills the cache
-in a background thread unless ``warm=False``. Routes only parse parameters, call
+uvicorn. Nothing is computed at start-up: what the pages show was computed when the data
+was loaded (``locality.views.precompute``) and is read from the store. Routes only parse
+parameters, call
 ``locality.views.queries`` (which calls the library) and render: no SQL here. Every response
 carries a strict Content-Security-Policy (scripts and everything else from this server
 only); charts are Vega-Lite specs in JSON script tags, drawn by the vendored vega,
@@ -12,8 +13,7 @@ vega-lite and vega-embed in ``static/vendor/``.
 from __future__ import annotations
 
 import os
-from collections.abc import AsyncIterator, Mapping, Sequence
-from contextlib import asynccontextmanager
+from collections.abc import Mapping, Sequence
 from pathlib import Path as FilePath
 from typing import Any
 from urllib.parse import quote, urlencode
@@ -24,7 +24,6 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import Response
 from fastapi.staticfiles import StaticFiles
 from jinja2 import Environment, FileSystemLoader, select_autoescape
-from starlette.concurrency import run_in_threadpool
 from starlette.datastructures import MutableHeaders
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
@@ -39,11 +38,11 @@ from locality.views import present, queries
 from locality.views.params import BadRequest, NotFound
 from locality.views.queries import MAX_COMPARE, Store
 from locality.web import api, pages
+from locality.web.cache import ResponseCache
 from locality.web.routing import (
     ERROR,
     JSON,
 )
-from locality.web.warm import Warmer
 
 HERE = FilePath(__file__).resolve().parent
 TEMPLATES = HERE / "templates"
@@ -285,29 +284,14 @@ value it could be computed on (`known_*_share`). Definitions: docs/metrics.md.
 """
 
 
-def create_app(
-    db_path: str | os.PathLike[str], *, places_file: FilePath | None = None, warm: bool = True
-) -> FastAPI:
+def create_app(db_path: str | os.PathLike[str], *, places_file: FilePath | None = None) -> FastAPI:
     """The dashboard application over the store at ``db_path`` (opened read-only).
 
-    With ``warm`` (the default), starting the server (the ASGI lifespan, which uvicorn
-    runs) starts warming the cache in a background thread (``locality.web.warm``), and
-    stopping it stops the warming; ``app.state.warmer`` is the ``Warmer`` (None without).
-    Building the app opens nothing.
+    Building the app opens nothing, and starting it computes nothing: pages read what
+    ``locality.views.precompute`` stored at ingest, else compute on request (and cache).
     """
     store = Store(FilePath(db_path), places_file)
-    warmer = Warmer(store) if warm else None
     env = _environment()
-
-    @asynccontextmanager
-    async def lifespan(_: FastAPI) -> AsyncIterator[None]:
-        if warmer is not None:
-            warmer.start()
-        try:
-            yield
-        finally:
-            if warmer is not None:  # interrupts its query, waits a little (off the event loop)
-                await run_in_threadpool(warmer.stop)
 
     app = FastAPI(
         title="locality",
@@ -316,12 +300,12 @@ def create_app(
         docs_url=None,  # Swagger UI would load from a CDN; /docs is served below instead
         redoc_url=None,
         default_response_class=JSON,
-        lifespan=lifespan,
         responses=GUARD_RESPONSES,
     )
     app.state.store = store
-    app.state.warmer = warmer
     app.state.env = env
+    # Innermost: a response kept for this store state is replayed once the guard let it in.
+    app.add_middleware(ResponseCache, stamp=store.stamp)
     app.add_middleware(RequestGuard)
     app.add_middleware(SecurityHeaders)  # outermost: the guard's answers get the headers too
     app.mount("/static", StaticFiles(directory=STATIC), name="static")

@@ -19,7 +19,7 @@ from fastapi.responses import HTMLResponse, Response
 from locality.reference import cpv_themes
 from locality.views.params import BadRequest, NotFound
 from locality.views.queries import MAX_NAME, Session
-from locality.web.routing import JSON, OBJECT, ROWS, Ocid, OrgId, S, responses
+from locality.web.routing import JSON, OBJECT, ROWS, Ocid, OrgId, S, page_route, responses
 
 THEMES = [*sorted({t.theme for t in cpv_themes().values()}), "unclassified"]
 STAGES = [
@@ -116,36 +116,48 @@ def opportunities_data(
     return s.cached(key, compute)
 
 
-def opportunity_data(s: Session, ocid: str) -> dict[str, Any]:
-    from locality.matching.opportunities import OpportunityError
-    from locality.matching.pages import opportunity_view
-
+def _matched(
+    s: Session,
+    key: tuple[Any, ...],
+    error: type[Exception],
+    view: Callable[[Any, Any, dt.datetime], dict[str, Any]],
+) -> dict[str, Any]:
+    """A matching view ``view(con, index, today)``, cached per store state and minute under
+    ``key``; the library's ``error`` (no such process or organisation) is a 404."""
     index = _index(s)
     today = _now()
 
     def compute(con: Any) -> dict[str, Any]:
         try:
-            return opportunity_view(con, index, ocid, today)
-        except OpportunityError as exc:
+            return view(con, index, today)
+        except error as exc:
             raise NotFound(str(exc)) from exc
 
-    return s.cached(("opportunity", ocid, today), compute)
+    return s.cached((*key, today), compute)
+
+
+def opportunity_data(s: Session, ocid: str) -> dict[str, Any]:
+    from locality.matching.opportunities import OpportunityError
+    from locality.matching.pages import opportunity_view
+
+    return _matched(
+        s,
+        ("opportunity", ocid),
+        OpportunityError,
+        lambda con, index, today: opportunity_view(con, index, ocid, today),
+    )
 
 
 def matches_data(s: Session, org_id: str) -> dict[str, Any]:
     from locality.matching.match import MatchError
     from locality.matching.pages import supplier_matches_view
 
-    index = _index(s)
-    today = _now()
-
-    def compute(con: Any) -> dict[str, Any]:
-        try:
-            return supplier_matches_view(con, index, org_id, today)
-        except MatchError as exc:
-            raise NotFound(str(exc)) from exc
-
-    return s.cached(("supplier-matches", org_id, today), compute)
+    return _matched(
+        s,
+        ("supplier-matches", org_id),
+        MatchError,
+        lambda con, index, today: supplier_matches_view(con, index, org_id, today),
+    )
 
 
 def buyer_matches_data(s: Session, org_id: str, theme: str | None) -> dict[str, Any]:
@@ -154,16 +166,12 @@ def buyer_matches_data(s: Session, org_id: str, theme: str | None) -> dict[str, 
 
     if theme and theme not in THEMES:
         raise BadRequest(f"no theme {theme!r}: use one of {', '.join(THEMES)}")
-    index = _index(s)
-    today = _now()
-
-    def compute(con: Any) -> dict[str, Any]:
-        try:
-            return buyer_matches_view(con, index, org_id, today, theme or None)
-        except MatchError as exc:
-            raise NotFound(str(exc)) from exc
-
-    return s.cached(("buyer-matches", org_id, theme, today), compute)
+    return _matched(
+        s,
+        ("buyer-matches", org_id, theme),
+        MatchError,
+        lambda con, index, today: buyer_matches_view(con, index, org_id, today, theme or None),
+    )
 
 
 def _now() -> dt.datetime:
@@ -224,20 +232,14 @@ def register(app: FastAPI, render: Callable[..., HTMLResponse]) -> None:
     def api_buyer_matches(s: S, org_id: OrgId, theme: ThemeParam = None) -> Response:
         return JSON(buyer_matches_data(s, org_id, theme))
 
-    @app.api_route(
-        "/buyer-matches/{org_id:path}", methods=["GET", "HEAD"], response_class=HTMLResponse,
-        include_in_schema=False,
-    )  # fmt: skip
+    @page_route(app, "/buyer-matches/{org_id:path}")
     def buyer_matches_page(
         request: Request, s: S, org_id: str, theme: Annotated[str, Query(max_length=MAX_NAME)] = ""
     ) -> HTMLResponse:
         data = buyer_matches_data(s, org_id, theme.strip() or None)
         return render(request, "matches_buyer.html", data=data, themes=THEMES, theme=theme)
 
-    @app.api_route(
-        "/opportunities", methods=["GET", "HEAD"], response_class=HTMLResponse,
-        include_in_schema=False,
-    )  # fmt: skip
+    @page_route(app, "/opportunities")
     def opportunities_page(
         request: Request,
         s: S,
@@ -270,16 +272,10 @@ def register(app: FastAPI, render: Callable[..., HTMLResponse]) -> None:
             themes=THEMES,
         )
 
-    @app.api_route(
-        "/opportunity/{ocid:path}", methods=["GET", "HEAD"], response_class=HTMLResponse,
-        include_in_schema=False,
-    )  # fmt: skip
+    @page_route(app, "/opportunity/{ocid:path}")
     def opportunity_page(request: Request, s: S, ocid: str) -> HTMLResponse:
         return render(request, "opportunity.html", data=opportunity_data(s, ocid))
 
-    @app.api_route(
-        "/matches/{org_id:path}", methods=["GET", "HEAD"], response_class=HTMLResponse,
-        include_in_schema=False,
-    )  # fmt: skip
+    @page_route(app, "/matches/{org_id:path}")
     def matches_page(request: Request, s: S, org_id: str) -> HTMLResponse:
         return render(request, "matches.html", data=matches_data(s, org_id))

@@ -62,7 +62,7 @@ def network_data(
     since: date | None = None,
 ) -> dict[str, Any]:
     """The page data of a scope, computed once per store state (a bad scope is a 422)."""
-    from locality.network import NetworkError, build_network, measure, scope_for
+    from locality.network import TRADE_KINDS, NetworkError, build_network, measure, scope_for
     from locality.network.build import themes
     from locality.network.page import page_data
 
@@ -81,7 +81,9 @@ def network_data(
 
     def compute(con: Any) -> dict[str, Any]:
         try:
-            network = build_network(con, scope)
+            # The page reads the trade ties only (the measures, the picture and the lists):
+            # the co-supplier and co-buyer projections, most of the edges, are for export.
+            network = build_network(con, scope, kinds=TRADE_KINDS)
         except NetworkError as exc:
             raise BadRequest(str(exc)) from exc
         data = page_data(measure(network)) if network.graph.vcount() else _empty(scope)

@@ -18,6 +18,7 @@ from locality.web.routing import (
     LikeForLike,
     MinAmount,
     S,
+    page_route,
 )
 
 
@@ -32,28 +33,19 @@ def render(request: Request, template: str, status_code: int = 200, **context: A
 router = APIRouter()
 
 
-@router.api_route(
-    "/", methods=["GET", "HEAD"], response_class=HTMLResponse, include_in_schema=False
-)
+@page_route(router, "/")
 def home(request: Request, s: S) -> HTMLResponse:
     return render(request, "home.html", data=queries.home(s))
 
 
-@router.api_route(
-    "/search", methods=["GET", "HEAD"], response_class=HTMLResponse, include_in_schema=False
-)
+@page_route(router, "/search")
 def search(
     request: Request, s: S, q_: Annotated[str, Query(alias="q", max_length=200)] = ""
 ) -> HTMLResponse:
     return render(request, "search.html", data=queries.search(s, q_))
 
 
-@router.api_route(
-    "/place/{name}",
-    methods=["GET", "HEAD"],
-    response_class=HTMLResponse,
-    include_in_schema=False,
-)
+@page_route(router, "/place/{name}")
 def place(request: Request, s: S, name: str) -> HTMLResponse:
     data = queries.place_page(s, name)
     label = data["place"]["name"]
@@ -74,12 +66,7 @@ def place(request: Request, s: S, name: str) -> HTMLResponse:
     return render(request, "place.html", data=data, specs=specs)
 
 
-@router.api_route(
-    "/place/{name}/spend",
-    methods=["GET", "HEAD"],
-    response_class=HTMLResponse,
-    include_in_schema=False,
-)
+@page_route(router, "/place/{name}/spend")
 def place_spend(
     request: Request,
     s: S,
@@ -132,9 +119,7 @@ def place_spend(
     )
 
 
-@router.api_route(
-    "/compare", methods=["GET", "HEAD"], response_class=HTMLResponse, include_in_schema=False
-)
+@page_route(router, "/compare")
 def compare(
     request: Request,
     s: S,
@@ -154,32 +139,17 @@ def compare(
     return render(request, "compare.html", names=given, rows=rows, specs=specs, options=options)
 
 
-@router.api_route(
-    "/buyer/{org_id:path}",
-    methods=["GET", "HEAD"],
-    response_class=HTMLResponse,
-    include_in_schema=False,
-)
+@page_route(router, "/buyer/{org_id:path}")
 def buyer(request: Request, s: S, org_id: str) -> HTMLResponse:
     return render(request, "buyer.html", data=queries.buyer_page(s, org_id))
 
 
-@router.api_route(
-    "/supplier/{org_id:path}",
-    methods=["GET", "HEAD"],
-    response_class=HTMLResponse,
-    include_in_schema=False,
-)
+@page_route(router, "/supplier/{org_id:path}")
 def supplier(request: Request, s: S, org_id: str) -> HTMLResponse:
     return render(request, "supplier.html", data=queries.supplier_page(s, org_id))
 
 
-@router.api_route(
-    "/process/{ocid:path}",
-    methods=["GET", "HEAD"],
-    response_class=HTMLResponse,
-    include_in_schema=False,
-)
+@page_route(router, "/process/{ocid:path}")
 def process(request: Request, s: S, ocid: str) -> HTMLResponse:
     data = queries.process_page(s, ocid)
     compiled = orjson.dumps(
@@ -188,9 +158,7 @@ def process(request: Request, s: S, ocid: str) -> HTMLResponse:
     return render(request, "process.html", data=data, compiled=compiled)
 
 
-@router.api_route(
-    "/docs", methods=["GET", "HEAD"], response_class=HTMLResponse, include_in_schema=False
-)
+@page_route(router, "/docs")
 def docs(request: Request) -> HTMLResponse:
     return render(request, "api.html", openapi=request.app.openapi())
 

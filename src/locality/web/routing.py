@@ -8,12 +8,12 @@ here, never from each other, so the web package has no import cycle.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from typing import Annotated, Any
+from collections.abc import Callable, Iterator, Sequence
+from typing import Annotated, Any, TypeVar
 
 import orjson
-from fastapi import Depends, Path, Query, Request
-from fastapi.responses import JSONResponse
+from fastapi import APIRouter, Depends, FastAPI, Path, Query, Request
+from fastapi.responses import HTMLResponse, JSONResponse
 
 from locality.views.queries import MAX_NAME, Session, Store
 
@@ -33,25 +33,28 @@ Ocid = Annotated[str, Path(max_length=MAX_NAME, description="The OCID of a contr
 OBJECT: dict[str, Any] = {"type": "object"}
 ROWS: dict[str, Any] = {"type": "array", "items": {"type": "object"}}
 CSV_TEXT: dict[str, Any] = {"type": "string"}
-ERROR: dict[str, Any] = {
-    "type": "object",
-    "required": ["detail"],
-    "properties": {
-        "detail": {"type": "string"},
+STRING: dict[str, Any] = {"type": "string"}
+STRINGS: dict[str, Any] = {"type": "array", "items": STRING}
+
+
+def object_schema(
+    properties: dict[str, Any], required: Sequence[str] | None = None
+) -> dict[str, Any]:
+    """A JSON Schema object of ``properties``, each required unless ``required`` names fewer."""
+    names = list(properties if required is None else required)
+    return {"type": "object", "required": names, "properties": properties}
+
+
+ERROR = object_schema(
+    {
+        "detail": STRING,
         "suggestions": {
             "type": "array",
-            "items": {
-                "type": "object",
-                "required": ["kind", "name", "id"],
-                "properties": {
-                    "kind": {"type": "string"},
-                    "name": {"type": "string"},
-                    "id": {"type": "string"},
-                },
-            },
+            "items": object_schema({"kind": STRING, "name": STRING, "id": STRING}),
         },
     },
-}
+    required=["detail"],
+)
 
 
 def responses(
@@ -94,6 +97,16 @@ def session(request: Request) -> Iterator[Session]:
 
 
 S = Annotated[Session, Depends(session)]
+
+Route = TypeVar("Route", bound=Callable[..., Any])
+
+
+def page_route(router: APIRouter | FastAPI, path: str) -> Callable[[Route], Route]:
+    """The route of a dashboard page: GET and HEAD (link checkers and proxies ask HEAD), HTML,
+    and left out of the OpenAPI description, where its ``/api/`` twin stands instead."""
+    return router.api_route(
+        path, methods=["GET", "HEAD"], response_class=HTMLResponse, include_in_schema=False
+    )
 
 
 # The spend view's threshold options, as ``locality place --min-amount / --like-for-like``.

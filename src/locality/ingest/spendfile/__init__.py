@@ -34,21 +34,13 @@ that holds each.
 
 from __future__ import annotations
 
-from locality.ingest.spendfile.amounts import (
-    AMOUNT_PREFIXES,
-    PAYMENT_CAP,
-    amounts_sql,
-    clean_charity_number,
-    clean_company_number,
-    parse_amount,
-    parse_date,
-)
+from locality.domain.text import header_key
+from locality.ingest.spendfile.amounts import parse_amount, parse_date
 from locality.ingest.spendfile.bodies import Body, body_from_path, resolve_body
 from locality.ingest.spendfile.columns import (
     MAPPED_FIELDS,
     PAYMENT_FIELDS,
     SpendColumns,
-    header_key,
     load_columns,
 )
 from locality.ingest.spendfile.decode import detect_encoding
@@ -73,9 +65,7 @@ from locality.ingest.spendfile.layout import SpendLayout
 from locality.ingest.spendfile.reader import SpendFile, SpendParser, SpendRecord, SpendStats
 
 __all__ = [
-    "AMOUNT_PREFIXES",
     "MAPPED_FIELDS",
-    "PAYMENT_CAP",
     "PAYMENT_FIELDS",
     "SPEND_SUFFIXES",
     "AmbiguousColumnsError",
@@ -91,10 +81,7 @@ __all__ = [
     "SpendParser",
     "SpendRecord",
     "SpendStats",
-    "amounts_sql",
     "body_from_path",
-    "clean_charity_number",
-    "clean_company_number",
     "describe_columns",
     "detect_encoding",
     "explain_spend_file",

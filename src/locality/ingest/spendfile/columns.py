@@ -12,6 +12,7 @@ from importlib.resources import files
 from pathlib import Path
 from typing import Any
 
+from locality.domain.text import header_key
 from locality.ingest.spendfile.errors import SpendColumnsError
 from locality.store.schema import SPEND_COLUMNS
 
@@ -19,7 +20,14 @@ from locality.store.schema import SPEND_COLUMNS
 # columns of ``spend_payments`` after ``source_file``).
 PAYMENT_FIELDS = SPEND_COLUMNS[1:]  # the spend_payments columns after source_file
 
-# Fields the column map may name (the amount parts are combined into ``amount_net``).
+# The payment's columns a file gives as they are, to be stored unchanged: spend_payments'
+# company_number to transaction_id (a column added there is one the column map can name).
+_AS_GIVEN = SPEND_COLUMNS[
+    SPEND_COLUMNS.index("company_number") : SPEND_COLUMNS.index("transaction_id") + 1
+]
+
+# Fields the column map may name: the body (its name or code), the date, the amount parts
+# (combined into ``amount_net``), the supplier's name, and the columns given as they are.
 MAPPED_FIELDS = (
     "body",
     "body_code",
@@ -28,18 +36,8 @@ MAPPED_FIELDS = (
     "amount_gross",
     "amount_vat",
     "supplier_name",
-    "company_number",
-    "charity_number",
-    "vcse_flag",
-    "service_area",
-    "expense_type",
-    "transaction_id",
+    *_AS_GIVEN,
 )
-
-
-def header_key(name: str) -> str:
-    """The comparison key of a header: case-folded letters and digits only."""
-    return re.sub(r"[^0-9a-z]+", "", name.casefold())
 
 
 @dataclass(frozen=True)

@@ -11,8 +11,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, TYPE_CHECKING
 
+from locality.domain.text import header_key
 from locality.ingest.spendfile.amounts import parse_amount, parse_date
-from locality.ingest.spendfile.columns import SpendColumns, header_key
+from locality.ingest.spendfile.columns import SpendColumns
 from locality.ingest.spendfile.errors import AmbiguousColumnsError, NotSpendError
 from locality.ingest.spendfile.infer import (
     CONTENT_MIN_ROWS,

@@ -205,7 +205,8 @@ class SpendFile(LayoutSearch):
             if self._take(chunk, start, cells, pick, width, padding):
                 yield chunk
                 chunk = _Chunk(fields)
-        # The hot loop: the same as _take, inlined.
+        # The hot loop: an ordinary row is taken inline, so it costs no method call; a row
+        # that may be blank, span lines or be a total line goes to _take, which decides.
         reader = self._reader
         line_end = self._line_end
         lines, picked, kept_cells = chunk.lines, chunk.picked, chunk.cells
@@ -214,22 +215,20 @@ class SpendFile(LayoutSearch):
                 start = line_end + 1
                 line_end = reader.line_num
                 joined = "".join(cells)
-                if not joined.strip():
-                    continue  # a blank line is not a record
-                self.records_read += 1
-                if ("\n" in joined or "\r" in joined) and (
-                    recovered := self._swallowed(start, cells)
-                ) is not None:
-                    for number, row in recovered:
-                        self._take(chunk, number, row, pick, width, padding)
-                elif "total" in joined.lower() and self._is_total(cells):
-                    self._rejected.append((start, None, _TOTAL_CELL_REASON, _raw(cells)))
-                    continue
+                if (
+                    not joined.strip()
+                    or "\n" in joined
+                    or "\r" in joined
+                    or "total" in joined.lower()
+                ):
+                    full = self._take(chunk, start, cells, pick, width, padding)
                 else:
+                    self.records_read += 1
                     lines.append(start)
                     picked.append(pick(cells) if len(cells) >= width else pick(cells + padding))
                     kept_cells.append(cells)
-                if len(lines) >= CHUNK_ROWS:
+                    full = len(lines) >= CHUNK_ROWS
+                if full:
                     self._line_end = line_end
                     yield chunk
                     chunk = _Chunk(fields)

@@ -40,6 +40,8 @@
     var rows = [
       ["Sector", words(card.sector) + (card.buyer_type ? " (" + words(card.buyer_type) + ")" : "")],
       ["Why this sector", card.sector_evidence],
+      ["Sector source", card.sector_source],
+      ["From the list", card.sector_list || "no imported list names it"],
       ["Place", card.locality || "unknown"],
       ["Ties", String(card.degree)],
       ["Money on its ties", money(card.strength)],
