@@ -489,6 +489,27 @@ MIGRATIONS.append(
     ]
 )
 
+MIGRATIONS.append(
+    # 12 (after main's 11): releases kept zstd-packed with a dictionary trained on the store's
+    # first releases (locality/ingest/packing.py), written once; rows loaded before keep
+    # their JSON in `data`. The compiled release as text, not the JSON type: DuckDB parses
+    # every JSON value it is given to check it, which cost as much as writing it, and every
+    # reader parses it anyway.
+    [
+        "ALTER TABLE releases ALTER COLUMN data DROP NOT NULL",
+        "ALTER TABLE releases ADD COLUMN packed BLOB",  # zstd (ingest/packing.py)
+        "ALTER TABLE releases ADD COLUMN dict_id INTEGER",  # release_dictionaries; 0: none
+        """
+        CREATE TABLE release_dictionaries (
+            dict_id INTEGER NOT NULL,
+            trained_on INTEGER NOT NULL,    -- releases it was trained on
+            data BLOB NOT NULL              -- a zstd dictionary
+        )
+        """,
+        "ALTER TABLE processes ALTER COLUMN compiled_release TYPE VARCHAR",
+    ]
+)
+
 SCHEMA_VERSION = len(MIGRATIONS)
 
 # Columns of spend_payments, in table order.

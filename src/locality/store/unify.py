@@ -1,7 +1,7 @@
 """Corrections no single process can make, run after each OCDS file is applied.
 
 :func:`after_apply` runs inside the file's transaction, right after
-:func:`locality.store.loader.apply_staged`, and costs in proportion to what the file
+:func:`locality.store.loader.finish_apply`, and costs in proportion to what the file
 touched (``stg.touched``), not to the store:
 
 * **One organisation under several ids.** Contracts Finder gives a buyer without an
@@ -153,7 +153,7 @@ _TOUCHED = f"(SELECT ocid FROM {STAGING}.touched)"
 
 def after_apply(con: duckdb.DuckDBPyConnection) -> None:
     """Fold organisations, then find duplicate notices, for what this file touched
-    (inside the caller's transaction, after ``loader.apply_staged``)."""
+    (inside the caller's transaction, after ``loader.finish_apply``)."""
     # Processes whose rows changed: the file's, then any whose org ids a new fold rewrote.
     sql.run(con, f"CREATE OR REPLACE TEMP TABLE _changed_processes AS SELECT ocid FROM {_TOUCHED}")
     fold_organisations(con)
