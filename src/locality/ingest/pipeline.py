@@ -28,8 +28,7 @@ import orjson
 
 from locality.ingest import contracts_finder
 from locality.ingest.gc_pause import paused_gc
-from locality.ingest.merge import compile_releases, default_rules
-from locality.ingest.normalise import Rows, normalise_process
+from locality.ingest.normalise import Rows
 from locality.ingest.ocds import (
     OCDS_SUFFIXES,
     NotOcdsError,
@@ -54,6 +53,7 @@ from locality.ingest.validate import (
     malformed_parts,
     unstorable_reason,
 )
+from locality.ingest.workers import compile_batch
 from locality.store import loader, sql, unify
 from locality.store.schema import (
     AWARD_COLUMNS,
@@ -66,7 +66,9 @@ from locality.store.schema import (
 )
 
 STAGE_BATCH = 10_000
-PROCESS_BATCH = 5_000
+# Processes a worker compiles at a time: small enough that a batch's parsed releases (about
+# 30 KB of Python objects each) stay a few tens of MB a worker.
+PROCESS_BATCH = 1_000
 RAW_LIMIT = 100_000  # characters of a rejected record kept for inspection
 
 # progress(stage, file name, done, total or None)
@@ -343,39 +345,6 @@ def _conflicting_copies(con: duckdb.DuckDBPyConnection) -> list[tuple[Any, ...]]
         )
         for _, source, line, pointer, ocid, release_id, first_line, packed, dict_id in found
     ]
-
-
-# Each process's decompressors, kept from one batch to the next.
-_UNPACKER = Unpacker()
-
-
-def compile_batch(batch: list[loader.StoredRelease], dictionaries: dict[int, bytes]) -> Rows:
-    """Compile and normalise a batch of processes given as stored releases, in order.
-
-    A top-level function so worker processes can run it.
-    """
-    rules = default_rules()
-    rows = Rows()
-    loads = orjson.loads
-    dumps = orjson.dumps
-    for dict_id, dictionary in dictionaries.items():
-        _UNPACKER.add(dict_id, dictionary)
-    unpack = _UNPACKER.unpack
-    index = 0
-    with paused_gc():
-        while index < len(batch):
-            ocid = batch[index][0]
-            end = index
-            while end < len(batch) and batch[end][0] == ocid:
-                end += 1
-            releases = [
-                loads(unpack(packed, dict_id) if packed is not None else text or "")
-                for _, packed, dict_id, text in batch[index:end]
-            ]
-            compiled = compile_releases(releases, rules)
-            normalise_process(ocid, releases, compiled, dumps(compiled).decode(), rules, rows)
-            index = end
-    return rows
 
 
 # Below this many processes a worker pool costs more (start-up, pickling) than it saves.

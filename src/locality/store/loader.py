@@ -241,7 +241,7 @@ def touched_count(con: duckdb.DuckDBPyConnection) -> int:
 
 
 # A stored release as the compile step reads it: ocid, packed JSON and its dictionary id,
-# or (rows loaded before releases were packed) the JSON text.
+# or (rows loaded before releases were packed) the JSON text (``ingest.workers`` too).
 StoredRelease = tuple[str, bytes | None, int | None, str | None]
 
 
