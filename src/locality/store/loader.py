@@ -129,11 +129,13 @@ def insert_rows(
         else c
         for c in columns
     )
-    con.register("_batch", arrow)
-    try:
-        sql.run(con, f"INSERT INTO {table} ({', '.join(columns)}) SELECT {select} FROM _batch")
-    finally:
-        con.unregister("_batch")
+    # Read by DuckDB's replacement scan (this frame's local), not con.register(): a view
+    # registered and dropped inside an open transaction keeps its Arrow table alive until
+    # the commit, so a file's whole rows would stay in memory (they do not this way).
+    _arrow_batch = arrow  # named in the SQL below
+    con.execute(
+        f"INSERT INTO {table} ({', '.join(columns)}) SELECT {select} FROM _arrow_batch"
+    ).complete()
 
 
 def open_staging(con: duckdb.DuckDBPyConnection) -> None:
