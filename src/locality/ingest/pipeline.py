@@ -456,7 +456,7 @@ def ingest_file(
         return summary
     loader.open_staging(con)
     try:
-        with paused_gc():
+        with paused_gc(), _ingest_memory(con):
             rejected = _stage_file(con, path, source, summary, progress)
         if summary.kept == 0 and summary.records_read > 0:
             reasons = {r[4].split(":")[0] for r in rejected}
@@ -473,7 +473,7 @@ def ingest_file(
         summary.rejections = [
             {"line": r[1], "pointer": r[2], "ocid": r[3], "reason": r[4]} for r in rejected[:20]
         ]
-        with _one_transaction(con):
+        with _ingest_memory(con), _one_transaction(con):
             loader.begin_apply(con)
             summary.processes = compile_touched(con, progress, path.name, jobs)
             progress("apply", path.name, 0, None)
@@ -799,6 +799,24 @@ def detect_kind(path: Path) -> str:
     # What can be read: a gzip broken early is still sent to its reader, which reports it.
     head = head_bytes(path)
     return "ocds" if head[:1] in (b"{", b"[") or not head else "spend"
+
+
+# DuckDB's memory limit while an OCDS file loads (LOCALITY_INGEST_MEMORY_LIMIT): DuckDB
+# spills its sorts and the open transaction's rows to disk past it, and with the worker
+# processes and Python's own objects the whole process tree then stays near 1 GB (issue
+# 14: at most 1.5 GB for a national load). Queries keep LOCALITY_MEMORY_LIMIT.
+INGEST_MEMORY_LIMIT = "512MB"
+
+
+@contextmanager
+def _ingest_memory(con: duckdb.DuckDBPyConnection) -> Iterator[None]:
+    wanted = os.environ.get("LOCALITY_INGEST_MEMORY_LIMIT", INGEST_MEMORY_LIMIT)
+    before = sql.one(con, "SELECT current_setting('memory_limit')")[0]
+    sql.run(con, f"SET memory_limit = '{wanted}'")
+    try:
+        yield
+    finally:
+        sql.run(con, f"SET memory_limit = '{before}'")
 
 
 @contextmanager
