@@ -38,7 +38,14 @@ from locality.ingest.ocds import (
     read_ocds,
 )
 from locality.ingest.organisations import OrganisationListError, load_organisation_list
-from locality.ingest.packing import NO_DICTIONARY, TRAIN_SAMPLES, Packer, Unpacker, train
+from locality.ingest.packing import (
+    MIN_TRAIN_SAMPLES,
+    NO_DICTIONARY,
+    TRAIN_SAMPLES,
+    Packer,
+    Unpacker,
+    train,
+)
 from locality.ingest.spendfile.columns import SpendColumns, load_columns
 from locality.ingest.spendfile.files import (
     SPEND_SUFFIXES,
@@ -185,6 +192,21 @@ def _raw_text(raw: bytes | None, release: Any) -> str | None:
     return raw[:RAW_LIMIT].decode("utf-8", "replace")
 
 
+def _dictionary_from_store(con: duckdb.DuckDBPyConnection) -> tuple[int, bytes] | None:
+    """A dictionary trained on the releases a store already holds, when no file so far was
+    big enough to train one (``locality fetch`` loads pages of 100 releases); staged, to be
+    saved with this file."""
+    stored = loader.first_releases(con, TRAIN_SAMPLES)
+    if len(stored) < MIN_TRAIN_SAMPLES:
+        return None
+    unpacker = Unpacker(loader.dictionaries(con))
+    samples = [unpacker.text(packed, dict_id, data).encode() for packed, dict_id, data in stored]
+    dictionary = train(samples)
+    if dictionary is None:
+        return None
+    return loader.stage_dictionary(con, len(samples), dictionary), dictionary
+
+
 def _stage_file(
     con: duckdb.DuckDBPyConnection,
     path: Path,
@@ -202,7 +224,7 @@ def _stage_file(
     rejected: list[tuple[Any, ...]] = []
     dumps = orjson.dumps
     blake = hashlib.blake2b
-    known = loader.store_dictionary(con)
+    known = loader.store_dictionary(con) or _dictionary_from_store(con)
     packer: Packer | None = Packer(*known) if known is not None else None
     waiting: list[bytes] = []  # JSON of the releases read before the dictionary is trained
 

@@ -178,6 +178,20 @@ def store_dictionary(con: duckdb.DuckDBPyConnection) -> tuple[int, bytes] | None
     return (int(found[0][0]), bytes(found[0][1])) if found else None
 
 
+def first_releases(
+    con: duckdb.DuckDBPyConnection, limit: int
+) -> list[tuple[bytes | None, int | None, str | None]]:
+    """(packed, dict_id, data) of the store's first ``limit`` releases, to train on."""
+    return [
+        (None if packed is None else bytes(packed), dict_id, data)
+        for packed, dict_id, data in sql.rows(
+            con,
+            "SELECT packed, dict_id, data::VARCHAR FROM releases ORDER BY seq LIMIT ?",
+            [limit],
+        )
+    ]
+
+
 def stage_dictionary(con: duckdb.DuckDBPyConnection, trained_on: int, data: bytes) -> int:
     """Stage a newly trained dictionary (saved with the file's releases); its id."""
     dict_id = int(sql.one(con, "SELECT coalesce(max(dict_id), 0) FROM release_dictionaries")[0])
