@@ -13,12 +13,11 @@ from __future__ import annotations
 import threading
 from collections.abc import Iterable, Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, Unpack
 
 import duckdb
 
-from locality.ingest.pipeline import IngestSummary, ProgressCallback, ingest
-from locality.ingest.spendfile.columns import SpendColumns
+from locality.ingest.pipeline import IngestOptions, IngestSummary, ProgressCallback, ingest
 from locality.ingest.spendfile.files import SPEND_SUFFIXES
 from locality.store import sql
 
@@ -52,13 +51,7 @@ def _may_hold_spend(paths: Sequence[str | Path], kind: str) -> bool:
 def load(
     con: duckdb.DuckDBPyConnection,
     paths: Sequence[str | Path] | Iterable[str | Path],
-    *,
-    force: bool = False,
-    progress: ProgressCallback = _noop,
-    jobs: int | None = None,
-    kind: str = "auto",
-    body: str | None = None,
-    columns: str | Path | SpendColumns | None = None,
+    **options: Unpack[IngestOptions],
 ) -> IngestSummary:
     """Ingest files and directories (``locality.ingest.pipeline.ingest``, same options), then
     enrich the store when anything new was loaded. The summary's ``totals`` carry the
@@ -73,17 +66,15 @@ def load(
     """
     given = list(paths)
     prefetch: threading.Thread | None = None
-    if _may_hold_spend(given, kind):
+    progress = options.get("progress", _noop)
+    if _may_hold_spend(given, options.get("kind", "auto")):
         # The organisation registers the supplier resolution needs, read while the files are
         # (the loading thread mostly waits on workers and DuckDB).
         from locality.enrich.classify import register_index
 
         prefetch = threading.Thread(target=register_index, daemon=True)
         prefetch.start()
-    summary = ingest(
-        con, given, force=force, progress=progress, jobs=jobs, kind=kind, body=body,
-        columns=columns,
-    )  # fmt: skip
+    summary = ingest(con, given, **options)
     # Anything kept (a file broken part way keeps the records before the break) may have
     # brought new payments or organisations to match.
     if any(not f.skipped and (not f.error or f.kept) for f in summary.files):

@@ -21,15 +21,14 @@ from concurrent.futures import Future, ProcessPoolExecutor
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, TypedDict, Unpack
 
 import duckdb
 import orjson
 
 from locality.ingest import contracts_finder
 from locality.ingest.gc_pause import paused_gc
-from locality.ingest.merge import compile_releases, default_rules
-from locality.ingest.normalise import Rows, normalise_process
+from locality.ingest.normalise import Rows
 from locality.ingest.ocds import (
     OCDS_SUFFIXES,
     NotOcdsError,
@@ -39,6 +38,14 @@ from locality.ingest.ocds import (
     read_ocds,
 )
 from locality.ingest.organisations import OrganisationListError, load_organisation_list
+from locality.ingest.packing import (
+    MIN_TRAIN_SAMPLES,
+    NO_DICTIONARY,
+    TRAIN_SAMPLES,
+    Packer,
+    Unpacker,
+    train,
+)
 from locality.ingest.spendfile.columns import SpendColumns, load_columns
 from locality.ingest.spendfile.files import (
     SPEND_SUFFIXES,
@@ -53,6 +60,7 @@ from locality.ingest.validate import (
     malformed_parts,
     unstorable_reason,
 )
+from locality.ingest.workers import compile_batch
 from locality.store import loader, sql, unify
 from locality.store.schema import (
     AWARD_COLUMNS,
@@ -65,7 +73,9 @@ from locality.store.schema import (
 )
 
 STAGE_BATCH = 10_000
-PROCESS_BATCH = 5_000
+# Processes a worker compiles at a time: small enough that a batch's parsed releases (about
+# 30 KB of Python objects each) stay a few tens of MB a worker.
+PROCESS_BATCH = 1_000
 RAW_LIMIT = 100_000  # characters of a rejected record kept for inspection
 
 # progress(stage, file name, done, total or None)
@@ -182,6 +192,21 @@ def _raw_text(raw: bytes | None, release: Any) -> str | None:
     return raw[:RAW_LIMIT].decode("utf-8", "replace")
 
 
+def _dictionary_from_store(con: duckdb.DuckDBPyConnection) -> tuple[int, bytes] | None:
+    """A dictionary trained on the releases a store already holds, when no file so far was
+    big enough to train one (``locality fetch`` loads pages of 100 releases); staged, to be
+    saved with this file."""
+    stored = loader.first_releases(con, TRAIN_SAMPLES)
+    if len(stored) < MIN_TRAIN_SAMPLES:
+        return None
+    unpacker = Unpacker(loader.dictionaries(con))
+    samples = [unpacker.text(packed, dict_id, data).encode() for packed, dict_id, data in stored]
+    dictionary = train(samples)
+    if dictionary is None:
+        return None
+    return loader.stage_dictionary(con, len(samples), dictionary), dictionary
+
+
 def _stage_file(
     con: duckdb.DuckDBPyConnection,
     path: Path,
@@ -189,12 +214,31 @@ def _stage_file(
     summary: FileSummary,
     progress: ProgressCallback,
 ) -> list[tuple[Any, ...]]:
-    """Read one file into the staging table ``incoming``; return the rejected records."""
+    """Read one file into the staging table ``incoming``; return the rejected records.
+
+    Each release's JSON is packed (``locality.ingest.packing``) as it is read. A store with
+    no dictionary yet gets one trained on this file's first releases, which wait unpacked
+    until it is made."""
     seq = loader.next_seq(con)
     batch: list[tuple[Any, ...]] = []
     rejected: list[tuple[Any, ...]] = []
     dumps = orjson.dumps
     blake = hashlib.blake2b
+    known = loader.store_dictionary(con) or _dictionary_from_store(con)
+    packer: Packer | None = Packer(*known) if known is not None else None
+    waiting: list[bytes] = []  # JSON of the releases read before the dictionary is trained
+
+    def make_packer() -> Packer:
+        dictionary = train(waiting)
+        if dictionary is None:
+            made = Packer(NO_DICTIONARY, None)
+        else:
+            made = Packer(loader.stage_dictionary(con, len(waiting), dictionary), dictionary)
+        for i, row in enumerate(batch):
+            batch[i] = (*row[:-2], made.pack(row[-2]), made.dict_id)
+        waiting.clear()
+        return made
+
     for record in read_ocds(path):
         if record.fatal:  # the file breaks off: keep what was read, report the file
             summary.error = f"{path}: {record.error}"
@@ -246,6 +290,13 @@ def _stage_file(
             rejected.append((source, record.line, where, ocid, reason, None))
         date = release.get("date")
         tags = release.get("tag")
+        if packer is None:
+            waiting.append(data)
+            packed: bytes = data
+            dict_id = None
+        else:
+            packed = packer.pack(data)
+            dict_id = packer.dict_id
         batch.append(
             (
                 seq,
@@ -257,15 +308,20 @@ def _stage_file(
                 source,
                 record.line,
                 record.pointer,
-                data.decode(),
+                packed,
+                dict_id,
             )
         )
         seq += 1
         summary.kept += 1
-        if len(batch) >= STAGE_BATCH:
+        if packer is None and len(waiting) >= TRAIN_SAMPLES:
+            packer = make_packer()
+        if len(batch) >= STAGE_BATCH and packer is not None:
             loader.stage_releases(con, batch)
             batch.clear()
             progress("read", path.name, summary.records_read, None)
+    if packer is None and batch:
+        make_packer()
     loader.stage_releases(con, batch)
     progress("read", path.name, summary.records_read, None)
     conflicts = _conflicting_copies(con)
@@ -289,7 +345,7 @@ def _conflicting_copies(con: duckdb.DuckDBPyConnection) -> list[tuple[Any, ...]]
             FROM {incoming} GROUP BY ocid, release_id HAVING count(DISTINCT content_hash) > 1
         )
         SELECT i.seq, i.source_file, i.source_line, i.source_pointer, i.ocid, i.release_id,
-               f.first_line, left(i.data, {RAW_LIMIT})
+               f.first_line, i.packed, i.dict_id
         FROM {incoming} i JOIN first f USING (ocid, release_id)
         WHERE i.content_hash <> f.first_hash
         ORDER BY i.seq
@@ -298,6 +354,7 @@ def _conflicting_copies(con: duckdb.DuckDBPyConnection) -> list[tuple[Any, ...]]
     if not found:
         return []
     sql.run(con, f"DELETE FROM {incoming} WHERE seq IN (SELECT unnest(?))", [[r[0] for r in found]])
+    unpacker = Unpacker(loader.dictionaries(con))
     return [
         (
             source,
@@ -306,47 +363,25 @@ def _conflicting_copies(con: duckdb.DuckDBPyConnection) -> list[tuple[Any, ...]]
             ocid,
             "release read again with other content (the first copy is kept): "
             f"id {release_id!r} of {ocid}, first at line {first_line}",
-            raw,
+            unpacker.unpack(packed, dict_id)[:RAW_LIMIT].decode("utf-8", "replace"),
         )
-        for _, source, line, pointer, ocid, release_id, first_line, raw in found
+        for _, source, line, pointer, ocid, release_id, first_line, packed, dict_id in found
     ]
-
-
-def compile_batch(batch: list[tuple[str, str]]) -> Rows:
-    """Compile and normalise a batch of processes given as (ocid, release JSON) in order.
-
-    A top-level function so worker processes can run it.
-    """
-    rules = default_rules()
-    rows = Rows()
-    loads = orjson.loads
-    dumps = orjson.dumps
-    index = 0
-    with paused_gc():
-        while index < len(batch):
-            ocid = batch[index][0]
-            end = index
-            while end < len(batch) and batch[end][0] == ocid:
-                end += 1
-            releases = [loads(text) for _, text in batch[index:end]]
-            compiled = compile_releases(releases, rules)
-            normalise_process(ocid, releases, compiled, dumps(compiled).decode(), rules, rows)
-            index = end
-    return rows
 
 
 # Below this many processes a worker pool costs more (start-up, pickling) than it saves.
 PARALLEL_MIN_PROCESSES = 20_000
 
 
-def _stage_process_rows(con: duckdb.DuckDBPyConnection, rows: Rows) -> None:
-    loader.stage_rows(con, "processes", PROCESS_COLUMNS, rows.processes)
-    loader.stage_rows(con, "awards", AWARD_COLUMNS, rows.awards)
-    loader.stage_rows(con, "award_suppliers", AWARD_SUPPLIER_COLUMNS, rows.award_suppliers)
-    loader.stage_rows(con, "process_parties", PARTY_COLUMNS, rows.parties)
-    loader.stage_rows(con, "award_versions", AWARD_VERSION_COLUMNS, rows.award_versions)
-    loader.stage_rows(con, "process_notices", NOTICE_COLUMNS, rows.notices)
-    loader.stage_rows(con, "process_lots", LOT_COLUMNS, rows.lots)
+def _write_process_rows(con: duckdb.DuckDBPyConnection, rows: Rows) -> None:
+    """Write a batch's rows into the store (inside the file's transaction)."""
+    loader.insert_rows(con, "processes", PROCESS_COLUMNS, rows.processes)
+    loader.insert_rows(con, "awards", AWARD_COLUMNS, rows.awards)
+    loader.insert_rows(con, "award_suppliers", AWARD_SUPPLIER_COLUMNS, rows.award_suppliers)
+    loader.insert_rows(con, "process_parties", PARTY_COLUMNS, rows.parties)
+    loader.insert_rows(con, "award_versions", AWARD_VERSION_COLUMNS, rows.award_versions)
+    loader.insert_rows(con, "process_notices", NOTICE_COLUMNS, rows.notices)
+    loader.insert_rows(con, "process_lots", LOT_COLUMNS, rows.lots)
 
 
 def compile_touched(
@@ -355,7 +390,7 @@ def compile_touched(
     name: str,
     jobs: int = 1,
 ) -> int:
-    """Recompile every touched process into the staging tables; return how many.
+    """Recompile every touched process into the store's tables; return how many.
 
     With ``jobs`` > 1 and enough processes, batches are compiled in worker processes while
     this one fetches the next batch and stages finished rows.
@@ -364,11 +399,12 @@ def compile_touched(
     if total == 0:
         return 0
     done = 0
+    dictionaries = loader.dictionaries(con)
     batches = loader.touched_release_batches(con, PROCESS_BATCH)
     if jobs <= 1 or total < PARALLEL_MIN_PROCESSES:
         for batch in batches:
-            rows = compile_batch(batch)
-            _stage_process_rows(con, rows)
+            rows = compile_batch(batch, dictionaries)
+            _write_process_rows(con, rows)
             done += len(rows)
             progress("compile", name, done, total)
         return done
@@ -376,15 +412,15 @@ def compile_touched(
     with ProcessPoolExecutor(max_workers=jobs, mp_context=context) as pool:
         pending: deque[Future[Rows]] = deque()
         for batch in batches:
-            pending.append(pool.submit(compile_batch, batch))
+            pending.append(pool.submit(compile_batch, batch, dictionaries))
             if len(pending) > jobs:
                 rows = pending.popleft().result()
-                _stage_process_rows(con, rows)
+                _write_process_rows(con, rows)
                 done += len(rows)
                 progress("compile", name, done, total)
         while pending:
             rows = pending.popleft().result()
-            _stage_process_rows(con, rows)
+            _write_process_rows(con, rows)
             done += len(rows)
             progress("compile", name, done, total)
     return done
@@ -442,7 +478,7 @@ def ingest_file(
         return summary
     loader.open_staging(con)
     try:
-        with paused_gc():
+        with paused_gc(), _ingest_memory(con):
             rejected = _stage_file(con, path, source, summary, progress)
         if summary.kept == 0 and summary.records_read > 0:
             reasons = {r[4].split(":")[0] for r in rejected}
@@ -455,14 +491,15 @@ def ingest_file(
         summary.new_releases = counts["new"]
         summary.updated_releases = counts["updated"]
         summary.unchanged_releases = counts["unchanged"]
-        summary.processes = compile_touched(con, progress, path.name, jobs)
         summary.rejected = summary.rejected_in_store = len(rejected) - summary.parts_skipped
         summary.rejections = [
             {"line": r[1], "pointer": r[2], "ocid": r[3], "reason": r[4]} for r in rejected[:20]
         ]
-        progress("apply", path.name, 0, None)
-        with _one_transaction(con):
-            loader.apply_staged(con)
+        with _ingest_memory(con), _one_transaction(con):
+            loader.begin_apply(con)
+            summary.processes = compile_touched(con, progress, path.name, jobs)
+            progress("apply", path.name, 0, None)
+            loader.finish_apply(con)
             unify.after_apply(con)  # folded organisations, duplicate notices
             loader.replace_rejected(con, source, rejected)
             # A file that breaks off is not recorded as loaded, so the next run reads it
@@ -786,6 +823,24 @@ def detect_kind(path: Path) -> str:
     return "ocds" if head[:1] in (b"{", b"[") or not head else "spend"
 
 
+# DuckDB's memory limit while an OCDS file loads (LOCALITY_INGEST_MEMORY_LIMIT): DuckDB
+# spills its sorts and the open transaction's rows to disk past it, and with the worker
+# processes and Python's own objects the whole process tree then stays near 1 GB (issue
+# 14: at most 1.5 GB for a national load). Queries keep LOCALITY_MEMORY_LIMIT.
+INGEST_MEMORY_LIMIT = "512MB"
+
+
+@contextmanager
+def _ingest_memory(con: duckdb.DuckDBPyConnection) -> Iterator[None]:
+    wanted = os.environ.get("LOCALITY_INGEST_MEMORY_LIMIT", INGEST_MEMORY_LIMIT)
+    before = sql.one(con, "SELECT current_setting('memory_limit')")[0]
+    sql.run(con, f"SET memory_limit = '{wanted}'")
+    try:
+        yield
+    finally:
+        sql.run(con, f"SET memory_limit = '{before}'")
+
+
 @contextmanager
 def _one_transaction(con: duckdb.DuckDBPyConnection) -> Iterator[None]:
     """Apply a file's staged rows in one transaction: all of it, or (on any error) none."""
@@ -826,16 +881,22 @@ def store_totals(con: duckdb.DuckDBPyConnection) -> dict[str, int]:
     return dict(zip(keys, (int(v) for v in row), strict=True))
 
 
+class IngestOptions(TypedDict, total=False):
+    """The options of :func:`ingest`, declared once: ``locality.enrich.load`` takes the
+    same keywords and passes them on."""
+
+    force: bool
+    progress: ProgressCallback
+    jobs: int | None
+    kind: str
+    body: str | None
+    columns: str | Path | SpendColumns | None
+
+
 def ingest(
     con: duckdb.DuckDBPyConnection,
     paths: Sequence[str | Path] | Iterable[str | Path],
-    *,
-    force: bool = False,
-    progress: ProgressCallback = _noop,
-    jobs: int | None = None,
-    kind: str = "auto",
-    body: str | None = None,
-    columns: str | Path | SpendColumns | None = None,
+    **options: Unpack[IngestOptions],
 ) -> IngestSummary:
     """Ingest files and directories: each OCDS file, and each batch of spend files, is its
     own transaction.
@@ -849,6 +910,17 @@ def ingest(
     is the enrich stage's (``locality.enrich``); ``locality.enrich.load`` runs both, as
     ``locality ingest`` does.
     """
+    force = options.get("force", False)
+    progress = options.get("progress", _noop)
+    jobs = options.get("jobs")
+    kind = options.get("kind", "auto")
+    body = options.get("body")
+    columns = options.get("columns")
+    unknown = set(options) - set(IngestOptions.__annotations__)
+    if unknown:
+        raise TypeError(
+            f"ingest() got unexpected keyword argument(s): {', '.join(sorted(unknown))}"
+        )
     if kind not in ("auto", "ocds", "spend", "organisations"):
         raise ValueError(f"kind must be auto, ocds, spend or organisations, not {kind!r}")
     started = time.perf_counter()

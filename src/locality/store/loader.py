@@ -8,13 +8,16 @@ bounded however big the file is. Only then does one short transaction on the sto
 2. :func:`plan_releases` keeps the last copy of each (ocid, release id) and compares it
    with the store: identical means unchanged, different means it replaces the stored one.
    OCIDs with new or changed releases go to ``stg.touched``;
-3. :func:`touched_release_batches` gives every release of each touched process (stored
-   ones and new ones), so the caller recompiles it and :func:`stage_rows` stages its rows;
-4. :func:`apply_staged` (inside the caller's transaction) swaps releases and process rows
-   in bulk and re-aggregates the organisations the touched processes mention.
+3. in the caller's transaction, :func:`begin_apply` swaps the releases and takes out the
+   rows of every touched process; :func:`touched_release_batches` gives every release of
+   each touched process (stored ones and new ones), so the caller recompiles it and
+   :func:`insert_rows` writes its rows straight into the store (each row written once:
+   staging them first cost as much again);
+4. :func:`finish_apply` re-aggregates the organisations the touched processes mention.
 
 A ``kill -9`` before the final commit leaves the store untouched: the staging database is
-only scratch.
+only scratch, and DuckDB discards the uncommitted transaction (whose big appends it writes
+to the store file as it goes, so memory stays bounded).
 """
 
 from __future__ import annotations
@@ -38,7 +41,8 @@ RELEASE_COLUMNS = (
     "source_file",
     "source_line",
     "source_pointer",
-    "data",
+    "packed",  # the release's JSON, zstd (locality/ingest/packing.py)
+    "dict_id",
 )
 
 # Columns that arrive as text and are typed on insert (DuckDB parses ISO 8601 in bulk).
@@ -54,6 +58,8 @@ _TIMESTAMP_COLUMNS = {
 
 _ARROW_TYPES: dict[str, pa.DataType] = {
     "seq": pa.int64(),
+    "packed": pa.binary(),
+    "dict_id": pa.int32(),
     "source_line": pa.int64(),
     "tags": pa.list_(pa.string()),
     "roles": pa.list_(pa.string()),
@@ -123,11 +129,13 @@ def insert_rows(
         else c
         for c in columns
     )
-    con.register("_batch", arrow)
-    try:
-        sql.run(con, f"INSERT INTO {table} ({', '.join(columns)}) SELECT {select} FROM _batch")
-    finally:
-        con.unregister("_batch")
+    # Read by DuckDB's replacement scan (this frame's local), not con.register(): a view
+    # registered and dropped inside an open transaction keeps its Arrow table alive until
+    # the commit, so a file's whole rows would stay in memory (they do not this way).
+    _arrow_batch = arrow  # named in the SQL below
+    con.execute(
+        f"INSERT INTO {table} ({', '.join(columns)}) SELECT {select} FROM _arrow_batch"
+    ).complete()
 
 
 def open_staging(con: duckdb.DuckDBPyConnection) -> None:
@@ -139,8 +147,8 @@ def open_staging(con: duckdb.DuckDBPyConnection) -> None:
     """
     main = sql.one(con, "SELECT current_database()")[0]
     sql.run(con, f"ATTACH ':memory:' AS {STAGING}")
-    for table in ("releases", *PROCESS_TABLES):
-        name = "incoming" if table == "releases" else table
+    for table in ("releases", "release_dictionaries"):
+        name = {"releases": "incoming", "release_dictionaries": "dictionaries"}[table]
         sql.run(con, f'CREATE TABLE {STAGING}.{name} AS SELECT * FROM "{main}".{table} LIMIT 0')
 
 
@@ -152,13 +160,47 @@ def stage_releases(con: duckdb.DuckDBPyConnection, rows: Sequence[tuple[Any, ...
     insert_rows(con, f"{STAGING}.incoming", RELEASE_COLUMNS, rows)
 
 
-def stage_rows(
-    con: duckdb.DuckDBPyConnection,
-    table: str,
-    columns: Sequence[str],
-    rows: Sequence[tuple[Any, ...]],
-) -> None:
-    insert_rows(con, f"{STAGING}.{table}", columns, rows)
+def dictionaries(con: duckdb.DuckDBPyConnection) -> dict[int, bytes]:
+    """Every dictionary releases are packed with: the store's, and one staged by this file."""
+    found = sql.rows(
+        con,
+        f"SELECT dict_id, data FROM release_dictionaries "
+        f"UNION ALL SELECT dict_id, data FROM {STAGING}.dictionaries",
+    )
+    return {int(dict_id): bytes(data) for dict_id, data in found}
+
+
+def store_dictionary(con: duckdb.DuckDBPyConnection) -> tuple[int, bytes] | None:
+    """The dictionary new releases are packed with (the latest), if the store has one."""
+    found = sql.rows(
+        con, "SELECT dict_id, data FROM release_dictionaries ORDER BY dict_id DESC LIMIT 1"
+    )
+    return (int(found[0][0]), bytes(found[0][1])) if found else None
+
+
+def first_releases(
+    con: duckdb.DuckDBPyConnection, limit: int
+) -> list[tuple[bytes | None, int | None, str | None]]:
+    """(packed, dict_id, data) of the store's first ``limit`` releases, to train on."""
+    return [
+        (None if packed is None else bytes(packed), dict_id, data)
+        for packed, dict_id, data in sql.rows(
+            con,
+            "SELECT packed, dict_id, data::VARCHAR FROM releases ORDER BY seq LIMIT ?",
+            [limit],
+        )
+    ]
+
+
+def stage_dictionary(con: duckdb.DuckDBPyConnection, trained_on: int, data: bytes) -> int:
+    """Stage a newly trained dictionary (saved with the file's releases); its id."""
+    dict_id = int(sql.one(con, "SELECT coalesce(max(dict_id), 0) FROM release_dictionaries")[0])
+    sql.run(
+        con,
+        f"INSERT INTO {STAGING}.dictionaries VALUES (?, ?, ?)",
+        [dict_id + 1, trained_on, data],
+    )
+    return dict_id + 1
 
 
 def plan_releases(con: duckdb.DuckDBPyConnection) -> dict[str, int]:
@@ -214,49 +256,56 @@ def touched_count(con: duckdb.DuckDBPyConnection) -> int:
     return int(sql.one(con, f"SELECT count(*) FROM {STAGING}.touched")[0])
 
 
+# A stored release as the compile step reads it: ocid, packed JSON and its dictionary id,
+# or (rows loaded before releases were packed) the JSON text (``ingest.workers`` too).
+StoredRelease = tuple[str, bytes | None, int | None, str | None]
+
+
 def touched_release_batches(
     con: duckdb.DuckDBPyConnection, processes_per_batch: int = 5_000
-) -> Iterator[list[tuple[str, str]]]:
-    """(ocid, release JSON) of every touched process, grouped by ocid, in reading order.
+) -> Iterator[list[StoredRelease]]:
+    """Every release of every touched process, grouped by ocid, in reading order.
 
     A process's releases are those the store keeps (less any this file replaces) and the
     new or changed ones from this file. They are streamed in one ordered scan on a second
-    cursor, so the caller can stage rows on ``con`` between batches; a batch never splits a
-    process.
+    cursor (its own transaction: it sees the store as committed, whatever the caller's
+    open transaction has changed), so the caller can write rows on ``con`` between
+    batches; a batch never splits a process.
     """
     reader = con.cursor()
     try:
         reader.execute(
             f"""
-            SELECT r.ocid, r.seq, r.data FROM releases r
+            SELECT r.ocid, r.seq, r.packed, r.dict_id, r.data::VARCHAR FROM releases r
             SEMI JOIN {STAGING}.touched USING (ocid)
             ANTI JOIN {STAGING}.changed c USING (ocid, release_id)
             UNION ALL
-            SELECT i.ocid, i.seq, i.data FROM {STAGING}.incoming i
+            SELECT i.ocid, i.seq, i.packed, i.dict_id, NULL FROM {STAGING}.incoming i
             SEMI JOIN {STAGING}.changed c USING (seq)
             ORDER BY 1, 2
             """
         )
-        batch: list[tuple[str, str]] = []
+        batch: list[StoredRelease] = []
         processes = 0
         previous: str | None = None
         while chunk := reader.fetchmany(10_000):
-            for ocid, _, data in chunk:
+            for ocid, _, packed, dict_id, data in chunk:
                 if ocid != previous:
                     if processes >= processes_per_batch:
                         yield batch
                         batch, processes = [], 0
                     processes += 1
                     previous = ocid
-                batch.append((ocid, data))
+                batch.append((ocid, packed, dict_id, data))
         if batch:
             yield batch
     finally:
         reader.close()
 
 
-def apply_staged(con: duckdb.DuckDBPyConnection) -> None:
-    """Swap the staged releases and process rows into the store (caller holds a transaction)."""
+def begin_apply(con: duckdb.DuckDBPyConnection) -> None:
+    """Swap the staged releases into the store and take out the rows of every touched
+    process, to be written again as it is recompiled (caller holds a transaction)."""
     # Organisations the touched processes mentioned before this file, to re-aggregate.
     sql.run(
         con,
@@ -266,10 +315,9 @@ def apply_staged(con: duckdb.DuckDBPyConnection) -> None:
         UNION
         SELECT org_id FROM award_suppliers SEMI JOIN {STAGING}.touched USING (ocid)
         WHERE org_id IS NOT NULL
-        UNION
-        SELECT org_id FROM {STAGING}.process_parties
         """,
     )
+    sql.run(con, f"INSERT INTO release_dictionaries SELECT * FROM {STAGING}.dictionaries")
     sql.run(
         con,
         f"""
@@ -289,7 +337,17 @@ def apply_staged(con: duckdb.DuckDBPyConnection) -> None:
     )
     for table in PROCESS_TABLES:
         sql.run(con, f"DELETE FROM {table} WHERE ocid IN (SELECT ocid FROM {STAGING}.touched)")
-        sql.run(con, f"INSERT INTO {table} SELECT * FROM {STAGING}.{table}")
+
+
+def finish_apply(con: duckdb.DuckDBPyConnection) -> None:
+    """Once the touched processes are written again: re-aggregate their organisations."""
+    sql.run(
+        con,
+        f"""
+        INSERT INTO _touched_orgs
+        SELECT org_id FROM process_parties SEMI JOIN {STAGING}.touched USING (ocid)
+        """,
+    )
     rebuild_organisations(con)
     sql.run(con, "DELETE FROM meta WHERE key = 'recompile_all'")
 

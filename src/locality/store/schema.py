@@ -520,6 +520,33 @@ MIGRATIONS.append(
     ]
 )
 
+MIGRATIONS.append(
+    # 12: releases kept zstd-packed with a dictionary trained on the store's
+    # first releases (locality/ingest/packing.py), written once; rows loaded before keep
+    # their JSON in `data`. The compiled release as zstd-compressed text, not the JSON type:
+    # DuckDB parses every JSON value it is given to check it, which cost as much as writing
+    # it, and every reader parses it anyway.
+    [
+        "ALTER TABLE releases ALTER COLUMN data DROP NOT NULL",
+        "ALTER TABLE releases ADD COLUMN packed BLOB",  # zstd (ingest/packing.py)
+        "ALTER TABLE releases ADD COLUMN dict_id INTEGER",  # release_dictionaries; 0: none
+        """
+        CREATE TABLE release_dictionaries (
+            dict_id INTEGER NOT NULL,
+            trained_on INTEGER NOT NULL,    -- releases it was trained on
+            data BLOB NOT NULL              -- a zstd dictionary
+        )
+        """,
+        # zstd, column by column: the compiled releases (~3 KB of JSON each) were most of
+        # the store, stored almost raw; zstd keeps them at a tenth, is faster to write than
+        # DuckDB's default string compression and as fast to scan.
+        "ALTER TABLE processes ADD COLUMN compiled_zstd VARCHAR USING COMPRESSION zstd",
+        "UPDATE processes SET compiled_zstd = compiled_release",
+        "ALTER TABLE processes DROP COLUMN compiled_release",
+        "ALTER TABLE processes RENAME COLUMN compiled_zstd TO compiled_release",
+    ]
+)
+
 SCHEMA_VERSION = len(MIGRATIONS)
 
 # Columns of spend_payments, in table order.
