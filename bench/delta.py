@@ -256,7 +256,15 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--base", type=Path, help="a store of the corpus to reuse (copied)")
     parser.add_argument("--tmpdir", type=Path, help="parent of the temporary directory")
     parser.add_argument("--keep", action="store_true", help="keep the temporary directory")
+    parser.add_argument(
+        "--refresh",
+        action="store_true",
+        help="also time `locality refresh` of the dashboard's figures after the delta",
+    )
     args = parser.parse_args(argv)
+    # The ingest is timed alone: `locality ingest` would also store the dashboard's figures
+    # (views/precompute.py), a whole-store step timed on its own with --refresh.
+    os.environ["LOCALITY_REFRESH"] = "0"
     locality = _locality()
     corpus, meta = synth.ensure_corpus(args.releases, log=log)
     tmp = Path(tempfile.mkdtemp(prefix="locality-delta-", dir=args.tmpdir))
@@ -285,6 +293,11 @@ def main(argv: list[str] | None = None) -> int:
             "delta_ingest", [locality, "--db", store, "ingest", delta, "--format", "json"], tmp
         )
         results["delta_ingest"] = run
+        if args.refresh:
+            results["delta_refresh"] = run_measured(
+                "delta_refresh", [locality, "--db", store, "refresh", "--format", "json"], tmp
+            )
+            log(f"locality refresh after the delta: {results['delta_refresh']['wall_seconds']} s")
         out = orjson.loads(Path(run["stdout"]).read_bytes() or b"{}")
         totals = out.get("totals", {})
         results["delta_totals"] = {
