@@ -34,6 +34,8 @@ from typing import Any
 import duckdb
 import orjson
 
+from locality.store.schema import PROCESS_TABLES
+
 BENCH_DIR = Path(__file__).resolve().parent
 sys.path.insert(0, str(BENCH_DIR))
 
@@ -43,18 +45,10 @@ from ingest import machine_info, run_measured  # noqa: E402
 RESULTS_DIR = BENCH_DIR / "results"
 DELTA_SEED = 20261207
 TARGET_SECONDS = 10.0
-# The tables a process becomes (compared for the touched processes), and their columns that
-# name organisations: folds into other processes' organisations may differ from a store
-# of the touched processes alone, so those are compared after the store's aliases.
-PROCESS_TABLES = (
-    "processes",
-    "awards",
-    "award_suppliers",
-    "process_parties",
-    "process_notices",
-    "process_lots",
-    "award_versions",
-)
+# The tables a process becomes (store.schema.PROCESS_TABLES) are compared for the touched
+# processes; their columns that name organisations are compared after the store's aliases,
+# since folds into other processes' organisations may differ from a store of the touched
+# processes alone.
 
 
 def log(message: str) -> None:

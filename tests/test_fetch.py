@@ -45,6 +45,7 @@ from locality.fetch.run import page_file_name
 from locality.ingest.pipeline import ingest
 from locality.store import sql
 from locality.store.db import connect
+from locality.store.schema import PROCESS_TABLES
 from tests.conftest import CF_RELEASES, FIND_A_TENDER
 
 FTS = SOURCES["find-a-tender"]
@@ -277,17 +278,7 @@ def test_a_store_built_by_fetching_equals_one_built_from_the_saved_pages(
     assert sql.one(fetched, title, [changed["ocid"]]) == ("Changed at the source",)
     rebuilt = connect(tmp_path / "rebuilt.duckdb")
     ingest(rebuilt, [tmp_path / "pages"], jobs=1)
-    for table in (
-        "releases",
-        "processes",
-        "awards",
-        "award_suppliers",
-        "process_parties",
-        "process_notices",
-        "process_lots",
-        "organisations",
-        "rejected",
-    ):
+    for table in ("releases", *PROCESS_TABLES, "organisations", "rejected"):
         query = f"SELECT * FROM {table} ORDER BY ALL"
         assert sql.rows(fetched, query) == sql.rows(rebuilt, query), table
     files = "SELECT source_file, content_hash, kept FROM ingested_files ORDER BY ALL"

@@ -658,20 +658,25 @@ def metrics_command(
     filters = _parse_where(where or [])
     try:
         known = load_places(places_file)
-        within = [resolve_place(name, known) for name in filters.pop("place", [])]
-        groups = list(known.values()) if by == "place" else None
+        for name in filters.pop("place", []):
+            resolve_place(name, known)
     except PlaceError as exc:
         _fail(str(exc), 2)
-    with open_store() as con:
-        from locality.metrics import run as run_metrics
+    from locality.views import queries
 
+    # The dashboard's own path (/api/metrics): the figures `locality ingest` stored when
+    # they are current (a national store's measures take seconds to compute), else computed.
+    with open_store() as con, queries.Session(queries.Store(State.db, places_file), con=con) as s:
         try:
-            table = run_metrics(
-                con, None, by, where=filters, limit=limit, places=groups, within=within or None
-            )
-        except KeyError as exc:
-            _fail(str(exc.args[0]), 2)
-    output_arrow(output_format, table, lambda rows: _print_metrics(rows, by))
+            columns, rows = queries.metrics(s, by, where or [], limit)
+        except BadRequest as exc:
+            _fail(exc.message, 2)
+    output(
+        output_format,
+        json=lambda: rows,
+        csv=lambda: (columns, rows),
+        table=lambda: _print_metrics(rows, by),
+    )
 
 
 def _print_metrics(rows: list[dict[str, Any]], by: str) -> None:
@@ -1634,4 +1639,13 @@ _register_refresh(app)  # the dashboard's precomputed figures (cli/refresh.py)
 
 
 def main() -> None:
-    app()
+    import duckdb
+
+    from locality.store.db import out_of_memory_hint
+
+    try:
+        app()
+    except duckdb.OutOfMemoryException:
+        # Any command over a store too large for the memory limit: say what to change.
+        err.print(f"[bold red]Error:[/] {out_of_memory_hint()}", highlight=False)
+        raise SystemExit(1) from None

@@ -828,11 +828,20 @@ def detect_kind(path: Path) -> str:
 # processes and Python's own objects the whole process tree then stays near 1 GB (issue
 # 14: at most 1.5 GB for a national load). Queries keep LOCALITY_MEMORY_LIMIT.
 INGEST_MEMORY_LIMIT = "512MB"
+# DuckDB's memory limit for the rest of a load (folding organisations, spend batches), unless
+# LOCALITY_MEMORY_LIMIT says otherwise: 1 GB keeps a national load's process tree near 1 GB,
+# where the store's default for queries (store.db.memory_limit) grows with the machine.
+LOAD_MEMORY_LIMIT = "1GB"
 
 
 @contextmanager
 def _ingest_memory(con: duckdb.DuckDBPyConnection) -> Iterator[None]:
-    wanted = os.environ.get("LOCALITY_INGEST_MEMORY_LIMIT", INGEST_MEMORY_LIMIT)
+    with _memory_limit(con, os.environ.get("LOCALITY_INGEST_MEMORY_LIMIT", INGEST_MEMORY_LIMIT)):
+        yield
+
+
+@contextmanager
+def _memory_limit(con: duckdb.DuckDBPyConnection, wanted: str) -> Iterator[None]:
     before = sql.one(con, "SELECT current_setting('memory_limit')")[0]
     sql.run(con, f"SET memory_limit = '{wanted}'")
     try:
@@ -940,51 +949,55 @@ def ingest(
     spend_columns: SpendColumns | None = None
     spend: SpendBatch | None = None
     summaries = []
-    try:
-        for index, (path, walked) in enumerate(files, 1):
-            progress("file", path.name, index, len(files))
-            file_kind = detect_kind(path) if kind == "auto" else kind
-            if file_kind == "spend":
-                if spend is None:
-                    spend_columns = (
-                        columns if isinstance(columns, SpendColumns) else load_columns(columns)
+    load_limit = os.environ.get("LOCALITY_MEMORY_LIMIT", LOAD_MEMORY_LIMIT)
+    with _memory_limit(con, load_limit):
+        try:
+            for index, (path, walked) in enumerate(files, 1):
+                progress("file", path.name, index, len(files))
+                file_kind = detect_kind(path) if kind == "auto" else kind
+                if file_kind == "spend":
+                    if spend is None:
+                        spend_columns = (
+                            columns if isinstance(columns, SpendColumns) else load_columns(columns)
+                        )
+                        if jobs > 1 and _spend_bytes(files) >= SPEND_PARALLEL_MIN_BYTES:
+                            _forkserver()  # workers will be wanted: start their server now
+                        spend = SpendBatch(
+                            con,
+                            force=force,
+                            progress=progress,
+                            body=body,
+                            columns=spend_columns,
+                            kind=kind,
+                            jobs=jobs,
+                        )
+                    summaries.append(spend.add(path, walked=walked))
+                    continue
+                if spend is not None:
+                    spend.flush()  # files land in the order given
+                if file_kind == "organisations":  # only when asked: a list is a CSV like spend
+                    summaries.append(_ingest_organisations(con, path, force=force))
+                    continue
+                try:
+                    summaries.append(
+                        ingest_file(con, path, force=force, progress=progress, jobs=jobs)
                     )
-                    if jobs > 1 and _spend_bytes(files) >= SPEND_PARALLEL_MIN_BYTES:
-                        _forkserver()  # workers will be wanted: start their server now
-                    spend = SpendBatch(
-                        con,
-                        force=force,
-                        progress=progress,
-                        body=body,
-                        columns=spend_columns,
-                        kind=kind,
-                        jobs=jobs,
+                except NotOcdsError as exc:
+                    summaries.append(FileSummary(file=str(path), error=str(exc)))
+                except OSError as exc:  # unreadable (permissions, vanished): this file alone fails
+                    summaries.append(
+                        FileSummary(file=str(path), error=f"{path}: cannot be read ({exc})")
                     )
-                summaries.append(spend.add(path, walked=walked))
-                continue
+                except (duckdb.Error, MemoryError):
+                    raise  # the store or the machine, not the file: stop
+                except Exception as exc:  # one bad file must not stop the others
+                    message = f"{path}: cannot be read ({type(exc).__name__}: {exc})"
+                    summaries.append(FileSummary(file=str(path), error=message))
             if spend is not None:
-                spend.flush()  # files land in the order given
-            if file_kind == "organisations":  # only when asked: a list is a CSV like spend
-                summaries.append(_ingest_organisations(con, path, force=force))
-                continue
-            try:
-                summaries.append(ingest_file(con, path, force=force, progress=progress, jobs=jobs))
-            except NotOcdsError as exc:
-                summaries.append(FileSummary(file=str(path), error=str(exc)))
-            except OSError as exc:  # unreadable (permissions, vanished): this file alone fails
-                summaries.append(
-                    FileSummary(file=str(path), error=f"{path}: cannot be read ({exc})")
-                )
-            except (duckdb.Error, MemoryError):
-                raise  # the store or the machine, not the file: stop
-            except Exception as exc:  # one bad file must not stop the others
-                message = f"{path}: cannot be read ({type(exc).__name__}: {exc})"
-                summaries.append(FileSummary(file=str(path), error=message))
-        if spend is not None:
-            spend.flush()
-    finally:
-        if spend is not None:
-            spend.close()  # worker processes, after an error too
+                spend.flush()
+        finally:
+            if spend is not None:
+                spend.close()  # worker processes, after an error too
     store = store_totals(con)
     totals: dict[str, Any] = {
         "files": len(summaries),

@@ -30,6 +30,33 @@ def default_db_path() -> Path:
     return Path(os.environ.get("LOCALITY_DB") or DEFAULT_DB)
 
 
+def memory_limit() -> str:
+    """DuckDB's memory limit for queries: ``LOCALITY_MEMORY_LIMIT`` (e.g. ``4GB``), else half
+    this machine's memory and at least 1 GB.
+
+    Why not a fixed 1 GB: the measures over a national store (1M releases) hash more than
+    that (``locality metrics --by buyer`` and the dashboard's refresh ran out of memory at
+    1 GB). Why not DuckDB's own 80%: the dashboard's server, Python and the ingest's workers
+    need the rest. A load keeps its own, smaller limits (``ingest.pipeline``)."""
+    given = os.environ.get("LOCALITY_MEMORY_LIMIT")
+    if given:
+        return given
+    try:
+        total = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+    except (AttributeError, ValueError, OSError):  # not a POSIX system: DuckDB's old default
+        return "1GB"
+    return f"{max(1024, total // 2 // (1 << 20))}MB"
+
+
+def out_of_memory_hint() -> str:
+    """What to say when DuckDB ran out of memory: the limit, and how to raise it."""
+    return (
+        f"the store's queries ran out of memory (limit {memory_limit()}): set "
+        "LOCALITY_MEMORY_LIMIT higher (e.g. LOCALITY_MEMORY_LIMIT=8GB), or narrow the question "
+        "(--where, --places)"
+    )
+
+
 def _schema_version(con: duckdb.DuckDBPyConnection) -> int:
     exists = sql.one(
         con, "SELECT count(*) FROM information_schema.tables WHERE table_name = 'meta'"
@@ -172,7 +199,7 @@ def connect(
             ) from exc
         raise StoreError(f"cannot open the store {db}: {message}") from exc
     sql.run(con, "SET TimeZone = 'UTC'")
-    sql.run(con, f"SET memory_limit = '{os.environ.get('LOCALITY_MEMORY_LIMIT', '1GB')}'")
+    sql.run(con, f"SET memory_limit = '{memory_limit()}'")
     if read_only:
         version = _schema_version(con)
         if version != SCHEMA_VERSION:

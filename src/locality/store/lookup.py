@@ -15,18 +15,14 @@ import duckdb
 import orjson
 
 from locality.store import sql
+from locality.store.schema import IDENTITY_COLUMNS
 from locality.store.schema import PROCESS_COLUMNS as NORMALISED_PROCESS_COLUMNS
 
 # Organisation columns a page shows (``organisations`` has them all; docs/architecture.md).
 ORGANISATION_COLUMNS = (
     "org_id",
     "name",
-    "scheme",
-    "identifier",
-    "identity_method",
-    "postcode",
-    "scale",
-    "vcse",
+    *IDENTITY_COLUMNS,
     "la_code",
     "la_name",
     "la_registry_code",

@@ -641,18 +641,16 @@ AWARD_SUPPLIER_COLUMNS = (
     "currency",
 )
 AWARD_VERSION_COLUMNS = ("ocid", "award_id", "release_id", "release_date", "value", "currency")
+# What identifies an organisation and says what it is, on a process's party and on the
+# organisation it is folded into (store/unify.py) alike.
+IDENTITY_COLUMNS = ("scheme", "identifier", "identity_method", "postcode", "scale", "vcse")
 PARTY_COLUMNS = (
     "ocid",
     "org_id",
     "party_id",
     "name",
     "roles",
-    "scheme",
-    "identifier",
-    "identity_method",
-    "postcode",
-    "scale",
-    "vcse",
+    *IDENTITY_COLUMNS,
     "observed_date",
     "address_has_postcode",
     "vcse_source",

@@ -96,18 +96,10 @@ def filter_measures(
     import ibis
 
     from locality.metrics.dimensions import DIMENSIONS
-    from locality.metrics.registry import (
-        FAMILIES,
-        FAMILY_ORDER,
-        Tables,
-        award_facts,
-        compose,
-        duckdb_backend,
-        keyed_facts,
-    )
+    from locality.metrics.registry import compose, keyed_facts
 
     keys = list(DIMENSIONS[by].keys)
-    facts = award_facts(Tables.from_backend(duckdb_backend(con)))
+    facts = _award_facts(con)
     facts = facts.filter(facts[column].notnull())
     facts = keyed_facts(facts.mutate(_key=facts[column].cast("string").lower()), keys)
     if by == "all":
@@ -117,7 +109,7 @@ def filter_measures(
             schema=schema.append(pa.field("_key", pa.string())),
         )
         return table.append_column("_rank", pa.array([0] * table.num_rows, pa.int64()))
-    expr = compose(facts, ["_key", *keys], [FAMILIES[n] for n in FAMILY_ORDER if n in FAMILIES])
+    expr = compose(facts, ["_key", *keys], _families())
     if "awarded_value" in expr.columns:
         order: list[Any] = [ibis.desc(expr.awarded_value), *keys]
     else:
@@ -167,19 +159,25 @@ def _blank(con: duckdb.DuckDBPyConnection) -> pa.Table:
     gives them for a filter or place no counted award reaches."""
     import ibis
 
-    from locality.metrics.registry import (
-        FAMILIES,
-        FAMILY_ORDER,
-        Tables,
-        award_facts,
-        compose,
-        duckdb_backend,
-    )
+    from locality.metrics.registry import compose
 
-    facts = award_facts(Tables.from_backend(duckdb_backend(con)))
-    families = [FAMILIES[n] for n in FAMILY_ORDER if n in FAMILIES]
-    table: pa.Table = compose(facts.filter(ibis.literal(False)), [], families).to_pyarrow()
+    facts = _award_facts(con)
+    table: pa.Table = compose(facts.filter(ibis.literal(False)), [], _families()).to_pyarrow()
     return table
+
+
+def _award_facts(con: duckdb.DuckDBPyConnection) -> Any:
+    """The store's award facts, as Ibis expressions (the metrics' own)."""
+    from locality.metrics.registry import Tables, award_facts, duckdb_backend
+
+    return award_facts(Tables.from_backend(duckdb_backend(con)))
+
+
+def _families() -> list[Any]:
+    """The registered metric families, in the order ``metrics.run`` composes them."""
+    from locality.metrics.registry import FAMILIES, FAMILY_ORDER
+
+    return [FAMILIES[n] for n in FAMILY_ORDER if n in FAMILIES]
 
 
 def _whole_by(
@@ -196,9 +194,7 @@ def _whole_by(
     """
     import ibis
 
-    from locality.metrics.registry import FAMILIES, FAMILY_ORDER
-
-    families = [FAMILIES[n] for n in FAMILY_ORDER if n in FAMILIES]
+    families = _families()
     blank = blank_table.to_pylist()[0]
     result = facts.select(key).distinct()
     parts: list[list[str]] = []
@@ -258,20 +254,11 @@ def place_measures(
     import ibis
 
     from locality.metrics.dimensions import DIMENSIONS
-    from locality.metrics.registry import (
-        FAMILIES,
-        FAMILY_ORDER,
-        Tables,
-        award_facts,
-        by_place,
-        compose,
-        duckdb_backend,
-        keyed_facts,
-    )
+    from locality.metrics.registry import by_place, compose, keyed_facts
 
     keys = list(DIMENSIONS[by].keys)
     grouping = ["place", *keys]
-    facts = award_facts(Tables.from_backend(duckdb_backend(con)))
+    facts = _award_facts(con)
     counted = facts.group_by("la_registry_code").aggregate(n=facts.count()).to_pyarrow()
     by_code = dict(zip(*(counted.column(i).to_pylist() for i in (0, 1)), strict=True))
     reached = [p for p in places if p.councils & by_code.keys()]
@@ -285,7 +272,7 @@ def place_measures(
                 out[name] = (schema.names, [row])
             empty = (schema.names, [blank])
             continue
-        expr = compose(labelled, grouping, [FAMILIES[n] for n in FAMILY_ORDER if n in FAMILIES])
+        expr = compose(labelled, grouping, _families())
         order: list[Any] = [expr.place]
         if "awarded_value" in expr.columns:
             order += [ibis.desc(expr.awarded_value), *keys]
@@ -379,6 +366,12 @@ def refresh(
         blank = _blank(con)  # the measures of nothing, shared by every empty place and filter
         _home_measures(s, con)
         queries.home(s)
+        # `locality metrics --by BY` and /api/metrics?by=BY over the whole store, for every
+        # dimension: a national store's take seconds each to compute.
+        from locality.metrics.dimensions import DIMENSIONS
+
+        for by in DIMENSIONS:
+            queries.metrics(s, by)
         t = step("home", t)
         progress("dashboard", "red flags", 0, None)
         flags: list[tuple[int, str, str | None, str]] | None = None

@@ -19,7 +19,7 @@ from collections import OrderedDict
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any, TypedDict, TypeVar, Unpack
 
 import duckdb
 
@@ -186,18 +186,14 @@ class Session:
         return self._con
 
     def cached(self, key: tuple[Any, ...], compute: Callable[[duckdb.DuckDBPyConnection], T]) -> T:
-        full = (self.stamp, *key)
-        hit, value = self.store.get(full)
-        if hit:
-            result: T = value
-            return result
-        stored = self._stored_key(key)
-        if stored is not None:
-            return self.store.compute_once(full, lambda: self._read(stored), query=False)
-        return self.store.compute_once(full, lambda: compute(self.con))
+        return self._value(key, lambda: compute(self.con), query=True)
 
     def derived(self, key: tuple[Any, ...], compute: Callable[[], T]) -> T:
         """Like ``cached``, for a value computed from other cached values (no connection)."""
+        return self._value(key, compute, query=False)
+
+    def _value(self, key: tuple[Any, ...], compute: Callable[[], T], *, query: bool) -> T:
+        """From the cache, else from the stored results, else computed (once)."""
         full = (self.stamp, *key)
         hit, value = self.store.get(full)
         if hit:
@@ -206,7 +202,7 @@ class Session:
         stored = self._stored_key(key)
         if stored is not None:
             return self.store.compute_once(full, lambda: self._read(stored), query=False)
-        return self.store.compute_once(full, compute, query=False)
+        return self.store.compute_once(full, compute, query=query)
 
     def has_stored(self, key: tuple[Any, ...]) -> bool:
         """Whether the current stored results hold ``key``."""
@@ -288,19 +284,23 @@ def place_info(p: Place) -> dict[str, Any]:
 # --- metrics -------------------------------------------------------------------------------
 
 
+class MetricsQuery(TypedDict, total=False):
+    """What a ``_run_table`` call asks of ``locality.metrics.run`` besides its dimension."""
+
+    where: Mapping[str, Sequence[str]] | None
+    within: Sequence[Place]
+    groups: Sequence[Place] | None
+    limit: int | None
+    family: str | None
+
+
 def _run_table(
-    s: Session,
-    by: str,
-    *,
-    where: Mapping[str, Sequence[str]] | None = None,
-    within: Sequence[Place] = (),
-    groups: Sequence[Place] | None = None,
-    limit: int | None = None,
-    family: str | None = None,
+    s: Session, by: str, **query: Unpack[MetricsQuery]
 ) -> tuple[list[str], list[dict[str, Any]]]:
     """``locality.metrics.run`` as (column names, rows), cached."""
-
-    key = _metrics_key(by, where=where, within=within, groups=groups, limit=limit, family=family)
+    where, within = query.get("where"), query.get("within", ())
+    groups, limit, family = query.get("groups"), query.get("limit"), query.get("family")
+    key = _metrics_key(by, **query)
     one = _one_organisation(by, where, within, groups, limit, family)
 
     def compute(con: duckdb.DuckDBPyConnection) -> tuple[list[str], list[dict[str, Any]]]:
@@ -363,19 +363,14 @@ def _places_key(places: Sequence[Place]) -> tuple[Any, ...]:
     return tuple(sorted((p.name, tuple(sorted(p.councils))) for p in places))
 
 
-def _metrics_key(
-    by: str,
-    *,
-    where: Mapping[str, Sequence[str]] | None = None,
-    within: Sequence[Place] = (),
-    groups: Sequence[Place] | None = None,
-    limit: int | None = None,
-    family: str | None = None,
-) -> tuple[Any, ...]:
+def _metrics_key(by: str, **query: Unpack[MetricsQuery]) -> tuple[Any, ...]:
     """The cache key of a ``_run_table`` call."""
-    where_key = tuple(sorted((k, tuple(v)) for k, v in (where or {}).items()))
+    where_key = tuple(sorted((k, tuple(v)) for k, v in (query.get("where") or {}).items()))
+    groups = query.get("groups")
     groups_key = None if groups is None else _places_key(groups)
-    return ("metrics", family, by, where_key, _places_key(within), groups_key, limit)
+    within_key = _places_key(query.get("within", ()))
+    family, limit = query.get("family"), query.get("limit")
+    return ("metrics", family, by, where_key, within_key, groups_key, limit)
 
 
 def place_measures_key(p: Place, by: str, limit: int | None = None) -> tuple[Any, ...]:

@@ -81,8 +81,9 @@ GUARD_RESPONSES: dict[int | str, dict[str, Any]] = {
 }
 
 
-class SecurityHeaders:
-    """ASGI middleware: the security headers on every response."""
+class HttpMiddleware:
+    """An ASGI middleware that acts on HTTP requests (``http``) and passes anything else
+    (lifespan, websockets) straight through."""
 
     def __init__(self, app: ASGIApp) -> None:
         self.app = app
@@ -90,8 +91,17 @@ class SecurityHeaders:
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
-            return
+        else:
+            await self.http(scope, receive, send)
 
+    async def http(self, scope: Scope, receive: Receive, send: Send) -> None:
+        raise NotImplementedError
+
+
+class SecurityHeaders(HttpMiddleware):
+    """ASGI middleware: the security headers on every response."""
+
+    async def http(self, scope: Scope, receive: Receive, send: Send) -> None:
         async def send_with_headers(message: Message) -> None:
             if message["type"] == "http.response.start":
                 headers = MutableHeaders(scope=message)
@@ -150,16 +160,10 @@ def allowed_host(host: str, served_on: str | None) -> bool:
     return served in ANY_ADDRESS and _is_ip(name)
 
 
-class RequestGuard:
+class RequestGuard(HttpMiddleware):
     """ASGI middleware: refuse oversize requests (414, 431) and unknown hosts (400)."""
 
-    def __init__(self, app: ASGIApp) -> None:
-        self.app = app
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
+    async def http(self, scope: Scope, receive: Receive, send: Send) -> None:
         target = len(scope.get("raw_path") or scope["path"].encode()) + len(
             scope.get("query_string", b"")
         )
