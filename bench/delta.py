@@ -40,9 +40,9 @@ BENCH_DIR = Path(__file__).resolve().parent
 sys.path.insert(0, str(BENCH_DIR))
 
 import synth  # noqa: E402
+from common import write_results  # noqa: E402
 from ingest import machine_info, run_measured  # noqa: E402
 
-RESULTS_DIR = BENCH_DIR / "results"
 DELTA_SEED = 20261207
 TARGET_SECONDS = 10.0
 # The tables a process becomes (store.schema.PROCESS_TABLES) are compared for the touched
@@ -321,10 +321,7 @@ def main(argv: list[str] | None = None) -> int:
             f"processes recompiled, peak {run['peak_rss_mib']:,.0f} MiB; equal to a rebuild: "
             f"{results['check']['equal']} ({results['check']['tables']})"
         )
-        RESULTS_DIR.mkdir(parents=True, exist_ok=True)
-        stamp = results["timestamp_utc"].replace("-", "").replace(":", "")
-        path = RESULTS_DIR / f"delta-{stamp}.json"
-        path.write_bytes(orjson.dumps(results, option=orjson.OPT_INDENT_2) + b"\n")
+        path = write_results("delta", results)
         log(f"results written to {path}")
     finally:
         if args.keep:

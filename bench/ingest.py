@@ -42,10 +42,11 @@ import orjson
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import synth
+from common import RESULTS_DIR, write_results
 
 BENCH_DIR = Path(__file__).resolve().parent
 REPO_DIR = BENCH_DIR.parent
-RESULTS_DIR = BENCH_DIR / "results"
+
 SCHEMA = REPO_DIR / "src" / "locality" / "reference" / "ocds" / "release-schema.json"
 BIN_DIR = Path(sys.executable).parent
 
@@ -646,16 +647,6 @@ def print_report(r: dict[str, Any]) -> None:
     print()
 
 
-def write_results(r: dict[str, Any]) -> Path:
-    RESULTS_DIR.mkdir(parents=True, exist_ok=True)
-    stamp = r["timestamp_utc"].replace("-", "").replace(":", "")
-    path = RESULTS_DIR / f"ingest-{stamp}.json"
-    data = orjson.dumps(r, option=orjson.OPT_INDENT_2) + b"\n"
-    path.write_bytes(data)
-    (RESULTS_DIR / "ingest-latest.json").write_bytes(data)
-    return path
-
-
 # --- main --------------------------------------------------------------------------------
 
 
@@ -832,7 +823,7 @@ def main(argv: list[str] | None = None) -> int:
             results["store_share"] = round(db.stat().st_size / corpus.stat().st_size, 4)
         results["targets"] = evaluate_targets(results, n)
         print_report(results)
-        path = write_results(results)
+        path = write_results("ingest", results, latest=True)
         log(f"results written to {path} and {RESULTS_DIR / 'ingest-latest.json'}")
         if args.keep_store and db.exists():
             args.keep_store.parent.mkdir(parents=True, exist_ok=True)

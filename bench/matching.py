@@ -40,11 +40,11 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-import orjson
+
+from common import write_results
 
 BENCH_DIR = Path(__file__).resolve().parent
 REPO_DIR = BENCH_DIR.parent
-RESULTS_DIR = BENCH_DIR / "results"
 DEFAULT_SHARED = REPO_DIR.parent / "shared" / "data"
 LANCASHIRE = (
     "contracts-finder-notices/lancashire-councils-cf-notices-published-2015-03-to-2023-09.jsonl"
@@ -551,10 +551,7 @@ def main(argv: list[str] | None = None) -> int:
     results["consortium_uniform_scores"] = bench_consortium(
         args.candidates, args.requirements, args.seed, scores="uniform"
     )
-    RESULTS_DIR.mkdir(exist_ok=True)
-    stamp = dt.datetime.now(dt.UTC).strftime("%Y%m%dT%H%M%SZ")
-    path = RESULTS_DIR / f"matching-{stamp}.json"
-    path.write_bytes(orjson.dumps(results, option=orjson.OPT_INDENT_2 | orjson.OPT_NON_STR_KEYS))
+    path = write_results("matching", results)
 
     def brief(r: dict[str, Any]) -> str:
         m, b = r["method"], r["baselines"]

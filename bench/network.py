@@ -37,10 +37,9 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any, TypeVar
 
-import orjson
-
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import synth
+from common import write_results
 from ingest import log, machine_info
 from locality.network import TRADE_KINDS, analysis, build_network, measure, scope_for
 from locality.network import measures as m
@@ -49,7 +48,6 @@ from locality.store.db import connect
 from web import ensure_store, store_path
 
 BENCH_DIR = Path(__file__).resolve().parent
-RESULTS_DIR = BENCH_DIR / "results"
 TARGETS = {"build_seconds": 10.0, "measures_seconds": 60.0, "locality_page_seconds": 1.0}
 T = TypeVar("T")
 
@@ -265,14 +263,6 @@ def compare_networkx(trade: Any, args: argparse.Namespace, leiden: list[int]) ->
     }
 
 
-def write_results(result: dict[str, Any]) -> Path:
-    RESULTS_DIR.mkdir(parents=True, exist_ok=True)
-    stamp = result["timestamp_utc"].replace("-", "").replace(":", "")
-    path = RESULTS_DIR / f"network-{stamp}.json"
-    path.write_bytes(orjson.dumps(result, option=orjson.OPT_INDENT_2) + b"\n")
-    return path
-
-
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--releases", type=int, default=synth.DEFAULT_RELEASES)
@@ -299,7 +289,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--strict", action="store_true", help="exit 1 if a target fails")
     args = parser.parse_args(argv)
     result = run(args)
-    path = write_results(result)
+    path = write_results("network", result)
     log(f"results: {path}")
     if args.strict and not all(result["targets_met"].values()):
         return 1

@@ -30,11 +30,10 @@ import time
 from pathlib import Path
 from typing import Any
 
-import orjson
+from common import write_results
 
 BENCH_DIR = Path(__file__).resolve().parent
 REPO_DIR = BENCH_DIR.parent
-RESULTS_DIR = BENCH_DIR / "results"
 DEFAULT_DATA = REPO_DIR.parent / "shared" / "data" / "spend"
 DEFAULT_OCDS = REPO_DIR / "data" / "sample" / "ocds"
 
@@ -145,10 +144,7 @@ def main() -> None:
             "only_new": [list(r) for r in only_new[:10]],
         },
     }
-    RESULTS_DIR.mkdir(exist_ok=True)
-    stamp = dt.datetime.now(dt.UTC).strftime("%Y%m%dT%H%M%SZ")
-    out = RESULTS_DIR / f"resolve-{stamp}.json"
-    out.write_bytes(orjson.dumps(result, option=orjson.OPT_INDENT_2))
+    out = write_results("resolve", result)
     c = result["comparison"]
     print(
         f"{result['suppliers']:,} spend suppliers, {organisations:,} organisations: "

@@ -33,11 +33,10 @@ import time
 from pathlib import Path
 from typing import Any
 
-import orjson
+from common import write_results
 
 BENCH_DIR = Path(__file__).resolve().parent
 REPO_DIR = BENCH_DIR.parent
-RESULTS_DIR = BENCH_DIR / "results"
 DEFAULT_DATA = REPO_DIR.parent / "shared" / "data" / "spend"
 TARGET_ROWS_PER_SECOND = 200_000
 TARGET_PLACE_SECONDS = 1.0
@@ -212,10 +211,7 @@ def main() -> None:
             "meets_target": min(timings) < TARGET_PLACE_SECONDS,
         },
     }
-    RESULTS_DIR.mkdir(exist_ok=True)
-    stamp = dt.datetime.now(dt.UTC).strftime("%Y%m%dT%H%M%SZ")
-    out = RESULTS_DIR / f"spend-{stamp}.json"
-    out.write_bytes(orjson.dumps(result, option=orjson.OPT_INDENT_2))
+    out = write_results("spend", result)
     i, b, p = result["ingest"], result["pandas_baseline"], result["place"]
     print(
         f"ingest: {i['rows_read']:,} rows from {len(loaded)} files in {i['seconds']:.2f}s "

@@ -50,10 +50,10 @@ from locality.store.schema import SCHEMA_VERSION
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import synth
+from common import write_results
 from ingest import log, machine_info
 
 BENCH_DIR = Path(__file__).resolve().parent
-RESULTS_DIR = BENCH_DIR / "results"
 STORE_DIR = BENCH_DIR / "corpus" / "web"
 BIN_DIR = Path(sys.executable).parent
 HOST = "127.0.0.1"
@@ -457,14 +457,6 @@ def print_report(r: dict[str, Any]) -> None:
         print(f"  {t['status']:<4} {t['target']}: {t['value']}")
 
 
-def write_results(r: dict[str, Any]) -> Path:
-    RESULTS_DIR.mkdir(parents=True, exist_ok=True)
-    stamp = r["timestamp_utc"].replace("-", "").replace(":", "")
-    path = RESULTS_DIR / f"web-{stamp}.json"
-    path.write_bytes(orjson.dumps(r, option=orjson.OPT_INDENT_2) + b"\n")
-    return path
-
-
 # --- main -----------------------------------------------------------------------------------
 
 
@@ -566,7 +558,7 @@ def main(argv: list[str] | None = None) -> int:
         "loads": loads,
         "targets": evaluate(first, loads),
     }
-    path = write_results(result)
+    path = write_results("web", result)
     print_report(result)
     log(f"results: {path}")
     failed = any(t["status"] == "FAIL" for t in result["targets"])
