@@ -144,6 +144,22 @@ def test_metrics_json(metrics_json: list[dict[str, Any]]) -> None:
     assert any(row["sme_share"] is not None for row in metrics_json)
 
 
+def test_metrics_table_calls_a_small_base_few(
+    sample_store_file: Path, metrics_json: list[dict[str, Any]]
+) -> None:
+    """The table never shows an HHI over a handful of awards or suppliers as a number."""
+    small = [r for r in metrics_json[:5] if r["small_base"]]
+    readable = [r for r in metrics_json if r["hhi"] is not None and not r["small_base"]]
+    assert small, "the sample's largest buyers have few awards"
+    result = cli("--db", str(sample_store_file), "metrics", "--by", "buyer", "--limit", "5")
+    assert result.exit_code == 0, result.output
+    table = result.stdout.split("Shares are of value")[0]  # the rows, not the footnote
+    assert table.count(" few ") == len(small)
+    if readable:  # and a market large enough to read keeps its number
+        wide = cli("--db", str(sample_store_file), "metrics", "--by", "buyer")
+        assert f"{readable[0]['hhi']:,.0f}" in wide.stdout
+
+
 def test_metrics_csv_matches_json(
     sample_store_file: Path, metrics_json: list[dict[str, Any]]
 ) -> None:

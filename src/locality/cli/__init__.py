@@ -689,11 +689,17 @@ def _print_metrics(rows: list[dict[str, Any]], by: str) -> None:
         view.add_column(header, justify="right")
     for row in rows:
         cells = [str(row[label])] if label else []
-        cells += [_cell(name, row.get(name)) for name, _ in TABLE_COLUMNS]
+        cells += [
+            # An HHI over a handful of awards or suppliers is small, not concentrated
+            # (metrics/concentration.py: small_base).
+            "few" if name == "hhi" and row.get("small_base") else _cell(name, row.get(name))
+            for name, _ in TABLE_COLUMNS
+        ]
         view.add_row(*cells)
     out.print(view)
     out.print(
         "Shares are of value where the supplier's size, VCSE status or place is known; "
+        "HHI 'few': too few awards or suppliers to read concentration; "
         "`--format json` has every column.",
         highlight=False,
     )
