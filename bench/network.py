@@ -8,8 +8,10 @@ Synthetic data only (``bench/synth.py``): for timing, never for findings.
 3. time every measure on its trade graph with igraph: Burt's constraint, effective size,
    Gould–Fernandez brokerage, Leiden communities (modularity, until stable), sampled
    betweenness (``--pivots`` sources, with its error bound);
-4. time the page data of the busiest council as the dashboard makes it (trade ties only:
-   build, measures, layout, lists), ``--page-runs`` times, wall clock and CPU;
+4. time the page data of the busiest and of the median council as the dashboard's first
+   request of it gets it (read from the results ``locality refresh`` stored for the largest
+   places, else computed), and computed as the dashboard computes it (trade ties only:
+   build, measures, layout, lists), ``--page-runs`` times each, wall clock and CPU;
 5. compare networkx with igraph on the same trade graph in the same run: sampled
    betweenness from the same number of sources (``--compare-pivots``), Louvain against
    Leiden, and Burt's constraint of a random sample of nodes (``--constraint-sample``; the
@@ -45,6 +47,8 @@ from locality.network import TRADE_KINDS, analysis, build_network, measure, scop
 from locality.network import measures as m
 from locality.network.page import page_data
 from locality.store.db import connect
+from locality.views.network import network_data, network_page_key, network_scope
+from locality.views.queries import Store
 from web import ensure_store, store_path
 
 BENCH_DIR = Path(__file__).resolve().parent
@@ -104,12 +108,12 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     council = councils[0] if councils else None
     page: dict[str, Any] = {"council": council}
     if council:
-        page.update(time_page(con, council, args.page_runs))
+        page.update(time_page(con, store, council, args.page_runs))
     # the busiest council is the worst case; the median council is the typical page
     typical: dict[str, Any] = {}
     if len(councils) > 2:
         typical = {"council": councils[len(councils) // 2]}
-        typical.update(time_page(con, typical["council"], args.page_runs))
+        typical.update(time_page(con, store, typical["council"], args.page_runs))
 
     comparison: dict[str, Any] = {}
     if not args.skip_networkx:
@@ -121,7 +125,8 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         "machine": machine_info(),
         "synthetic": True,
         "corpus": {k: corpus_meta.get(k) for k in ("releases", "seed", "bytes")},
-        "store": {"path": str(store), "reused": store_meta.get("reused")},
+        # the refresh, when the bench ran it, stored the largest places' network pages
+        "store": {k: store_meta.get(k) for k in ("reused", "refresh")} | {"path": str(store)},
         "library": "igraph",
         "network": {
             "nodes": g.vcount(),
@@ -144,7 +149,9 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         "targets_met": {
             "build_seconds": times["build"] <= TARGETS["build_seconds"],
             "measures_seconds": measures_seconds <= TARGETS["measures_seconds"],
-            "locality_page_seconds": page.get("seconds", 0) <= TARGETS["locality_page_seconds"],
+            # every council's page: the busiest (stored at refresh) and the median (computed)
+            "locality_page_seconds": max(page.get("seconds", 0), typical.get("seconds", 0))
+            <= TARGETS["locality_page_seconds"],
         },
         # other work on the machine slows every timing: the 1, 5 and 15 minute load averages
         "load_average_at_start": load_at_start,
@@ -153,12 +160,35 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     }
 
 
-def time_page(con: Any, council: str, runs: int) -> dict[str, Any]:
-    """The page data of one council, ``runs`` times: wall-clock seconds and this process's
-    CPU seconds (every thread), split into build, measures and page (layout, cards, lists).
-    On a machine shared with other work the wall clock waits for a core; CPU time does not,
-    so both are kept. The target reads the median wall clock."""
-    log(f"locality page data ({council}), {runs} runs:")
+def time_page(con: Any, store: Path, council: str, runs: int) -> dict[str, Any]:
+    """The page data of one council, ``runs`` times each way, as the dashboard's first
+    request of it gets it (``seconds``: ``views.network.network_data`` in a new session: read
+    from the stored results when the refresh stored this council's page, else computed),
+    and ``computed`` on request whatever the refresh stored."""
+    walls, stored = [], False
+    for _ in range(runs):
+        wall = time.perf_counter()
+        with Store(store).session() as s:
+            data = network_data(s, locality=council)
+            stored = s.has_stored(network_page_key(network_scope(s, locality=council)))
+        walls.append(round(time.perf_counter() - wall, 3))
+    how = "read from the stored results" if stored else "computed: not stored"
+    log(f"locality page data ({council}) as served: {walls} s, {how}")
+    return {
+        "seconds": statistics.median(walls),
+        "runs_seconds": walls,
+        "stored": stored,
+        "nodes_drawn": data.get("nodes_shown"),
+        "computed": time_computed_page(con, council, runs),
+    }
+
+
+def time_computed_page(con: Any, council: str, runs: int) -> dict[str, Any]:
+    """The page data of one council computed, ``runs`` times: wall-clock seconds and this
+    process's CPU seconds (every thread), split into build, measures and page (layout,
+    cards, lists). On a machine shared with other work the wall clock waits for a core; CPU
+    time does not, so both are kept."""
+    log(f"locality page data ({council}) computed, {runs} runs:")
     walls, cpus, parts = [], [], []
     for _ in range(runs):
         wall, cpu = time.perf_counter(), time.process_time()

@@ -28,12 +28,14 @@ from locality.domain.places import load_places
 from locality.metrics.dimensions import DIMENSIONS
 from locality.store import sql
 from locality.store.db import connect
+from locality.views import network as views_network
 from locality.views import precompute, queries
 from locality.views.queries import Store
 from tests.conftest import CF_RELEASES
-from tests.helpers import cli, cli_json, dashboard, get_json, get_page
+from tests.helpers import cli, cli_json, dashboard
 
 PLACES = ("Leeds", "West Yorkshire", "Isles of Scilly")  # awards and spend; a CA; nothing
+NETWORK_STORE_ABOVE = 90  # award ties: Bristol (116) and Cambridge (90), not Leeds (54)
 
 
 @pytest.fixture(scope="module")
@@ -44,7 +46,10 @@ def refreshed(
     shutil.copy(spend_sample_store_file, path)
     con = connect(path)
     try:
-        summary = precompute.refresh(con).as_json()
+        # The sample's councils are small: store the network pages of the largest few.
+        with pytest.MonkeyPatch.context() as mp:
+            mp.setattr(views_network, "STORE_ABOVE", NETWORK_STORE_ABOVE)
+            summary = precompute.refresh(con).as_json()
     finally:
         con.close()
     return path, summary
@@ -100,6 +105,8 @@ def test_refresh_stores_every_place(refreshed: tuple[Path, dict[str, Any]]) -> N
     # Leeds, Calderdale, Salford ... and the combined authorities holding them.
     assert summary["spend_pages"] >= 4
     assert summary["flags"] > 0 and summary["not_stored"] == 0
+    # everywhere, Bristol, Cambridge, and the combined authorities holding them
+    assert summary["network_pages"] >= 3
     con = connect(path, read_only=True)
     try:
         state = precompute.state(con)
@@ -132,8 +139,36 @@ def test_served_equals_computed_on_request(
             assert queries.supplier_page(a, org) == queries.supplier_page(b, org), org
         for ocid in organisations["ocids"]:
             assert queries.process_page(a, ocid) == queries.process_page(b, ocid), ocid
+        for words in ({}, {"locality": "BST"}, {"place": "West of England"}, {"locality": "LDS"}):
+            assert views_network.network_data(a, **words) == views_network.network_data(
+                b, **words
+            ), words
         assert a.store.stored > 0  # the first side did read from the store
         assert b.store.stored == 0
+
+
+def test_the_largest_network_pages_are_stored(
+    refreshed: tuple[Path, dict[str, Any]], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Everywhere first, then the councils and combined authorities of most award ties; the
+    words naming a scope are the request's, not the first requester's."""
+    monkeypatch.setattr(views_network, "STORE_ABOVE", NETWORK_STORE_ABOVE)
+    with Store(refreshed[0]).session() as s:
+        scopes = views_network.stored_scopes(s)
+        assert scopes[0].councils is None  # everywhere
+        labels = [scope.label for scope in scopes]
+        assert "City of Bristol" in labels and "Cambridge" in labels and "Leeds" not in labels
+        assert "West of England" in labels  # a combined authority of Bristol
+        for scope in scopes:
+            assert s.has_stored(views_network.network_page_key(scope)), scope.label
+        assert not s.has_stored(
+            views_network.network_page_key(views_network.network_scope(s, locality="LDS"))
+        )
+        by_code = views_network.network_data(s, locality="BST")
+        by_name = views_network.network_data(s, locality="City of Bristol")
+        assert by_code["query"]["locality"] == "BST"
+        assert by_name["query"]["locality"] == "City of Bristol"
+        assert {**by_code, "query": None} == {**by_name, "query": None}
 
 
 def test_the_red_flag_index_is_stored_whole(refreshed: tuple[Path, dict[str, Any]]) -> None:
@@ -158,6 +193,7 @@ def test_pages_compute_nothing_when_the_store_has_them(
 ) -> None:
     """The first request of every page kind is read, not computed: every costly library
     call fails here, and the pages still answer."""
+    from locality import network
     from locality.metrics import flags
 
     def refuse(*args: Any, **kwargs: Any) -> Any:
@@ -167,15 +203,17 @@ def test_pages_compute_nothing_when_the_store_has_them(
         monkeypatch.setattr(queries, name, refuse)
     monkeypatch.setattr(flags, "flags_table", refuse)
     monkeypatch.setattr(flags, "buyer_risk", refuse)
+    monkeypatch.setattr(network, "build_network", refuse)
     urls = ["/", "/compare?names=Leeds&names=York", "/api/metrics?by=place"]
     urls += [f"/api/metrics?by={by}&limit=5" for by in DIMENSIONS]
     urls += [f"/place/{quote(n)}" for n in PLACES] + ["/place/Leeds/spend"]
     urls += [f"/buyer/{quote(b, safe='')}" for b in organisations["buyers"]]
     urls += [f"/supplier/{quote(s, safe='')}" for s in organisations["suppliers"]]
     urls += [f"/process/{quote(o, safe='')}" for o in organisations["ocids"]]
+    urls += ["/network", "/api/network", "/network?locality=BST", "/api/network?place=Cambridge"]
     with dashboard(refreshed[0]) as c:
         for url in urls:
-            get_json(c, url) if url.startswith("/api/") else get_page(c, url)
+            c.get_json(url) if url.startswith("/api/") else c.get_page(url)
         assert c.app.state.store.stored > 0  # type: ignore[attr-defined]
 
 
@@ -212,7 +250,7 @@ def test_a_store_never_refreshed_is_served_computed(spend_sample_store_file: Pat
     finally:
         con.close()
     with dashboard(spend_sample_store_file) as c:
-        assert get_json(c, "/api/place/York")["place"]["name"] == "York"
+        assert c.get_json("/api/place/York")["place"]["name"] == "York"
         assert c.app.state.store.stored == 0  # type: ignore[attr-defined]
 
 

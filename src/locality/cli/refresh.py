@@ -24,8 +24,9 @@ def refresh_command(
     commands that change the data (`locality suppliers add-facts`, `suppliers resolve`), or
     for a store made by an older locality. Stored: the home page's figures, the red-flag
     index by buyer and by process, every place's page, comparison row and council spend
-    page, and the buyer and supplier pages' measures. `--check` exits 1 when they are
-    absent or older than the data (the dashboard then computes on request).
+    page, the buyer and supplier pages' measures, and the network pages of everywhere and
+    of the largest places. `--check` exits 1 when they are absent or older than the data
+    (the dashboard then computes on request).
 
     Example:
 
@@ -51,8 +52,8 @@ def refresh_command(
         return
     out.print(
         f"Stored {summary.results:,} results ({summary.places:,} place pages, "
-        f"{summary.spend_pages:,} spend pages) and {summary.flags:,} red-flag rows "
-        f"in {summary.seconds:.1f} s.",
+        f"{summary.spend_pages:,} spend pages, {summary.network_pages:,} network pages) and "
+        f"{summary.flags:,} red-flag rows in {summary.seconds:.1f} s.",
         highlight=False,
     )
 

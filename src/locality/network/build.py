@@ -308,6 +308,23 @@ def _scope_buyers(con: duckdb.DuckDBPyConnection, councils: frozenset[str]) -> l
     return [org_id for org_id, name, code in rows if buyer_in_councils(name, code, councils)]
 
 
+def council_ties(con: duckdb.DuckDBPyConnection) -> dict[str, int]:
+    """Award ties (award × supplier rows) of each council's buyers, by registry code, as
+    ``_scope_buyers`` places buyers: what a council's network costs to build and measure
+    (the dashboard stores the pages of the largest, ``locality.views.network``)."""
+    rows = con.execute(
+        "SELECT p.buyer_org_id, any_value(o.name), any_value(o.la_registry_code), count(*) "
+        "FROM processes p JOIN award_suppliers s ON s.ocid = p.ocid "
+        "JOIN organisations o ON o.org_id = p.buyer_org_id "
+        "WHERE s.org_id IS NOT NULL GROUP BY p.buyer_org_id"
+    ).fetchall()
+    ties: Counter[str] = Counter()
+    for _, name, code, n in rows:
+        for council in {code, _council_code(name) if name else None} - {None}:
+            ties[council] += n
+    return dict(ties)
+
+
 @lru_cache(maxsize=100_000)
 def _council_code(name: str) -> str | None:
     """A council's registry code by a buyer's name (cached: the dashboard asks per scope)."""

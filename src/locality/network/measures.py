@@ -33,7 +33,8 @@ from __future__ import annotations
 
 import math
 import random
-from collections.abc import Sequence
+from collections import Counter, defaultdict
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -95,10 +96,13 @@ def betweenness(
     if n < 3:
         return Betweenness([0.0] * n, True)
     if n < exact_below or pivots >= n:
-        raw = g.betweenness(directed=directed)
+        raw = _source_betweenness(g, range(n)) if not directed else g.betweenness(directed=True)
         return Betweenness([b / pairs for b in raw], True)
     sources = random.Random(seed).sample(range(n), pivots)
-    raw = g.betweenness(directed=directed, sources=sources)
+    if directed:
+        raw = g.betweenness(directed=True, sources=sources)
+    else:
+        raw = _source_betweenness(g, sources)
     scale = n / pivots
     return Betweenness(
         [min(1.0, b * scale / pairs) for b in raw],
@@ -107,6 +111,37 @@ def betweenness(
         error_bound(n, pivots),
         CONFIDENCE,
     )
+
+
+def _source_betweenness(g: ig.Graph, sources: Iterable[int]) -> list[float]:
+    """igraph's betweenness over paths from ``sources`` (½ Σ_s δ_s(w) on an undirected
+    graph), with every leaf source folded into its neighbour: most organisations of a
+    place's network supply one buyer, and each such source would cost a search of the whole
+    graph. A leaf v with one neighbour u reaches every other vertex through u, so
+    δ_v(w) = δ_u(w) for every w other than u and v, and δ_v(u) = |C| − 2 for v's component C
+    (Baglioni et al. 2012, "Fast exact computation of betweenness centrality in social
+    networks", degree-1 reduction). The sum is the same; only distinct sources are searched,
+    weighted by how many sources they stand for."""
+    neighbours = g.neighborhood(order=1, mindist=1)
+    component = g.connected_components()
+    sizes = component.sizes()
+    weight: Counter[int] = Counter()
+    through = [0.0] * g.vcount()  # δ_v(u) of the leaf sources v folded into u
+    for s in sources:
+        if len(neighbours[s]) == 1:
+            u = neighbours[s][0]
+            weight[u] += 1
+            through[u] += sizes[component.membership[s]] - 2
+        else:
+            weight[s] += 1
+    by_weight: dict[int, list[int]] = defaultdict(list)
+    for s, k in weight.items():
+        by_weight[k].append(s)
+    raw = [t / 2 for t in through]  # igraph halves an undirected graph's sum: so do we
+    for k, group in sorted(by_weight.items()):
+        for w, b in enumerate(g.betweenness(directed=False, sources=sorted(group))):
+            raw[w] += k * b
+    return raw
 
 
 def constraint(g: ig.Graph, weights: str | Sequence[float] | None = None) -> list[float | None]:

@@ -165,6 +165,26 @@ def page_data(
     }
 
 
+def empty_page(scope: Any) -> dict[str, Any]:
+    """The page data of a scope with no tie: what ``page_data`` returns, empty, with a note."""
+    return {
+        "scope": scope.describe(),
+        "nodes_total": 0,
+        "edges_total": 0,
+        "nodes_shown": 0,
+        "edges_shown": 0,
+        "backbone": False,
+        "betweenness": "exact",
+        "legend": [],
+        "elements": {"nodes": [], "edges": []},
+        "cards": {},
+        "brokers": [],
+        "communities": [],
+        "gaps": {},
+        "notes": [f"no ties in {scope.describe()}: no counted awards or resolved payments"],
+    }
+
+
 def _scaled(coords: list[list[float]], size: float = 1000.0) -> list[tuple[float, float]]:
     if not coords:
         return []

@@ -33,7 +33,7 @@ from __future__ import annotations
 import os
 import time
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -69,7 +69,9 @@ from locality.views.stored import (
 
 # The cache keys (their first element) a refresh stores: pages and the figures several
 # pages share. Intermediate results (a place's measures, its buyers) are inside its page.
-STORED_KINDS = frozenset({"status", "place-page", "compare-row", "spend-page", "orgs"})
+STORED_KINDS = frozenset(
+    {"status", "place-page", "compare-row", "spend-page", "orgs", "network-page"}
+)
 
 
 def _stored(key: Sequence[Any]) -> bool:
@@ -132,19 +134,16 @@ class RefreshSummary:
     results: int = 0
     places: int = 0
     spend_pages: int = 0
+    network_pages: int = 0
     flags: int = 0  # rows of the red-flag index stored
     not_stored: int = 0  # results that would not read back equal (computed on request)
     seconds: float = 0.0
     steps: dict[str, float] = field(default_factory=dict)
 
     def as_json(self) -> dict[str, Any]:
+        """Every field, in declaration order; times rounded to the hundredth of a second."""
         return {
-            "data_version": self.data_version,
-            "results": self.results,
-            "places": self.places,
-            "spend_pages": self.spend_pages,
-            "flags": self.flags,
-            "not_stored": self.not_stored,
+            **asdict(self),
             "seconds": round(self.seconds, 2),
             "steps": {k: round(v, 2) for k, v in self.steps.items()},
         }
@@ -422,6 +421,16 @@ def refresh(
                     queries.spend_links(fresh, queries.spend_page(fresh, p.name))
                 summary.spend_pages += 1
         t = step("place pages", t)
+
+        # The network pages that take seconds to compute: everywhere and the largest places.
+        from locality.views.network import scope_page, stored_scopes
+
+        scopes = stored_scopes(s)
+        for i, scope in enumerate(scopes):
+            progress("dashboard", "network pages", i, len(scopes))
+            scope_page(s, scope)
+            summary.network_pages += 1
+        t = step("network pages", t)
         keep(store.items())
 
         # The buyer and supplier pages' measures, every organisation at once per slice.
