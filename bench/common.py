@@ -1,8 +1,13 @@
-"""What every benchmark shares: where its results go, and how they are written."""
+"""What every benchmark shares: where its results go, how they are written, and the
+temporary directory of a run."""
 
 from __future__ import annotations
 
 import datetime as dt
+import shutil
+import tempfile
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -28,3 +33,19 @@ def write_results(benchmark: str, result: dict[str, Any], *, latest: bool = Fals
     if latest:
         (RESULTS_DIR / f"{benchmark}-latest.json").write_bytes(data)
     return path
+
+
+@contextmanager
+def scratch_dir(
+    prefix: str, parent: Path | None, *, keep: bool, log: Callable[[str], None]
+) -> Iterator[Path]:
+    """A run's temporary directory (under ``parent``, a benchmark's ``--tmpdir``), removed
+    however the run ends unless ``keep`` (``--keep``: its path is logged, to look inside)."""
+    tmp = Path(tempfile.mkdtemp(prefix=prefix, dir=parent))
+    try:
+        yield tmp
+    finally:
+        if keep:
+            log(f"kept temporary files in {tmp}")
+        else:
+            shutil.rmtree(tmp, ignore_errors=True)

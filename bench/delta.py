@@ -25,7 +25,6 @@ import random
 import shutil
 import subprocess
 import sys
-import tempfile
 import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -40,7 +39,7 @@ BENCH_DIR = Path(__file__).resolve().parent
 sys.path.insert(0, str(BENCH_DIR))
 
 import synth  # noqa: E402
-from common import write_results  # noqa: E402
+from common import scratch_dir, write_results  # noqa: E402
 from ingest import machine_info, run_measured  # noqa: E402
 
 DELTA_SEED = 20261207
@@ -261,14 +260,13 @@ def main(argv: list[str] | None = None) -> int:
     os.environ["LOCALITY_REFRESH"] = "0"
     locality = _locality()
     corpus, meta = synth.ensure_corpus(args.releases, log=log)
-    tmp = Path(tempfile.mkdtemp(prefix="locality-delta-", dir=args.tmpdir))
     results: dict[str, Any] = {
         "benchmark": "delta",
         "timestamp_utc": datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
         "machine": machine_info(),
         "corpus": {"path": str(corpus), "releases": args.releases, "bytes": meta.get("bytes")},
     }
-    try:
+    with scratch_dir("locality-delta-", args.tmpdir, keep=args.keep, log=log) as tmp:
         base = args.base
         if base is None or not base.exists():
             base = base or tmp / "base.duckdb"
@@ -323,11 +321,6 @@ def main(argv: list[str] | None = None) -> int:
         )
         path = write_results("delta", results)
         log(f"results written to {path}")
-    finally:
-        if args.keep:
-            log(f"kept {tmp}")
-        else:
-            shutil.rmtree(tmp, ignore_errors=True)
     return 0 if results.get("target", {}).get("status") == "PASS" else 1
 
 

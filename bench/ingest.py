@@ -31,7 +31,6 @@ import shutil
 import signal
 import subprocess
 import sys
-import tempfile
 import threading
 import time
 from collections.abc import Iterator
@@ -42,7 +41,7 @@ import orjson
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import synth
-from common import RESULTS_DIR, write_results
+from common import RESULTS_DIR, scratch_dir, write_results
 
 BENCH_DIR = Path(__file__).resolve().parent
 REPO_DIR = BENCH_DIR.parent
@@ -718,7 +717,6 @@ def main(argv: list[str] | None = None) -> int:
     log(f"warming the page cache with {corpus.name} ({meta['bytes'] / 1e6:,.0f} MB) ...")
     warm_page_cache(corpus)
 
-    tmp = Path(tempfile.mkdtemp(prefix="locality-bench-", dir=args.tmpdir))
     runs: dict[str, dict[str, Any]] = {}
     results: dict[str, Any] = {
         "benchmark": "ingest",
@@ -740,7 +738,7 @@ def main(argv: list[str] | None = None) -> int:
         "locality_problem": problem,
     }
     failed = False
-    try:
+    with scratch_dir("locality-bench-", args.tmpdir, keep=args.keep, log=log) as tmp:
         subset = tmp / "subset.jsonl"
         k, k_processes = write_subset(corpus, min(args.ocdskit_subset, n), subset)
         if k == 0:
@@ -829,11 +827,6 @@ def main(argv: list[str] | None = None) -> int:
             args.keep_store.parent.mkdir(parents=True, exist_ok=True)
             shutil.move(db, args.keep_store)
             log(f"kept the store in {args.keep_store} (bench/delta.py --base reuses it)")
-    finally:
-        if args.keep:
-            log(f"kept temporary files in {tmp}")
-        else:
-            shutil.rmtree(tmp, ignore_errors=True)
 
     if problem:
         log(f"ERROR: locality CLI not usable ({problem}); only the ocdskit baseline ran.")

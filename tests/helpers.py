@@ -15,7 +15,7 @@ import importlib.util
 import io
 import json
 from collections import defaultdict
-from collections.abc import Callable, Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from types import ModuleType
@@ -23,6 +23,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 import duckdb
 import pytest
+from fastapi.testclient import TestClient
 from markupsafe import escape
 from typer.testing import CliRunner, Result
 
@@ -31,8 +32,6 @@ from locality.store.db import connect
 from tests.conftest import FIXTURES, ROOT
 
 if TYPE_CHECKING:
-    from fastapi.testclient import TestClient
-
     from locality.matching.match import SupplierIndex
 
 T = TypeVar("T")
@@ -181,46 +180,47 @@ def close_and_path(con: duckdb.DuckDBPyConnection) -> str:
 # --- the dashboard without a browser ----------------------------------------------------------
 
 
+class Dashboard(TestClient):
+    """FastAPI's test client of the dashboard, with the checked GETs the tests make: each
+    asserts a 200 of the expected content type before returning what it holds."""
+
+    def get_json(self, url: str) -> Any:
+        """The API's JSON answer at ``url`` (200, ``application/json``)."""
+        response = self.get(url)
+        assert response.status_code == 200, response.text
+        assert response.headers["content-type"].startswith("application/json")
+        return response.json()
+
+    def get_page(self, url: str) -> str:
+        """The HTML page at ``url`` (200, ``text/html``)."""
+        response = self.get(url)
+        assert response.status_code == 200, response.text[:2000]
+        assert response.headers["content-type"].startswith("text/html")
+        return response.text
+
+    def get_csv(self, url: str) -> tuple[list[str], list[dict[str, str]]]:
+        """The CSV download at ``url``: its header and its rows (a header even with no
+        rows)."""
+        response = self.get(url)
+        assert response.status_code == 200, response.text
+        assert response.headers["content-type"].startswith("text/csv")
+        assert "attachment" in response.headers["content-disposition"]
+        reader = csv.DictReader(io.StringIO(response.text))
+        assert reader.fieldnames, "a CSV always has its header, even with no rows"
+        return list(reader.fieldnames), list(reader)
+
+
 @contextmanager
-def dashboard(store_file: Path) -> Iterator[TestClient]:
+def dashboard(store_file: Path) -> Iterator[Dashboard]:
     """The dashboard over a store through FastAPI's test client; checks on the way out that
     the store was only read."""
-    from fastapi.testclient import TestClient
-
     from locality.web.app import create_app
 
     before = digest(store_file)
-    with TestClient(create_app(store_file)) as client:
+    with Dashboard(create_app(store_file)) as client:
         yield client
     # The server only reads: the store is byte for byte what it was.
     assert digest(store_file) == before
-
-
-def get_json(client: TestClient, url: str) -> Any:
-    """The API's JSON answer at ``url`` (200, ``application/json``)."""
-    response = client.get(url)
-    assert response.status_code == 200, response.text
-    assert response.headers["content-type"].startswith("application/json")
-    return response.json()
-
-
-def get_page(client: TestClient, url: str) -> str:
-    """The HTML page at ``url`` (200, ``text/html``)."""
-    response = client.get(url)
-    assert response.status_code == 200, response.text[:2000]
-    assert response.headers["content-type"].startswith("text/html")
-    return response.text
-
-
-def get_csv(client: TestClient, url: str) -> tuple[list[str], list[dict[str, str]]]:
-    """The CSV download at ``url``: its header and its rows (a header even with no rows)."""
-    response = client.get(url)
-    assert response.status_code == 200, response.text
-    assert response.headers["content-type"].startswith("text/csv")
-    assert "attachment" in response.headers["content-disposition"]
-    reader = csv.DictReader(io.StringIO(response.text))
-    assert reader.fieldnames, "a CSV always has its header, even with no rows"
-    return list(reader.fieldnames), list(reader)
 
 
 def close_enough(a: Any, b: Any) -> bool:
@@ -281,12 +281,20 @@ def refuses(
         read(path)
 
 
-def written(folder: Path, cases: Mapping[str, Any]) -> dict[str, Path]:
-    """Each case's ``data`` (bytes) written to ``folder`` under its file name (the key): the
-    paths by the case's ``name``, for a module's corpus of test files."""
-    paths = {}
-    for file_name, case in cases.items():
-        path = folder / file_name
-        path.write_bytes(case.data)
-        paths[case.name] = path
-    return paths
+def corpus_fixture(name: str, cases: Iterable[Any], file_name: Callable[[Any], str]) -> Any:
+    """A module-scoped fixture ``name`` for a module's corpus of test files: each case's
+    ``data`` (bytes) written to a fresh folder as ``file_name(case)``, the paths by the case's
+    ``name`` (``corpus = corpus_fixture("corpus", CASES.values(), ...)``)."""
+    kept = tuple(cases)
+
+    @pytest.fixture(scope="module", name=name)
+    def corpus(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+        folder = tmp_path_factory.mktemp(name)
+        paths = {}
+        for case in kept:
+            path = folder / file_name(case)
+            path.write_bytes(case.data)
+            paths[case.name] = path
+        return paths
+
+    return corpus

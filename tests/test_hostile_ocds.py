@@ -32,7 +32,7 @@ from locality.ingest.validate import RejectedRelease, check_release, malformed_p
 from locality.store import sql
 from locality.store.db import connect
 from tests.conftest import CF_LEGACY_AWARDS, CF_RELEASES, SCOTLAND
-from tests.helpers import written
+from tests.helpers import corpus_fixture
 
 SEED = 15  # the number: the corpus is the same on every run
 
@@ -313,12 +313,7 @@ def _whole_items(data: bytes) -> int:
 
 
 CASES = {case.name: case for case in _corpus()}
-
-
-@pytest.fixture(scope="module")
-def corpus(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
-    folder = tmp_path_factory.mktemp("hostile-ocds")
-    return written(folder, {f"{c.name}{c.suffix}": c for c in CASES.values()})
+corpus = corpus_fixture("corpus", CASES.values(), lambda case: f"{case.name}{case.suffix}")
 
 
 @pytest.fixture(scope="module")

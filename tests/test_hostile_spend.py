@@ -32,7 +32,7 @@ from locality.ingest.spendfile.reader import SpendFile
 from locality.store import sql
 from locality.store.db import connect
 from tests.conftest import SPEND_SAMPLE
-from tests.helpers import written
+from tests.helpers import corpus_fixture
 
 SEED = 15
 SALFORD = SPEND_SAMPLE / "salford-city-council-2022-06.csv"
@@ -171,12 +171,9 @@ def _corpus() -> list[Case]:
 
 
 CASES = {case.name: case for case in _corpus()}
-
-
-@pytest.fixture(scope="module")
-def spend_corpus(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
-    folder = tmp_path_factory.mktemp("hostile-spend")
-    return written(folder, {f"salford-city-council-{c.name}.csv": c for c in CASES.values()})
+spend_corpus = corpus_fixture(
+    "spend_corpus", CASES.values(), lambda case: f"salford-city-council-{case.name}.csv"
+)
 
 
 def _payments(path: Path) -> tuple[SpendFile, list[Any]]:

@@ -17,7 +17,6 @@ from typing import Any
 from urllib.parse import quote
 
 import pytest
-from fastapi.testclient import TestClient
 from markupsafe import escape
 from typer.testing import CliRunner
 
@@ -25,15 +24,13 @@ from locality.cli import app as cli_app
 from locality.metrics.compare import HEADLINE
 from locality.store.db import connect
 from locality.views import present
-from locality.web.app import SECURITY_HEADERS, create_app
+from locality.web.app import SECURITY_HEADERS
 from tests.helpers import (
+    Dashboard,
     cli_json,
     close_enough,
     csv_says,
     dashboard,
-    get_csv,
-    get_json,
-    get_page,
     nonempty,
     on_page,
 )
@@ -42,7 +39,7 @@ COMPARED = ("Manchester", "West Yorkshire", "Swindon")
 
 
 @pytest.fixture(scope="module")
-def client(sample_store_file: Path) -> Iterator[TestClient]:
+def client(sample_store_file: Path) -> Iterator[Dashboard]:
     # A store without precomputed figures (tests/test_web_precompute.py has them): every
     # figure is computed on request.
     with dashboard(sample_store_file) as c:
@@ -50,16 +47,16 @@ def client(sample_store_file: Path) -> Iterator[TestClient]:
 
 
 @pytest.fixture(scope="module")
-def manchester(client: TestClient) -> dict[str, Any]:
-    data: dict[str, Any] = get_json(client, "/api/place/Manchester")
+def manchester(client: Dashboard) -> dict[str, Any]:
+    data: dict[str, Any] = client.get_json("/api/place/Manchester")
     return data
 
 
 @pytest.fixture(scope="module")
-def pages(client: TestClient, manchester: dict[str, Any]) -> dict[str, str]:
+def pages(client: Dashboard, manchester: dict[str, Any]) -> dict[str, str]:
     """URL -> HTML of one page of each kind, reached by following the API's own links."""
     supplier = manchester["top_suppliers"][0]["supplier_id"]
-    award = get_json(client, f"/api/supplier/{quote(supplier, safe='')}")["awards"][0]
+    award = client.get_json(f"/api/supplier/{quote(supplier, safe='')}")["awards"][0]
     buyer = award["buyer_id"]
     urls = [
         "/",
@@ -74,7 +71,7 @@ def pages(client: TestClient, manchester: dict[str, Any]) -> dict[str, str]:
         "/search?q=council",
         "/docs",
     ]
-    return {url: get_page(client, url) for url in urls}
+    return {url: client.get_page(url) for url in urls}
 
 
 # --- pages -----------------------------------------------------------------------------------
@@ -89,8 +86,8 @@ def test_every_page_renders(pages: dict[str, str]) -> None:
         assert "Traceback" not in text
 
 
-def test_home_shows_what_the_store_holds(client: TestClient, pages: dict[str, str]) -> None:
-    status = get_json(client, "/api/status")
+def test_home_shows_what_the_store_holds(client: Dashboard, pages: dict[str, str]) -> None:
+    status = client.get_json("/api/status")
     text = pages["/"]
     for key in ("processes", "awards", "organisations"):
         value = status["counts"][key]
@@ -103,9 +100,9 @@ def test_home_shows_what_the_store_holds(client: TestClient, pages: dict[str, st
 
 
 @pytest.mark.parametrize("name", ["Manchester", "West Yorkshire"])
-def test_place_page_shows_the_api_figures(client: TestClient, name: str) -> None:
-    data = get_json(client, f"/api/place/{quote(name)}")
-    text = get_page(client, f"/place/{quote(name)}")
+def test_place_page_shows_the_api_figures(client: Dashboard, name: str) -> None:
+    data = client.get_json(f"/api/place/{quote(name)}")
+    text = client.get_page(f"/place/{quote(name)}")
     head = data["headline"]
     assert head["awards"] > 0
     money = present.money(head["awarded_value"])
@@ -141,16 +138,16 @@ def test_place_without_awards_is_a_page_not_an_error(pages: dict[str, str]) -> N
     assert "No counted award by buyers in York" in pages["/place/York"]
 
 
-def test_place_names_resolve_like_compare(client: TestClient) -> None:
-    data = get_json(client, "/api/place/WYCA")
+def test_place_names_resolve_like_compare(client: Dashboard) -> None:
+    data = client.get_json("/api/place/WYCA")
     assert data["place"]["name"] == "West Yorkshire"
     assert {c["code"] for c in data["place"]["councils"]} == {"BRD", "CLD", "KIR", "LDS", "WKF"}
-    assert get_json(client, "/api/place/City%20of%20York%20Council")["place"]["name"] == "York"
+    assert client.get_json("/api/place/City%20of%20York%20Council")["place"]["name"] == "York"
 
 
-def test_compare_page_shows_the_api_figures(client: TestClient, pages: dict[str, str]) -> None:
+def test_compare_page_shows_the_api_figures(client: Dashboard, pages: dict[str, str]) -> None:
     query = "&".join(f"names={quote(n)}" for n in COMPARED)
-    rows = get_json(client, f"/api/compare?{query}")
+    rows = client.get_json(f"/api/compare?{query}")
     assert [r["place"] for r in rows] == list(COMPARED)
     text = pages[f"/compare?{query}"]
     for row in rows:
@@ -163,9 +160,9 @@ def test_compare_page_shows_the_api_figures(client: TestClient, pages: dict[str,
     assert 'for="name-1"' in text and 'list="place-names"' in text
 
 
-def test_buyer_supplier_and_process_pages(client: TestClient, pages: dict[str, str]) -> None:
+def test_buyer_supplier_and_process_pages(client: Dashboard, pages: dict[str, str]) -> None:
     buyer_url = next(u for u in pages if u.startswith("/buyer/"))
-    buyer = get_json(client, "/api" + buyer_url)
+    buyer = client.get_json("/api" + buyer_url)
     text = pages[buyer_url]
     assert on_page(text, buyer["organisation"]["name"])
     value = buyer["headline"]["awarded_value"]
@@ -174,7 +171,7 @@ def test_buyer_supplier_and_process_pages(client: TestClient, pages: dict[str, s
         assert f'href="/process/{quote(award["ocid"], safe="")}"' in text
 
     supplier_url = next(u for u in pages if u.startswith("/supplier/"))
-    supplier = get_json(client, "/api" + supplier_url)
+    supplier = client.get_json("/api" + supplier_url)
     text = pages[supplier_url]
     org = supplier["organisation"]
     assert on_page(text, org["name"])
@@ -186,7 +183,7 @@ def test_buyer_supplier_and_process_pages(client: TestClient, pages: dict[str, s
         assert f'href="/buyer/{quote(row["buyer_id"], safe="")}"' in text
 
     process_url = next(u for u in pages if u.startswith("/process/"))
-    process = get_json(client, "/api" + process_url)
+    process = client.get_json("/api" + process_url)
     text = pages[process_url]
     assert process["compiled_release"]["ocid"] == process["process"]["ocid"]
     assert on_page(text, f'"ocid": "{process["process"]["ocid"]}"')
@@ -200,12 +197,12 @@ def test_buyer_supplier_and_process_pages(client: TestClient, pages: dict[str, s
         assert f'href="{html.escape(process["process"]["notice_url"])}"' in text
 
 
-def test_process_page_links_to_the_publishers_notice(client: TestClient) -> None:
+def test_process_page_links_to_the_publishers_notice(client: Dashboard) -> None:
     ocid = "ocds-r6ebe6-0000570588"
-    data = get_json(client, f"/api/process/{ocid}")
+    data = client.get_json(f"/api/process/{ocid}")
     url = data["process"]["notice_url"]
     assert url.startswith("https://www.publiccontractsscotland.gov.uk/")
-    text = get_page(client, f"/process/{ocid}")
+    text = client.get_page(f"/process/{ocid}")
     assert (
         f'<a class="notice-link" href="{html.escape(url)}" rel="noopener noreferrer external">'
         in (text)
@@ -221,16 +218,16 @@ CF_LEGACY = "ocds-b5fd17-d72762d9-d49d-413b-9e1f-99e1b3b5430d"  # one value, six
 
 @pytest.mark.parametrize("ocid", [FTS_AWARD, FTS_PLACEHOLDER, CF_CALL_OFF, CF_LEGACY])
 def test_process_api_has_the_cli_view(
-    client: TestClient, sample_store_file: Path, ocid: str
+    client: Dashboard, sample_store_file: Path, ocid: str
 ) -> None:
-    data = get_json(client, f"/api/process/{quote(ocid, safe='')}")
+    data = client.get_json(f"/api/process/{quote(ocid, safe='')}")
     assert set(data) >= PROCESS_KEYS | {"view"}
     assert data["view"] == cli_json(sample_store_file, "process", ocid)
 
 
-def test_process_page_shows_how_locality_reads_it(client: TestClient) -> None:
-    view = get_json(client, f"/api/process/{FTS_AWARD}")["view"]
-    text = get_page(client, f"/process/{FTS_AWARD}")
+def test_process_page_shows_how_locality_reads_it(client: Dashboard) -> None:
+    view = client.get_json(f"/api/process/{FTS_AWARD}")["view"]
+    text = client.get_page(f"/process/{FTS_AWARD}")
     # The timeline: each notice with its form, stage, date and a link to it.
     for notice in nonempty(view["notices"], "notices"):
         assert f'href="{notice["url"]}"' in text
@@ -249,9 +246,9 @@ def test_process_page_shows_how_locality_reads_it(client: TestClient) -> None:
     assert "Waste and Resources Action Programme (WRAP)</a> (large; VCSE: yes" in text
 
 
-def test_process_page_says_why_a_value_is_unknown(client: TestClient) -> None:
-    [award] = get_json(client, f"/api/process/{FTS_PLACEHOLDER}")["view"]["awards"]
-    text = get_page(client, f"/process/{FTS_PLACEHOLDER}")
+def test_process_page_says_why_a_value_is_unknown(client: Dashboard) -> None:
+    [award] = client.get_json(f"/api/process/{FTS_PLACEHOLDER}")["view"]["awards"]
+    text = client.get_page(f"/process/{FTS_PLACEHOLDER}")
     assert award["counts_as"] == "unknown"
     assert "<strong>unknown</strong>: " + str(escape(award["counts_as_reason"])) in text
     assert '<td class="num"><data value="">–</data></td>' in text  # no value to sum
@@ -259,9 +256,9 @@ def test_process_page_says_why_a_value_is_unknown(client: TestClient) -> None:
     assert "contract (<code>contracts[].value.amount</code>)" in text
 
 
-def test_process_page_says_a_framework_value_is_a_ceiling(client: TestClient) -> None:
-    view = get_json(client, f"/api/process/{CF_LEGACY}")["view"]
-    text = get_page(client, f"/process/{CF_LEGACY}")
+def test_process_page_says_a_framework_value_is_a_ceiling(client: Dashboard) -> None:
+    view = client.get_json(f"/api/process/{CF_LEGACY}")["view"]
+    text = client.get_page(f"/process/{CF_LEGACY}")
     assert view["awards"][0]["counts_as"] == "ceiling"
     assert "<strong>framework ceiling (not money)</strong>" in text
     assert on_page(text, view["agreement_evidence"])
@@ -279,41 +276,41 @@ def test_process_page_never_links_to_a_script(sample_store_file: Path, tmp_path:
             "UPDATE processes SET notice_url = 'javascript:alert(2)' WHERE ocid = ?", [ocid]
         )
     con.close()
-    with TestClient(create_app(copy)) as c:
-        fts = get_json(c, f"/api/process/{FTS_AWARD}")["view"]["notices"]
+    with dashboard(copy) as c:
+        fts = c.get_json(f"/api/process/{FTS_AWARD}")["view"]["notices"]
         # Find a Tender: the link is built from the notice id instead.
         assert [n["url"] for n in fts] == [
             "https://www.find-tender.service.gov.uk/Notice/029664-2025"
         ]
-        cf = get_json(c, f"/api/process/{quote(CF_CALL_OFF, safe='')}")["view"]["notices"]
+        cf = c.get_json(f"/api/process/{quote(CF_CALL_OFF, safe='')}")["view"]["notices"]
         assert {n["url"] for n in cf} == {None}
         for ocid in (FTS_AWARD, CF_CALL_OFF):
-            text = get_page(c, f"/process/{quote(ocid, safe='')}")
+            text = c.get_page(f"/process/{quote(ocid, safe='')}")
             hrefs = re.findall(r'href="([^"]*)"', text)
             assert hrefs and not [h for h in hrefs if "alert" in h or "script:" in h.lower()]
             assert "alert(" not in text  # not even as text: the urls are dropped
 
 
-def test_search_finds_places_and_organisations(client: TestClient) -> None:
-    found = get_json(client, "/api/search?q=manchester")
+def test_search_finds_places_and_organisations(client: Dashboard) -> None:
+    found = client.get_json("/api/search?q=manchester")
     assert {"kind": "place", "name": "Manchester", "id": "Manchester"} in found["places"]
     assert found["places"][0]["name"] == "Manchester"
-    text = get_page(client, "/search?q=merton")
+    text = client.get_page("/search?q=merton")
     assert "London Borough of Merton" in text
     assert 'href="/buyer/GB-CFS-18525"' in text
-    assert get_json(client, "/api/search?q=%25")["organisations"] == []  # wildcards are literal
+    assert client.get_json("/api/search?q=%25")["organisations"] == []  # wildcards are literal
 
 
 # --- red flags ---------------------------------------------------------------------------------
 
 
 @pytest.mark.slow
-def test_red_flags_on_place_buyer_and_process_pages(client: TestClient) -> None:
+def test_red_flags_on_place_buyer_and_process_pages(client: Dashboard) -> None:
     flags = pytest.importorskip("locality.metrics.flags")
-    data = get_json(client, "/api/place/South%20Gloucestershire")
+    data = client.get_json("/api/place/South%20Gloucestershire")
     assert data["flagged_processes"] and data["flags"]
     first = data["flags"][0]
-    text = get_page(client, "/place/South%20Gloucestershire")
+    text = client.get_page("/place/South%20Gloucestershire")
     assert on_page(text, first["reasons"])
     assert f'href="/process/{quote(first["ocid"], safe="")}"' in text
     # The same rows as the library's flags table, filtered to the place's buyers.
@@ -328,16 +325,16 @@ def test_red_flags_on_place_buyer_and_process_pages(client: TestClient) -> None:
     assert f"{only_data_quality} processes of buyers in South Gloucestershire have only " in (
         html.unescape(text)
     )
-    process = get_json(client, f"/api/process/{quote(first['ocid'], safe='')}")
+    process = client.get_json(f"/api/process/{quote(first['ocid'], safe='')}")
     assert process["flags"]["reasons"] == first["reasons"]
     assert set(flags.FLAGS) <= set(process["flags"])
-    buyer = get_json(client, f"/api/buyer/{quote(first['buyer_id'], safe='')}")
+    buyer = client.get_json(f"/api/buyer/{quote(first['buyer_id'], safe='')}")
     assert buyer["risk"]["flagged_processes"] >= 1
     assert buyer["risk"]["data_quality_only_processes"] == buyer["data_quality_only_processes"]
     # A process with only data-quality findings: no red flag, its findings said apart.
-    placeholder = get_json(client, "/api/process/ocds-h6vhtk-06f19e")["flags"]
+    placeholder = client.get_json("/api/process/ocds-h6vhtk-06f19e")["flags"]
     assert (placeholder["kind"], placeholder["flags_raised"]) == ("data_quality", 0)
-    shown = get_page(client, "/process/ocds-h6vhtk-06f19e")
+    shown = client.get_page("/process/ocds-h6vhtk-06f19e")
     assert "No red flag is raised for this process." in shown
     assert on_page(shown, placeholder["data_quality"])
 
@@ -346,19 +343,19 @@ def test_red_flags_on_place_buyer_and_process_pages(client: TestClient) -> None:
 
 
 @pytest.mark.slow
-def test_api_keys_and_values_match_the_cli(client: TestClient, sample_store_file: Path) -> None:
+def test_api_keys_and_values_match_the_cli(client: Dashboard, sample_store_file: Path) -> None:
     for by in ("buyer", "year", "theme"):
-        api = get_json(client, f"/api/metrics?by={by}")
+        api = client.get_json(f"/api/metrics?by={by}")
         cli = cli_json(sample_store_file, "metrics", "--by", by)
         assert list(api[0]) == list(cli[0])
         assert close_enough(api, cli), by
-    api = get_json(client, "/api/metrics?by=year&where=place%3DManchester")
+    api = client.get_json("/api/metrics?by=year&where=place%3DManchester")
     cli = cli_json(sample_store_file, "metrics", "--by", "year", "--where", "place=Manchester")
     assert close_enough(api, cli)
-    assert get_json(client, "/api/status") == cli_json(sample_store_file, "status")
+    assert client.get_json("/api/status") == cli_json(sample_store_file, "status")
     query = "&".join(f"names={quote(n)}" for n in COMPARED)
     assert close_enough(
-        get_json(client, f"/api/compare?{query}"), cli_json(sample_store_file, "compare", *COMPARED)
+        client.get_json(f"/api/compare?{query}"), cli_json(sample_store_file, "compare", *COMPARED)
     )
 
 
@@ -382,8 +379,8 @@ def test_place_api_uses_the_cli_keys(manchester: dict[str, Any], sample_store_fi
     assert supplier_keys <= set(manchester["top_suppliers"][0])
 
 
-def test_openapi_schema_and_local_docs(client: TestClient, pages: dict[str, str]) -> None:
-    schema = get_json(client, "/openapi.json")
+def test_openapi_schema_and_local_docs(client: Dashboard, pages: dict[str, str]) -> None:
+    schema = client.get_json("/openapi.json")
     paths = set(schema["paths"])
     for path in (
         "/api/status",
@@ -406,21 +403,21 @@ def test_openapi_schema_and_local_docs(client: TestClient, pages: dict[str, str]
 
 
 @pytest.mark.slow
-def test_every_chart_links_its_data_as_csv(client: TestClient, pages: dict[str, str]) -> None:
+def test_every_chart_links_its_data_as_csv(client: Dashboard, pages: dict[str, str]) -> None:
     checked = 0
     for url, text in pages.items():
         charts = text.count('class="chart-spec"')
         links = re.findall(r'<a href="([^"]*format=csv[^"]*)" download>', text)
         assert len(links) >= charts, url
         for link in links:
-            rows = get_csv(client, html.unescape(link))[1]
+            rows = client.get_csv(html.unescape(link))[1]
             assert rows or "York" in link, link
             checked += 1
     assert checked >= 4, "the pages link fewer CSV downloads than their charts"
 
 
-def test_csv_has_the_same_numbers(client: TestClient, manchester: dict[str, Any]) -> None:
-    years = get_csv(client, "/api/metrics?by=year&where=place%3DManchester&format=csv")[1]
+def test_csv_has_the_same_numbers(client: Dashboard, manchester: dict[str, Any]) -> None:
+    years = client.get_csv("/api/metrics?by=year&where=place%3DManchester&format=csv")[1]
     assert len(years) == len(manchester["by_year"])
     by_year = {str(r["year"]): r for r in manchester["by_year"]}
     for row in nonempty(years, "years in the CSV"):
@@ -428,14 +425,14 @@ def test_csv_has_the_same_numbers(client: TestClient, manchester: dict[str, Any]
         assert list(row) == list(expected)
         for key, value in expected.items():
             assert csv_says(row[key], value), key
-    themes = get_csv(client, "/api/metrics?by=theme&where=place%3DManchester&format=csv")[1]
+    themes = client.get_csv("/api/metrics?by=theme&where=place%3DManchester&format=csv")[1]
     assert [r["theme"] for r in themes] == [r["theme"] for r in manchester["by_theme"]]
     for row, expected in zip(nonempty(themes, "themes"), manchester["by_theme"], strict=True):
         assert csv_says(row["awarded_value"], expected["awarded_value"])
         assert csv_says(row["hhi"], expected["hhi"])
     query = "&".join(f"names={quote(n)}" for n in COMPARED)
-    compared = get_csv(client, f"/api/compare?{query}&format=csv")[1]
-    expected_rows = get_json(client, f"/api/compare?{query}")
+    compared = client.get_csv(f"/api/compare?{query}&format=csv")[1]
+    expected_rows = client.get_json(f"/api/compare?{query}")
     assert len(nonempty(compared, "compared places")) == len(COMPARED)
     for row, expected in zip(compared, expected_rows, strict=True):
         for key in HEADLINE:
@@ -468,7 +465,7 @@ def test_chart_specs_carry_the_api_data(pages: dict[str, str], manchester: dict[
 # --- errors ------------------------------------------------------------------------------------
 
 
-def test_unknown_place_is_a_404_that_suggests_near_names(client: TestClient) -> None:
+def test_unknown_place_is_a_404_that_suggests_near_names(client: Dashboard) -> None:
     response = client.get("/place/Yrok")
     assert response.status_code == 404
     assert response.headers["content-type"].startswith("text/html")
@@ -482,7 +479,7 @@ def test_unknown_place_is_a_404_that_suggests_near_names(client: TestClient) -> 
     assert compare.status_code == 404 and 'href="/place/York"' in compare.text
 
 
-def test_unknown_organisation_and_process_are_404s(client: TestClient) -> None:
+def test_unknown_organisation_and_process_are_404s(client: Dashboard) -> None:
     response = client.get("/buyer/GB-CFS-18526")
     assert response.status_code == 404
     assert "GB-CFS-18526" in response.text
@@ -519,7 +516,7 @@ def test_unknown_organisation_and_process_are_404s(client: TestClient) -> None:
         "/api/process/" + "x" * 201,
     ],
 )
-def test_bad_parameters_are_422_with_a_message(client: TestClient, url: str) -> None:
+def test_bad_parameters_are_422_with_a_message(client: Dashboard, url: str) -> None:
     response = client.get(url)
     assert response.status_code == 422, response.text
     if url.startswith("/api/"):
@@ -529,7 +526,7 @@ def test_bad_parameters_are_422_with_a_message(client: TestClient, url: str) -> 
         assert "Cannot show that" in response.text
 
 
-def test_bad_by_names_the_dimensions(client: TestClient) -> None:
+def test_bad_by_names_the_dimensions(client: Dashboard) -> None:
     detail = client.get("/api/metrics?by=nonsense").json()["detail"]
     assert "unknown by 'nonsense'" in detail and "locality" in detail
 
@@ -537,7 +534,7 @@ def test_bad_by_names_the_dimensions(client: TestClient) -> None:
 # --- safety ------------------------------------------------------------------------------------
 
 
-def test_security_headers_on_every_response(client: TestClient) -> None:
+def test_security_headers_on_every_response(client: Dashboard) -> None:
     for url in (
         "/",
         "/place/Manchester",
@@ -562,7 +559,7 @@ _EXTERNAL = re.compile(
 )
 
 
-def test_nothing_loads_from_outside(pages: dict[str, str], client: TestClient) -> None:
+def test_nothing_loads_from_outside(pages: dict[str, str], client: Dashboard) -> None:
     for url, text in pages.items():
         # The only absolute links are to publishers' notices, never an asset.
         external = [m.start() for m in _EXTERNAL.finditer(text)]
@@ -579,7 +576,7 @@ def test_nothing_loads_from_outside(pages: dict[str, str], client: TestClient) -
         assert "http://" not in body and "https://" not in body
 
 
-def test_vendored_charts_are_served_and_small(client: TestClient) -> None:
+def test_vendored_charts_are_served_and_small(client: Dashboard) -> None:
     total = 0
     for name in ("vega.min.js", "vega-lite.min.js", "vega-embed.min.js"):
         response = client.get(f"/static/vendor/{name}")

@@ -18,7 +18,6 @@ from urllib.parse import quote
 import orjson
 import pytest
 import schemathesis
-from fastapi.testclient import TestClient
 from markupsafe import escape
 
 from locality.domain.places import load_places, resolve
@@ -28,12 +27,10 @@ from locality.store.db import connect
 from locality.views import params, present, queries
 from locality.web.app import SECURITY_HEADERS, create_app
 from tests.helpers import (
+    Dashboard,
     close_enough,
     csv_says,
     dashboard,
-    get_csv,
-    get_json,
-    get_page,
     nonempty,
     on_page,
 )
@@ -43,7 +40,7 @@ EXTRAS = ("spend_loaded", "sentences")  # what the API adds to place_view's resu
 
 
 @pytest.fixture(scope="module")
-def client(spend_sample_store_file: Path) -> Iterator[TestClient]:
+def client(spend_sample_store_file: Path) -> Iterator[Dashboard]:
     with dashboard(spend_sample_store_file) as c:
         yield c
 
@@ -78,10 +75,8 @@ def _specs(text: str) -> dict[str, Any]:
 
 
 @pytest.mark.parametrize("name", WITH_SPEND)
-def test_api_is_the_place_view(
-    client: TestClient, spend_sample_store_file: Path, name: str
-) -> None:
-    api = get_json(client, f"/api/place/{quote(name)}/spend")
+def test_api_is_the_place_view(client: Dashboard, spend_sample_store_file: Path, name: str) -> None:
+    api = client.get_json(f"/api/place/{quote(name)}/spend")
     assert api["spend_loaded"] is True
     view = _view(spend_sample_store_file, name)
     assert close_enough({k: v for k, v in api.items() if k not in EXTRAS}, view)
@@ -102,35 +97,35 @@ def test_api_is_the_place_view(
     ],
 )
 def test_api_threshold_options(
-    client: TestClient, spend_sample_store_file: Path, query: str, options: dict[str, Any]
+    client: Dashboard, spend_sample_store_file: Path, query: str, options: dict[str, Any]
 ) -> None:
-    api = get_json(client, f"/api/place/West%20Yorkshire/spend?{query}")
+    api = client.get_json(f"/api/place/West%20Yorkshire/spend?{query}")
     view = _view(spend_sample_store_file, "West Yorkshire", **options)
     assert close_enough({k: v for k, v in api.items() if k not in EXTRAS}, view)
-    every = get_json(client, "/api/place/West%20Yorkshire/spend")
+    every = client.get_json("/api/place/West%20Yorkshire/spend")
     assert api["shares"]["total_amount"] < every["shares"]["total_amount"]
 
 
-def test_like_for_like_is_the_highest_published_threshold(client: TestClient) -> None:
-    api = get_json(client, "/api/place/West%20Yorkshire/spend?like_for_like=true")
+def test_like_for_like_is_the_highest_published_threshold(client: Dashboard) -> None:
+    api = client.get_json("/api/place/West%20Yorkshire/spend?like_for_like=true")
     # Leeds publishes every payment, Calderdale those of £500 or more.
     assert api["threshold"]["min_amount"] == 500.0
     assert api["threshold"]["set_by"] == ["Calderdale Metropolitan Borough Council"]
-    text = get_page(client, "/place/West%20Yorkshire/spend?like_for_like=true")
+    text = client.get_page("/place/West%20Yorkshire/spend?like_for_like=true")
     assert on_page(text, present.counted(api["threshold"]))
     assert "payments of £500 or more" in text
     assert "set by Calderdale Metropolitan Borough Council" in text
     assert 'href="/place/West%20Yorkshire/spend">Show every published payment</a>' in text
-    plain = get_page(client, "/place/West%20Yorkshire/spend")
+    plain = client.get_page("/place/West%20Yorkshire/spend")
     assert 'href="/place/West%20Yorkshire/spend?like_for_like=true">Compare like with like' in plain
     assert 'name="min_amount" type="number" min="0"' in plain
 
 
 def test_transfers_are_left_out_unless_included(
-    client: TestClient, spend_sample_store_file: Path
+    client: Dashboard, spend_sample_store_file: Path
 ) -> None:
-    left_out = get_json(client, "/api/place/West%20Yorkshire/spend")
-    included = get_json(client, "/api/place/West%20Yorkshire/spend?include_transfers=true")
+    left_out = client.get_json("/api/place/West%20Yorkshire/spend")
+    included = client.get_json("/api/place/West%20Yorkshire/spend?include_transfers=true")
     assert close_enough(
         {k: v for k, v in included.items() if k not in EXTRAS},
         _view(spend_sample_store_file, "West Yorkshire", include_transfers=True),
@@ -148,9 +143,9 @@ def test_transfers_are_left_out_unless_included(
     )
 
 
-def test_page_shows_transfers_and_the_months_covered(client: TestClient) -> None:
-    data = get_json(client, "/api/place/West%20Yorkshire/spend")
-    text = get_page(client, "/place/West%20Yorkshire/spend")
+def test_page_shows_transfers_and_the_months_covered(client: Dashboard) -> None:
+    data = client.get_json("/api/place/West%20Yorkshire/spend")
+    text = client.get_page("/place/West%20Yorkshire/spend")
     assert '<h2 id="transfers">Transfers to other public bodies</h2>' in text
     for row in nonempty(data["transfers"], "transfers"):
         assert f"<td>{escape(row['label'])}</td>" in text
@@ -171,8 +166,8 @@ def test_page_shows_transfers_and_the_months_covered(client: TestClient) -> None
         'href="/place/West%20Yorkshire/spend?include_transfers=true">Count transfers as suppliers'
     )
     assert toggle in text
-    included = get_page(
-        client, "/place/West%20Yorkshire/spend?include_transfers=true&min_amount=500"
+    included = client.get_page(
+        "/place/West%20Yorkshire/spend?include_transfers=true&min_amount=500"
     )
     assert (
         'href="/place/West%20Yorkshire/spend?min_amount=500.0">Leave transfers out</a>' in included
@@ -183,22 +178,22 @@ def test_page_shows_transfers_and_the_months_covered(client: TestClient) -> None
         for link in re.findall(r'<a href="([^"]*format=csv[^"]*)" download>', included)
     ]
     assert links and all("include_transfers=true" in link for link in links)
-    columns, rows = get_csv(client, next(u for u in links if "section=transfer-payees" in u))
+    columns, rows = client.get_csv(next(u for u in links if "section=transfer-payees" in u))
     assert columns == list(params.SPEND_SECTION_COLUMNS["transfer_payees"]) and rows
 
 
-def test_section_columns_are_the_place_views(client: TestClient) -> None:
-    api = get_json(client, "/api/place/West%20Yorkshire/spend")
+def test_section_columns_are_the_place_views(client: Dashboard) -> None:
+    api = client.get_json("/api/place/West%20Yorkshire/spend")
     for section, key in params.SPEND_SECTIONS.items():
         assert api[key], section
         assert list(api[key][0]) == list(params.SPEND_SECTION_COLUMNS[key]), section
 
 
-def test_csv_sections_have_the_same_numbers(client: TestClient) -> None:
-    api = get_json(client, "/api/place/Greater%20Manchester/spend?min_amount=500")
+def test_csv_sections_have_the_same_numbers(client: Dashboard) -> None:
+    api = client.get_json("/api/place/Greater%20Manchester/spend?min_amount=500")
     for section, key in params.SPEND_SECTIONS.items():
         url = f"/api/place/Greater%20Manchester/spend?min_amount=500&format=csv&section={section}"
-        columns, rows = get_csv(client, url)
+        columns, rows = client.get_csv(url)
         assert columns == list(params.SPEND_SECTION_COLUMNS[key])
         assert len(rows) == len(api[key]), section
         for row, expected in zip(rows, api[key], strict=True):
@@ -210,9 +205,9 @@ def test_csv_sections_have_the_same_numbers(client: TestClient) -> None:
 
 
 @pytest.mark.parametrize("name", WITH_SPEND)
-def test_page_shows_the_api_figures(client: TestClient, name: str) -> None:
-    data = get_json(client, f"/api/place/{quote(name)}/spend")
-    text = get_page(client, f"/place/{quote(name)}/spend")
+def test_page_shows_the_api_figures(client: Dashboard, name: str) -> None:
+    data = client.get_json(f"/api/place/{quote(name)}/spend")
+    text = client.get_page(f"/place/{quote(name)}/spend")
     assert f"<h1>Council spend in {escape(name)}</h1>" in text
     shares = data["shares"]
     assert _data(shares["total_amount"], present.money(shares["total_amount"])) in text
@@ -256,10 +251,10 @@ def test_page_shows_the_api_figures(client: TestClient, name: str) -> None:
     assert "Contracted ÷ paid</strong> is how much of the money paid the notices reveal" in text
 
 
-def test_charts_carry_the_api_data_and_link_their_csv(client: TestClient) -> None:
+def test_charts_carry_the_api_data_and_link_their_csv(client: Dashboard) -> None:
     url = "/place/West%20Yorkshire/spend?min_amount=100"
-    data = get_json(client, "/api" + url)
-    text = get_page(client, url)
+    data = client.get_json("/api" + url)
+    text = client.get_page(url)
     specs = _specs(text)
     assert set(specs) == {"chart-years", "chart-themes", "chart-contracted"}
     years = specs["chart-years"]["data"]["values"]
@@ -286,15 +281,15 @@ def test_charts_carry_the_api_data_and_link_their_csv(client: TestClient) -> Non
     for section in ("years", "themes", "contracted"):
         link = next(u for u in links if f"section={section}&" in u or u.endswith(section))
         assert "min_amount=100" in link  # the CSV is of the payments the page counts
-        _, rows = get_csv(client, link)
+        _, rows = client.get_csv(link)
         key = params.SPEND_SECTIONS[section]
         assert len(rows) == len(data[key]) and rows, section
 
 
 @pytest.mark.slow
-def test_suppliers_link_to_their_organisation_pages(client: TestClient) -> None:
-    data = get_json(client, "/api/place/West%20Yorkshire/spend")
-    text = get_page(client, "/place/West%20Yorkshire/spend")
+def test_suppliers_link_to_their_organisation_pages(client: Dashboard) -> None:
+    data = client.get_json("/api/place/West%20Yorkshire/spend")
+    text = client.get_page("/place/West%20Yorkshire/spend")
     resolved = [r for r in data["suppliers"] if r["org_id"]]
     assert resolved, "the sample resolves some of West Yorkshire's top suppliers"
     for row in resolved:
@@ -309,44 +304,44 @@ def test_suppliers_link_to_their_organisation_pages(client: TestClient) -> None:
 
 
 @pytest.mark.slow
-def test_place_page_links_to_its_spend(client: TestClient) -> None:
-    text = get_page(client, "/place/West%20Yorkshire")
+def test_place_page_links_to_its_spend(client: Dashboard) -> None:
+    text = client.get_page("/place/West%20Yorkshire")
     assert 'href="/place/West%20Yorkshire/spend">Council spend in West Yorkshire</a>' in text
-    data = get_json(client, "/api/place/West%20Yorkshire")
+    data = client.get_json("/api/place/West%20Yorkshire")
     assert {b["la_registry_code"] for b in data["spend_bodies"]} == {"CLD", "LDS"}
-    york = get_page(client, "/place/York")
+    york = client.get_page("/place/York")
     assert "/place/York/spend" not in york
     assert "no spend files loaded for this place" in york
-    assert get_json(client, "/api/place/York")["spend_bodies"] == []
+    assert client.get_json("/api/place/York")["spend_bodies"] == []
 
 
 # --- no spend, unknown places, bad parameters ------------------------------------------------
 
 
 def test_place_without_spend_says_how_to_load_it(
-    client: TestClient, spend_sample_store_file: Path
+    client: Dashboard, spend_sample_store_file: Path
 ) -> None:
-    text = get_page(client, "/place/York/spend")
+    text = client.get_page("/place/York/spend")
     assert "No spend files loaded for this place" in text
     assert "<code>locality ingest FILE.csv</code>" in text
     assert 'class="chart-spec"' not in text and "vega.min.js" not in text
-    api = get_json(client, "/api/place/York/spend")
+    api = client.get_json("/api/place/York/spend")
     assert api["spend_loaded"] is False
     assert api["bodies"] == [] and api["years"] == [] and api["suppliers"] == []
     assert close_enough(
         {k: v for k, v in api.items() if k not in EXTRAS}, _view(spend_sample_store_file, "York")
     )
-    columns, rows = get_csv(client, "/api/place/York/spend?format=csv&section=suppliers")
+    columns, rows = client.get_csv("/api/place/York/spend?format=csv&section=suppliers")
     assert rows == [] and columns == list(params.SPEND_SECTION_COLUMNS["suppliers"])
 
 
 def test_a_store_without_spend_says_so_too(sample_store_file: Path) -> None:
-    with TestClient(create_app(sample_store_file)) as c:
-        assert "No spend files loaded for this place" in get_page(c, "/place/Manchester/spend")
-        assert get_json(c, "/api/place/Manchester/spend")["spend_loaded"] is False
+    with dashboard(sample_store_file) as c:
+        assert "No spend files loaded for this place" in c.get_page("/place/Manchester/spend")
+        assert c.get_json("/api/place/Manchester/spend")["spend_loaded"] is False
 
 
-def test_unknown_place_is_a_404_that_suggests_near_names(client: TestClient) -> None:
+def test_unknown_place_is_a_404_that_suggests_near_names(client: Dashboard) -> None:
     page = client.get("/place/West%20Yorkshre/spend")
     assert page.status_code == 404
     assert 'href="/place/West%20Yorkshire"' in page.text
@@ -373,9 +368,7 @@ def test_unknown_place_is_a_404_that_suggests_near_names(client: TestClient) -> 
         ("format=csv&section=nonsense", "section: Input should be"),
     ],
 )
-def test_bad_threshold_is_a_422_with_a_message(
-    client: TestClient, query: str, message: str
-) -> None:
+def test_bad_threshold_is_a_422_with_a_message(client: Dashboard, query: str, message: str) -> None:
     api = client.get(f"/api/place/Leeds/spend?{query}")
     assert api.status_code == 422, api.text
     assert message in api.json()["detail"]
@@ -396,8 +389,8 @@ def test_spend_threshold_check() -> None:
 # --- schema, headers ------------------------------------------------------------------
 
 
-def test_openapi_describes_the_spend_api(client: TestClient) -> None:
-    schema = get_json(client, "/openapi.json")
+def test_openapi_describes_the_spend_api(client: Dashboard) -> None:
+    schema = client.get_json("/openapi.json")
     operation = schema["paths"]["/api/place/{name}/spend"]["get"]
     assert "locality place" in operation["summary"]
     ok = operation["responses"]["200"]
@@ -436,7 +429,7 @@ def test_spend_responses_conform_to_the_schema(
     assert response.status_code == 200, response.text
 
 
-def test_security_headers_on_spend_responses(client: TestClient) -> None:
+def test_security_headers_on_spend_responses(client: Dashboard) -> None:
     for url in (
         "/place/Leeds/spend",
         "/place/York/spend",
@@ -448,7 +441,7 @@ def test_security_headers_on_spend_responses(client: TestClient) -> None:
         response = client.get(url)
         for header, value in SECURITY_HEADERS.items():
             assert response.headers.get(header) == value, (url, header)
-    text = get_page(client, "/place/Leeds/spend")
+    text = client.get_page("/place/Leeds/spend")
     for attrs in re.findall(r"<script([^>]*)>", text):
         assert 'src="/static/' in attrs or 'type="application/json"' in attrs, attrs
     assert "http://" not in text and "https://" not in text

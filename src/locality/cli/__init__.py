@@ -29,6 +29,7 @@ from locality.cli.common import (
     out,
     output,
     output_arrow,
+    places_option,
 )
 from locality.cli.common import fail as _fail
 from locality.cli.common import print_csv as _print_csv
@@ -632,10 +633,9 @@ def metrics_command(
     limit: Annotated[int | None, typer.Option("--limit", help="Show the first N rows.")] = None,
     places_file: Annotated[
         Path | None,
-        typer.Option(
-            "--places",
-            help="TOML file of named places (sets of councils) for --by place and "
-            "--where place=NAME; combined authorities are built in.",
+        places_option(
+            "TOML file of named places (sets of councils) for --by place and "
+            "--where place=NAME; combined authorities are built in."
         ),
     ] = None,
 ) -> None:
@@ -1165,10 +1165,7 @@ def place_command(
         typer.Option("--top", min=1, help="How many top suppliers (and largest unmapped lines)."),
     ] = 20,
     places_file: Annotated[
-        Path | None,
-        typer.Option(
-            "--places", help="TOML file of named places: councils, and other bodies by name."
-        ),
+        Path | None, places_option("TOML file of named places: councils, and other bodies by name.")
     ] = None,
     min_amount: Annotated[
         float | None,

@@ -48,7 +48,16 @@ TableJsonFormat = Annotated[
     OutputFormat, typer.Option("--format", help="table for people, json for scripts.")
 ]
 TableJsonCsvFormat = Annotated[MetricsFormat, typer.Option("--format")]
-PlacesFile = Annotated[Path | None, typer.Option("--places", help="TOML file of named places.")]
+
+
+def places_option(help: str = "TOML file of named places.") -> Any:
+    """``--places FILE``, the named places of ``locality.domain.places``
+    (``Annotated[Path | None, places_option("...")] = None``): a command whose use of them
+    needs saying says it in ``help``."""
+    return typer.Option("--places", help=help)
+
+
+PlacesFile = Annotated[Path | None, places_option()]
 
 
 def flag(name: str, help: str) -> Any:

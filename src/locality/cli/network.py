@@ -9,6 +9,7 @@ from __future__ import annotations
 import functools
 import inspect
 from collections.abc import Callable, Iterable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
@@ -23,6 +24,7 @@ from locality.cli.common import (
     open_store,
     out,
     output,
+    places_option,
     print_csv_rows,
     print_json,
 )
@@ -65,9 +67,7 @@ Since = Annotated[
     str | None,
     typer.Option("--since", help="Only awards and payments dated on or after YYYY-MM-DD."),
 ]
-PlacesFile = Annotated[
-    Path | None, typer.Option("--places", help="A TOML file of places (see locality place).")
-]
+PlacesFile = Annotated[Path | None, places_option("A TOML file of places (see locality place).")]
 Top = Annotated[int, typer.Option("--top", min=1, help="Show the first N rows.")]
 Seed = Annotated[int, typer.Option("--seed", help="Seed of Leiden and sampled betweenness.")]
 
@@ -113,31 +113,57 @@ def _scope_options(
     """The options every network command takes: its scope and the seed (declared once)."""
 
 
-def _scoped(name: str) -> Callable[[Callable[..., None]], Callable[..., None]]:
+def _parameters(options: Callable[..., None]) -> list[inspect.Parameter]:
+    return list(inspect.signature(options, eval_str=True).parameters.values())
+
+
+@dataclass(frozen=True)
+class Listing:
+    """How a list of the network is printed: ``--format`` and ``--top``."""
+
+    output_format: MetricsFormat
+    top: int
+
+
+def _listing_options(
+    output_format: TableJsonCsvFormat = MetricsFormat.table, top: Top = 20
+) -> None:
+    """The options every list of the network takes (``Listing``; declared once)."""
+
+
+def _scoped(
+    name: str, *, listing: bool = False
+) -> Callable[[Callable[..., None]], Callable[..., None]]:
     """Register ``name``, a command over a scope: it takes first a function giving the
-    measured network (called once its own options are checked) and its own options after;
-    the scope options (``_scope_options``) are added to its signature, so Typer shows them
-    as the command's own."""
+    measured network (called once its own options are checked), then, for a list
+    (``listing``), its ``Listing``, and its own options after; the scope options
+    (``_scope_options``) and a list's (``_listing_options``) are added to its signature, so
+    Typer shows them as the command's own."""
 
     def register(func: Callable[..., None]) -> Callable[..., None]:
         # (the first parameter, the measured network, is a type the CLI imports lazily)
+        given = 2 if listing else 1
         own = [
             p.replace(annotation=eval(p.annotation, func.__globals__))
             if isinstance(p.annotation, str)
             else p
-            for p in list(inspect.signature(func).parameters.values())[1:]
+            for p in list(inspect.signature(func).parameters.values())[given:]
         ]
-        scope = list(inspect.signature(_scope_options, eval_str=True).parameters.values())
+        scope = _parameters(_scope_options)
+        shown = [] if not listing else _parameters(_listing_options)
         required = [p for p in own if p.default is inspect.Parameter.empty]
         optional = [p for p in own if p.default is not inspect.Parameter.empty]
-        # required options first, then the scope, the command's own, the seed last
-        ordered = [*required, *scope[:-1], *optional, scope[-1]]
+        # required options first, then the scope, the command's own, the list's, the seed last
+        ordered = [*required, *scope[:-1], *optional, *shown, scope[-1]]
         params = [p.replace(kind=inspect.Parameter.KEYWORD_ONLY) for p in ordered]
 
         @functools.wraps(func)
         def command(**options: Any) -> None:
             chosen = {p.name: options.pop(p.name) for p in scope}
-            func(lambda: _measured(**chosen), **options)
+            first: list[Any] = [lambda: _measured(**chosen)]
+            if listing:
+                first.append(Listing(**{p.name: options.pop(p.name) for p in shown}))
+            func(*first, **options)
 
         del command.__wrapped__  # Typer reads the signature below, not the function's
         command.__signature__ = inspect.Signature(params)  # type: ignore[attr-defined]
@@ -162,12 +188,8 @@ def _notes(notes: list[str]) -> None:
         out.print(f"Note: {escape(note)}", highlight=False)
 
 
-@_scoped("brokers")
-def brokers_command(
-    scoped: Callable[[], Measured],
-    output_format: TableJsonCsvFormat = MetricsFormat.table,
-    top: Top = 20,
-) -> None:
+@_scoped("brokers", listing=True)
+def brokers_command(scoped: Callable[[], Measured], shown: Listing) -> None:
     """Organisations that broker between others, most central first.
 
     Betweenness (exact on small networks, estimated with its error bound on large ones),
@@ -185,14 +207,14 @@ def brokers_command(
     from locality.network import brokers
 
     measured = scoped()
-    report = brokers(measured, top=top)
+    report = brokers(measured, top=shown.top)
     rows = [b.as_dict() for b in report.brokers]
     columns = ["id", "name", "sector", "buyer_type", "locality", "degree", "strength",
                "betweenness", "constraint", "effective_size", "brokerage",
                "coordinator", "itinerant", "representative", "gatekeeper", "liaison",
                "community", "why"]  # fmt: skip
     output(
-        output_format,
+        shown.output_format,
         json=lambda: rows,
         csv=lambda: (columns, ({**r, **r["roles"]} for r in rows)),
         table=lambda: _print_brokers(report),
@@ -220,12 +242,8 @@ def _print_brokers(report: BrokerReport) -> None:
     _notes(report.notes)
 
 
-@_scoped("communities")
-def communities_command(
-    scoped: Callable[[], Measured],
-    output_format: TableJsonCsvFormat = MetricsFormat.table,
-    top: Top = 20,
-) -> None:
+@_scoped("communities", listing=True)
+def communities_command(scoped: Callable[[], Measured], shown: Listing) -> None:
     """Communities of the network (Leiden, modularity, seeded), largest first.
 
     Each is described by its main buyers, main suppliers, themes and sector mix, with the
@@ -242,10 +260,10 @@ def communities_command(
     from locality.network import communities
 
     measured = scoped()
-    report = communities(measured, top=top)
+    report = communities(measured, top=shown.top)
     rows = [dict(c.__dict__) for c in report.communities]
     output(
-        output_format,
+        shown.output_format,
         json=lambda: {
             "scope": report.scope,
             "nodes": report.nodes,
@@ -292,9 +310,10 @@ def _print_communities(report: CommunityReport) -> None:
 SECTIONS = ("unreached", "buyer_pairs", "connectors", "sparse_buyers", "market_cores")
 
 
-@_scoped("gaps")
+@_scoped("gaps", listing=True)
 def gaps_command(
     scoped: Callable[[], Measured],
+    shown: Listing,
     section: Annotated[
         str | None,
         typer.Option("--section", help=f"Only one list: {', '.join(SECTIONS)}."),
@@ -302,8 +321,6 @@ def gaps_command(
     k: Annotated[
         int, typer.Option("--k", min=1, help="Steps within which an SME counts as reached.")
     ] = 2,
-    output_format: TableJsonCsvFormat = MetricsFormat.table,
-    top: Top = 20,
 ) -> None:
     """Where ties are missing, as questions to ask, not verdicts.
 
@@ -326,16 +343,16 @@ def gaps_command(
     if section is not None and section not in SECTIONS:
         fail(f"--section {section!r}: use one of {', '.join(SECTIONS)}", 2)
     measured = scoped()
-    report = gaps(measured, k=k, top=top)
+    report = gaps(measured, k=k, top=shown.top)
     sections = report.sections()
     if section is not None:
         sections = {section: sections[section]}
-    if output_format == MetricsFormat.json:
+    if shown.output_format == MetricsFormat.json:
         data: dict[str, Any] = {"scope": report.scope, "k": report.k,
                                 "large_buyers": report.large_buyers}  # fmt: skip
         print_json({**data, **sections, "notes": report.notes})
         return
-    if output_format == MetricsFormat.csv:
+    if shown.output_format == MetricsFormat.csv:
         if len(sections) != 1:
             fail("--format csv prints one list: add --section NAME", 2)
         [rows] = sections.values()

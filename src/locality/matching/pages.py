@@ -5,7 +5,7 @@ opportunities (the alert a small firm wants)."""
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Iterable
+from dataclasses import dataclass
 from typing import Any
 
 import duckdb
@@ -27,17 +27,23 @@ PAGE_TOP = 20
 PAGE_TIME_LIMIT = 5.0  # seconds per consortium team on a page
 
 
-def opportunity_view(
-    con: duckdb.DuckDBPyConnection,
-    index: SupplierIndex,
-    key: str,
-    today: dt.date,
-    challenges: Iterable[Challenge] = (),
-) -> dict[str, Any]:
+@dataclass(frozen=True)
+class PageContext:
+    """What every matching page is read against: the store, the supplier index built from
+    it, the day (or moment) deadlines are read at, and buyers' challenges to list too."""
+
+    con: duckdb.DuckDBPyConnection
+    index: SupplierIndex
+    today: dt.date
+    challenges: tuple[Challenge, ...] = ()
+
+
+def opportunity_view(page: PageContext, key: str) -> dict[str, Any]:
     """An opportunity, the suppliers ranked for it (all, and SMEs and VCSEs only) and teams
     of SMEs and VCSEs that could cover it (or why none is proposed). Raises
     ``OpportunityError`` for an unknown key."""
-    opportunity = find_opportunity(con, key, today, challenges)
+    index, today = page.index, page.today
+    opportunity = find_opportunity(page.con, key, today, page.challenges)
     target = _target(opportunity)
     suppliers = index.rank(target, top=PAGE_TOP)
     small = index.rank(target, top=10, sme_or_vcse=True)
@@ -60,17 +66,12 @@ def opportunity_view(
     }
 
 
-def supplier_matches_view(
-    con: duckdb.DuckDBPyConnection,
-    index: SupplierIndex,
-    org_id: str,
-    today: dt.date,
-    challenges: Iterable[Challenge] = (),
-) -> dict[str, Any]:
+def supplier_matches_view(page: PageContext, org_id: str) -> dict[str, Any]:
     """A supplier's profile and the live opportunities (pipeline to open, and challenges)
     ranked for it. Raises ``MatchError`` when it has no counted award to build a profile."""
+    con, index, today = page.con, page.index, page.today
     live = list_opportunities(
-        con, today, OpportunityFilter(stages=(*LIVE_STAGES, "challenge")), challenges
+        con, today, OpportunityFilter(stages=(*LIVE_STAGES, "challenge")), page.challenges
     )
     ranked = rank_opportunities(index, org_id, live, top=PAGE_TOP)
     profile = index.profiles[index.position[org_id]]
@@ -86,13 +87,10 @@ def supplier_matches_view(
 
 
 def buyer_matches_view(
-    con: duckdb.DuckDBPyConnection,
-    index: SupplierIndex,
-    buyer_id: str,
-    today: dt.date,
-    theme: str | None = None,
+    page: PageContext, buyer_id: str, theme: str | None = None
 ) -> dict[str, Any]:
     """For a buyer (and a theme): smaller suppliers near it it has never met, and its SME
     and VCSE incumbents whose contracts end within a year. Raises ``MatchError`` for an
     organisation that is no buyer or an unknown theme."""
-    return {**buyer_exchange(con, index, buyer_id, today, theme=theme), "today": day_of(today)}
+    found = buyer_exchange(page.con, page.index, buyer_id, page.today, theme=theme)
+    return {**found, "today": day_of(page.today)}

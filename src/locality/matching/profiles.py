@@ -171,6 +171,10 @@ def cpv_label(code: str | None) -> str | None:
     return entry.description if entry else None
 
 
+# The profile's fields its JSON carries as they are, in the JSON's order.
+_AS_IS = ("id", "name", "scale", "vcse", "place", "la_registry_code", "region", "awards")
+
+
 @dataclass
 class Profile:
     """What one supplier has shown, from its counted awards before a date."""
@@ -196,14 +200,7 @@ class Profile:
 
     def as_dict(self) -> dict[str, Any]:
         return {
-            "id": self.id,
-            "name": self.name,
-            "scale": self.scale,
-            "vcse": self.vcse,
-            "place": self.place,
-            "la_registry_code": self.la_registry_code,
-            "region": self.region,
-            "awards": self.awards,
+            **{name: getattr(self, name) for name in _AS_IS},
             "cpv": [
                 {"code": c, "label": cpv_label(c), "awards": n} for c, n in self.cpv.most_common()
             ],

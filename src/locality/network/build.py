@@ -57,12 +57,14 @@ if TYPE_CHECKING:
     import igraph as ig
     import networkx as nx
 
-BUYER_SUPPLIER = "buyer_supplier"
-FRAMEWORK = "framework"
-SPEND = "spend"
-CO_SUPPLIER = "co_supplier"
-CO_BUYER = "co_buyer"
-EDGE_KINDS = (BUYER_SUPPLIER, FRAMEWORK, SPEND, CO_SUPPLIER, CO_BUYER)
+# The kinds of tie (module docstring), each named once.
+EDGE_KINDS = BUYER_SUPPLIER, FRAMEWORK, SPEND, CO_SUPPLIER, CO_BUYER = (
+    "buyer_supplier",
+    "framework",
+    "spend",
+    "co_supplier",
+    "co_buyer",
+)
 TRADE_KINDS = frozenset({BUYER_SUPPLIER, FRAMEWORK, SPEND})
 MAX_GROUP = 50
 EXAMPLES = 3

@@ -48,12 +48,14 @@ PIVOTS = 500
 CONFIDENCE = 0.95
 SEED = 42
 
-COORDINATOR = "coordinator"
-ITINERANT = "itinerant"
-REPRESENTATIVE = "representative"
-GATEKEEPER = "gatekeeper"
-LIAISON = "liaison"
-ROLES = (COORDINATOR, ITINERANT, REPRESENTATIVE, GATEKEEPER, LIAISON)
+# Gould & Fernandez's five roles, in their order (module docstring), each named once.
+ROLES = COORDINATOR, ITINERANT, REPRESENTATIVE, GATEKEEPER, LIAISON = (
+    "coordinator",
+    "itinerant",
+    "representative",
+    "gatekeeper",
+    "liaison",
+)
 
 
 @dataclass(frozen=True)

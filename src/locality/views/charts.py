@@ -62,6 +62,24 @@ def _tip(
     return line
 
 
+def _fields(row: Mapping[str, Any], *names: str) -> dict[str, Any]:
+    """The chart data's copy of a row's ``names`` as they are (None where absent)."""
+    return {name: row.get(name) for name in names}
+
+
+def _colours(
+    field: str, domain: Sequence[str], colours: Sequence[str], **channel: Any
+) -> dict[str, Any]:
+    """The colour channel of a nominal ``field``: each of ``domain`` in its colour, in order
+    (``channel`` adds its title, sort or legend)."""
+    return {
+        "field": field,
+        "type": "nominal",
+        **channel,
+        "scale": {"domain": list(domain), "range": list(colours)},
+    }
+
+
 def _money_x(field: str, title: str) -> dict[str, Any]:
     """The x channel of a bar chart of pounds, labelled as MONEY_AXIS writes them."""
     return {"field": field, "type": "quantitative", "title": title, "axis": MONEY_AXIS}
@@ -85,17 +103,31 @@ def _labelled_bars(text: dict[str, Any]) -> list[dict[str, Any]]:
 def _row_bars(
     description: str,
     values: list[dict[str, Any]],
-    mark: dict[str, Any],
-    encoding: dict[str, Any],
+    *,
+    row: str,
+    sort: str | list[str],
+    money: tuple[str, str],
+    tooltip: list[dict[str, Any]],
+    color: dict[str, Any] | None = None,
+    mark: Mapping[str, Any] | None = None,
 ) -> dict[str, Any]:
-    """Horizontal bars, one row of ROW_HEIGHT per value, a tooltip on each (``mark`` adds to
-    the bar mark). The height is a number, not {"step": ...}: a discrete height with a
-    container width makes Vega-Lite warn in the browser's console."""
+    """Horizontal bars of pounds, one row of ROW_HEIGHT per value: ``row`` names each bar
+    (in ``sort`` order), ``money`` is the (field, title) of their length, ``tooltip`` the
+    lines on each, ``color`` the colour channel where the bars differ in colour, ``mark``
+    what adds to the bar mark. The height is a number, not {"step": ...}: a discrete height
+    with a container width makes Vega-Lite warn in the browser's console."""
+    encoding: dict[str, Any] = {
+        "y": {"field": row, "type": "nominal", "title": None, "sort": sort},
+        "x": _money_x(*money),
+    }
+    if color is not None:
+        encoding["color"] = color
+    encoding["tooltip"] = tooltip
     spec = _base(description, values)
     spec.update(
         {
             "height": ROW_HEIGHT * max(len(values), 1),
-            "mark": {"type": "bar", "tooltip": True, **mark},
+            "mark": {"type": "bar", "tooltip": True, **(mark or {})},
             "encoding": encoding,
         }
     )
@@ -195,27 +227,24 @@ def value_by(
         {
             label: str(row[key]),
             "awarded_value": row.get("awarded_value") or 0.0,
-            "awards": row.get("awards"),
-            "sme_share": row.get("sme_share"),
-            "hhi": row.get("hhi"),
+            **_fields(row, "awards", "sme_share", "hhi"),
         }
         for row in rows
     ]
     return _row_bars(
         description,
         values,
-        {"color": OKABE_ITO[0]},
-        {
-            "y": {"field": label, "type": "nominal", "title": None, "sort": "-x"},
-            "x": _money_x("awarded_value", "awarded value"),
-            "tooltip": [
-                {"field": label, "type": "nominal"},
-                _AWARDED_TIP,
-                {"field": "awards", "type": "quantitative"},
-                {"field": "sme_share", "type": "quantitative", "format": ".1%"},
-                _HHI_TIP,
-            ],
-        },
+        row=label,
+        sort="-x",
+        money=("awarded_value", "awarded value"),
+        mark={"color": OKABE_ITO[0]},
+        tooltip=[
+            _tip(label, "nominal"),
+            _AWARDED_TIP,
+            _tip("awards"),
+            _tip("sme_share", fmt=".1%"),
+            _HHI_TIP,
+        ],
     )
 
 
@@ -277,21 +306,11 @@ def compare_values(rows: Sequence[Mapping[str, Any]], description: str) -> dict[
     return _row_bars(
         description,
         values,
-        {},
-        {
-            "y": {"field": "place", "type": "nominal", "title": None, "sort": places},
-            "x": _money_x("awarded_value", "awarded value"),
-            "color": {
-                "field": "place",
-                "type": "nominal",
-                "legend": None,
-                "scale": {"domain": places, "range": list(OKABE_ITO[: len(places)])},
-            },
-            "tooltip": [
-                {"field": "place", "type": "nominal"},
-                _AWARDED_TIP,
-            ],
-        },
+        row="place",
+        sort=places,
+        money=("awarded_value", "awarded value"),
+        color=_colours("place", places, OKABE_ITO[: len(places)], legend=None),
+        tooltip=[_tip("place", "nominal"), _AWARDED_TIP],
     )
 
 
@@ -337,14 +356,14 @@ def spend_by_year(rows: Sequence[Mapping[str, Any]], description: str) -> dict[s
                     "axis": MONEY_AXIS,
                     "stack": "zero",
                 },
-                "color": {
-                    "field": "body",
-                    "type": "nominal",
-                    "title": None,
-                    "sort": bodies,
-                    "legend": {"columns": 1, "labelLimit": 320},
-                    "scale": {"domain": bodies, "range": palette},
-                },
+                "color": _colours(
+                    "body",
+                    bodies,
+                    palette,
+                    title=None,
+                    sort=bodies,
+                    legend={"columns": 1, "labelLimit": 320},
+                ),
                 "order": {"field": "body", "sort": "ascending"},
                 "tooltip": [
                     {"field": "financial year", "type": "ordinal"},
@@ -369,55 +388,26 @@ def spend_by_theme(
             "theme": str(row["theme"]),
             "kind": "unmapped" if row["theme"] == unmapped else "a contract theme",
             "amount": row.get("amount") or 0.0,
-            "payments": row.get("payments"),
-            "share_of_total": row.get("share_of_total"),
-            "hhi": row.get("hhi"),
-            "top1_share": row.get("top1_share"),
-            "top3_share": row.get("top3_share"),
+            **_fields(row, "payments", "share_of_total", "hhi", "top1_share", "top3_share"),
         }
         for row in rows
     ]
     return _row_bars(
         description,
         values,
-        {},
-        {
-            "y": {"field": "theme", "type": "nominal", "title": None, "sort": themes},
-            "x": _money_x("amount", "paid (net of VAT)"),
-            "color": {
-                "field": "kind",
-                "type": "nominal",
-                "title": None,
-                "scale": {
-                    "domain": ["a contract theme", "unmapped"],
-                    "range": [OKABE_ITO[0], OKABE_ITO[1]],
-                },
-            },
-            "tooltip": [
-                {"field": "theme", "type": "nominal"},
-                _PAID_TIP,
-                _PAYMENTS_TIP,
-                {
-                    "field": "share_of_total",
-                    "type": "quantitative",
-                    "format": ".1%",
-                    "title": "share of spend",
-                },
-                _HHI_TIP,
-                {
-                    "field": "top1_share",
-                    "type": "quantitative",
-                    "format": ".1%",
-                    "title": "top supplier",
-                },
-                {
-                    "field": "top3_share",
-                    "type": "quantitative",
-                    "format": ".1%",
-                    "title": "top 3 suppliers",
-                },
-            ],
-        },
+        row="theme",
+        sort=themes,
+        money=("amount", "paid (net of VAT)"),
+        color=_colours("kind", ["a contract theme", "unmapped"], OKABE_ITO[:2], title=None),
+        tooltip=[
+            _tip("theme", "nominal"),
+            _PAID_TIP,
+            _PAYMENTS_TIP,
+            _tip("share_of_total", fmt=".1%", title="share of spend"),
+            _HHI_TIP,
+            _tip("top1_share", fmt=".1%", title="top supplier"),
+            _tip("top3_share", fmt=".1%", title="top 3 suppliers"),
+        ],
     )
 
 
@@ -453,13 +443,9 @@ def contracted_vs_paid(rows: Sequence[Mapping[str, Any]], description: str) -> d
                 },
                 "yOffset": {"field": "measure", "sort": names},
                 "x": _money_x("amount", "GBP"),
-                "color": {
-                    "field": "measure",
-                    "type": "nominal",
-                    "title": None,
-                    "sort": names,
-                    "scale": {"domain": names, "range": [OKABE_ITO[0], OKABE_ITO[2]]},
-                },
+                "color": _colours(
+                    "measure", names, [OKABE_ITO[0], OKABE_ITO[2]], title=None, sort=names
+                ),
                 "tooltip": [
                     {"field": "council and year", "type": "nominal"},
                     {"field": "measure", "type": "nominal"},

@@ -13,7 +13,7 @@ any scope with a theme or a date, are computed on request, in well under a secon
 from __future__ import annotations
 
 from datetime import date
-from typing import Any
+from typing import Any, TypedDict, Unpack
 
 from locality.reference import cpv_themes
 from locality.views.params import BadRequest, NotFound
@@ -23,20 +23,26 @@ from locality.views.queries import Session
 # refresh: bench/network.py measured a council of about 5,000 ties at 0.7 s to compute.
 STORE_ABOVE = 5_000
 
+
+class ScopeWords(TypedDict, total=False):
+    """The page's words for its scope: ``locality`` (one council) wins over ``place`` (a
+    combined authority, a place or a council); ``theme`` a CPV theme; ``since`` a date."""
+
+    place: str | None
+    locality: str | None
+    theme: str | None
+    since: date | None
+
+
 THEMES = [*sorted({t.theme for t in cpv_themes().values()}), "unclassified"]
 
 
-def network_scope(
-    s: Session,
-    place: str | None = None,
-    locality: str | None = None,
-    theme: str | None = None,
-    since: date | None = None,
-) -> Any:
+def network_scope(s: Session, **words: Unpack[ScopeWords]) -> Any:
     """The ``locality.network.Scope`` of the page's words: ``locality`` (one council) wins
     over ``place``; an unknown theme is a ``BadRequest``, an unknown place a ``NotFound``."""
     from locality.network import NetworkError, scope_for
 
+    place, locality, theme = words.get("place"), words.get("locality"), words.get("theme")
     if theme and theme.casefold() not in {t.casefold() for t in THEMES}:
         raise BadRequest(f"no theme {theme!r}: use one of {', '.join(THEMES)}")
     try:
@@ -44,7 +50,7 @@ def network_scope(
             place=None if locality else place or None,  # the council, the narrower, wins
             locality=locality or None,
             theme=theme or None,
-            since=since,
+            since=words.get("since"),
             places_file=s.store.places_file,
         )
     except NetworkError as exc:  # no such place or council
@@ -57,24 +63,14 @@ def network_page_key(scope: Any) -> tuple[Any, ...]:
     return ("network-page", scope.label, councils, scope.theme, scope.since)
 
 
-def network_data(
-    s: Session,
-    place: str | None = None,
-    locality: str | None = None,
-    theme: str | None = None,
-    since: date | None = None,
-) -> dict[str, Any]:
+def network_data(s: Session, **words: Unpack[ScopeWords]) -> dict[str, Any]:
     """The page data of a scope (``locality.network.page.page_data``, with the themes a
     scope may name and the words asked for under ``query``)."""
-    scope = network_scope(s, place, locality, theme, since)
-    data = dict(scope_page(s, scope))
+    data = dict(scope_page(s, network_scope(s, **words)))
     # The words, after the cache: "WSM" and "Westminster" name one scope and share its page.
-    data["query"] = {
-        "place": place,
-        "locality": locality,
-        "theme": theme,
-        "since": since.isoformat() if since else None,
-    }
+    since = words.get("since")
+    data["query"] = {name: words.get(name) for name in ScopeWords.__annotations__}
+    data["query"]["since"] = since.isoformat() if since else None
     return data
 
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Callable
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 from fastapi import FastAPI, Query, Request
 from fastapi.responses import HTMLResponse, Response
@@ -20,6 +20,9 @@ from locality.reference import cpv_themes
 from locality.views.params import BadRequest, NotFound
 from locality.views.queries import MAX_NAME, Session
 from locality.web.routing import JSON, OBJECT, ROWS, Ocid, OrgId, S, page_route, responses
+
+if TYPE_CHECKING:
+    from locality.matching.pages import PageContext
 
 THEMES = [*sorted({t.theme for t in cpv_themes().values()}), "unclassified"]
 STAGES = [
@@ -120,16 +123,19 @@ def _matched(
     s: Session,
     key: tuple[Any, ...],
     error: type[Exception],
-    view: Callable[[Any, Any, dt.datetime], dict[str, Any]],
+    view: Callable[[PageContext], dict[str, Any]],
 ) -> dict[str, Any]:
-    """A matching view ``view(con, index, today)``, cached per store state and minute under
-    ``key``; the library's ``error`` (no such process or organisation) is a 404."""
+    """A matching view ``view(page)``, read against the store, its supplier index and now,
+    cached per store state and minute under ``key``; the library's ``error`` (no such
+    process or organisation) is a 404."""
+    from locality.matching.pages import PageContext
+
     index = _index(s)
     today = _now()
 
     def compute(con: Any) -> dict[str, Any]:
         try:
-            return view(con, index, today)
+            return view(PageContext(con, index, today))
         except error as exc:
             raise NotFound(str(exc)) from exc
 
@@ -144,7 +150,7 @@ def opportunity_data(s: Session, ocid: str) -> dict[str, Any]:
         s,
         ("opportunity", ocid),
         OpportunityError,
-        lambda con, index, today: opportunity_view(con, index, ocid, today),
+        lambda page: opportunity_view(page, ocid),
     )
 
 
@@ -156,7 +162,7 @@ def matches_data(s: Session, org_id: str) -> dict[str, Any]:
         s,
         ("supplier-matches", org_id),
         MatchError,
-        lambda con, index, today: supplier_matches_view(con, index, org_id, today),
+        lambda page: supplier_matches_view(page, org_id),
     )
 
 
@@ -170,7 +176,7 @@ def buyer_matches_data(s: Session, org_id: str, theme: str | None) -> dict[str, 
         s,
         ("buyer-matches", org_id, theme),
         MatchError,
-        lambda con, index, today: buyer_matches_view(con, index, org_id, today, theme or None),
+        lambda page: buyer_matches_view(page, org_id, theme or None),
     )
 
 

@@ -72,7 +72,7 @@ def register(app: FastAPI, render: Callable[..., HTMLResponse]) -> None:
     ) -> Response:
         if theme is not None and theme not in THEMES:
             raise BadRequest(f"no theme {theme!r}: use one of {', '.join(THEMES)}")
-        return JSON(network_data(s, place, locality, theme, since))
+        return JSON(network_data(s, place=place, locality=locality, theme=theme, since=since))
 
     @app.api_route(
         "/network", methods=["GET", "HEAD"], response_class=HTMLResponse, include_in_schema=False
@@ -90,5 +90,7 @@ def register(app: FastAPI, render: Callable[..., HTMLResponse]) -> None:
             when = date.fromisoformat(since) if since.strip() else None
         except ValueError as exc:
             raise BadRequest(f"since {since!r} is not a date: use YYYY-MM-DD") from exc
-        data = network_data(s, place.strip(), locality.strip(), theme.strip(), when)
+        data = network_data(
+            s, place=place.strip(), locality=locality.strip(), theme=theme.strip(), since=when
+        )
         return render(request, "network.html", data=data)
