@@ -91,6 +91,32 @@ def test_sampled_betweenness_is_within_its_bound() -> None:
     assert m.betweenness(g, exact_below=1000, pivots=200, seed=7).values == sampled.values
 
 
+@settings(max_examples=60, deadline=None)
+@given(
+    n=st.integers(2, 60),
+    edges=st.lists(st.tuples(st.integers(0, 59), st.integers(0, 59)), max_size=90),
+    leaves=st.lists(st.integers(0, 59), max_size=40),
+    sample=st.integers(1, 30),
+)
+def test_leaf_sources_folded_give_igraphs_sums(
+    n: int, edges: list[tuple[int, int]], leaves: list[int], sample: int
+) -> None:
+    """Leaves hung on random graphs (several components, isolates, pairs of leaves): the
+    sums over every source and over a sample, with leaf sources counted as their neighbour,
+    are igraph's own."""
+    g = ig.Graph(n, [(a % n, b % n) for a, b in edges if a % n != b % n])
+    for anchor in leaves:  # a new vertex tied to one existing one
+        g.add_vertices(1)
+        g.add_edge(g.vcount() - 1, anchor % g.vcount())
+    g.simplify()
+    every = range(g.vcount())
+    assert m._source_betweenness(g, every) == pytest.approx(g.betweenness(), abs=1e-9)
+    sources = sorted(set(range(0, g.vcount(), max(1, g.vcount() // sample))))
+    assert m._source_betweenness(g, sources) == pytest.approx(
+        g.betweenness(sources=sources), abs=1e-9
+    )
+
+
 # --- Gould & Fernandez brokerage roles --------------------------------------------------------
 
 
