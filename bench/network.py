@@ -8,10 +8,11 @@ Synthetic data only (``bench/synth.py``): for timing, never for findings.
 3. time every measure on its trade graph with igraph: Burt's constraint, effective size,
    Gould–Fernandez brokerage, Leiden communities (modularity, until stable), sampled
    betweenness (``--pivots`` sources, with its error bound);
-4. time the page data of the busiest and of the median council as the dashboard's first
-   request of it gets it (read from the results ``locality refresh`` stored for the largest
-   places, else computed), and computed as the dashboard computes it (trade ties only:
-   build, measures, layout, lists), ``--page-runs`` times each, wall clock and CPU;
+4. time the page data of the busiest council, the median council and the largest council
+   whose page the refresh does not store (fewer than ``STORE_ABOVE`` ties) as the
+   dashboard's first request of it gets it (read from the results ``locality refresh``
+   stored, else computed), and computed whatever was stored (trade ties only: build,
+   measures, layout, lists), ``--page-runs`` times each, wall clock and CPU;
 5. compare networkx with igraph on the same trade graph in the same run: sampled
    betweenness from the same number of sources (``--compare-pivots``), Louvain against
    Leiden, and Burt's constraint of a random sample of nodes (``--constraint-sample``; the
@@ -45,9 +46,10 @@ from common import write_results
 from ingest import log, machine_info
 from locality.network import TRADE_KINDS, analysis, build_network, measure, scope_for
 from locality.network import measures as m
+from locality.network.build import council_ties
 from locality.network.page import page_data
 from locality.store.db import connect
-from locality.views.network import network_data, network_page_key, network_scope
+from locality.views.network import STORE_ABOVE, network_data, network_page_key, network_scope
 from locality.views.queries import Store
 from web import ensure_store, store_path
 
@@ -109,11 +111,19 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     page: dict[str, Any] = {"council": council}
     if council:
         page.update(time_page(con, store, council, args.page_runs))
-    # the busiest council is the worst case; the median council is the typical page
+    # the busiest council is the worst case; the median council is the typical page; the
+    # largest council whose page the refresh does not store is the slowest computed one
     typical: dict[str, Any] = {}
     if len(councils) > 2:
         typical = {"council": councils[len(councils) // 2]}
         typical.update(time_page(con, store, typical["council"], args.page_runs))
+    ties = council_ties(con)
+    below = sorted((n, c) for c, n in ties.items() if n < STORE_ABOVE and c in set(councils))
+    unstored: dict[str, Any] = {}
+    if below:
+        unstored = {"council": below[-1][1], "ties": below[-1][0], "store_above": STORE_ABOVE}
+        unstored.update(time_page(con, store, unstored["council"], args.page_runs))
+    page["ties"] = ties.get(council) if council else None
 
     comparison: dict[str, Any] = {}
     if not args.skip_networkx:
@@ -144,13 +154,15 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         },
         "locality_page": page,
         "median_council_page": typical,
+        "largest_unstored_council_page": unstored,
         "networkx_vs_igraph": comparison,
         "targets": TARGETS,
         "targets_met": {
             "build_seconds": times["build"] <= TARGETS["build_seconds"],
             "measures_seconds": measures_seconds <= TARGETS["measures_seconds"],
-            # every council's page: the busiest (stored at refresh) and the median (computed)
-            "locality_page_seconds": max(page.get("seconds", 0), typical.get("seconds", 0))
+            # every council's first page as the dashboard serves it: the busiest and the
+            # median (stored at refresh when large), the largest not stored (computed)
+            "locality_page_seconds": max(p.get("seconds", 0) for p in (page, typical, unstored))
             <= TARGETS["locality_page_seconds"],
         },
         # other work on the machine slows every timing: the 1, 5 and 15 minute load averages

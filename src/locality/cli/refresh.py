@@ -7,6 +7,7 @@ import typer
 from locality.cli.common import (
     OutputFormat,
     TableJsonFormat,
+    err,
     flag,
     open_store,
     out,
@@ -56,6 +57,8 @@ def refresh_command(
         f"{summary.flags:,} red-flag rows in {summary.seconds:.1f} s.",
         highlight=False,
     )
+    for skipped in summary.skipped:
+        err.print(f"Not stored (computed on request): {skipped}", highlight=False, markup=False)
 
 
 def register(app: typer.Typer) -> None:

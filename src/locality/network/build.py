@@ -311,9 +311,10 @@ def _scope_buyers(con: duckdb.DuckDBPyConnection, councils: frozenset[str]) -> l
 
 
 def council_ties(con: duckdb.DuckDBPyConnection) -> dict[str, int]:
-    """Award ties (award × supplier rows) of each council's buyers, by registry code, as
-    ``_scope_buyers`` places buyers: what a council's network costs to build and measure
-    (the dashboard stores the pages of the largest, ``locality.views.network``)."""
+    """The size of each council's network, by registry code: its buyers' award–supplier
+    rows (placed as ``_scope_buyers`` places buyers) and the suppliers its payments are
+    resolved to. What building and measuring its network costs: the dashboard stores the
+    pages of the largest (``locality.views.network``)."""
     rows = con.execute(
         "SELECT p.buyer_org_id, any_value(o.name), any_value(o.la_registry_code), count(*) "
         "FROM processes p JOIN award_suppliers s ON s.ocid = p.ocid "
@@ -324,6 +325,11 @@ def council_ties(con: duckdb.DuckDBPyConnection) -> dict[str, int]:
     for _, name, code, n in rows:
         for council in {code, _council_code(name) if name else None} - {None}:
             ties[council] += n
+    spend = con.execute(
+        _SPEND_SQL.format(where=" AND p.body_la_registry_code IS NOT NULL")
+    ).fetchall()
+    for _, code, *_ in spend:  # one row a paying body and supplier
+        ties[code] += 1
     return dict(ties)
 
 

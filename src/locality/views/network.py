@@ -3,11 +3,12 @@ the scope read from the page's words, then ``locality.network`` builds, measures
 out, once per store state.
 
 A large network takes seconds to compute (the busiest council of a national store, 25,000
-organisations, about two; everywhere, half a minute), so ``precompute.refresh`` stores the
-page of every scope in ``stored_scopes``: everywhere, and each council and combined
-authority whose buyers' awards name at least ``STORE_ABOVE`` suppliers. Smaller scopes, and
-any scope with a theme or a date, are computed on request, in well under a second
-(bench/network.py times both).
+organisations, about three; everywhere, half a minute), so ``precompute.refresh`` stores
+the page of every scope in ``stored_scopes``: everywhere, and each council and combined
+authority of at least ``STORE_ABOVE`` ties (``network.build.council_ties``: its buyers'
+award–supplier rows and the suppliers its payments are resolved to). Smaller scopes are
+computed on request in under half a second (bench/network.py times both); a theme or a
+date narrows a scope, and is computed on request too.
 """
 
 from __future__ import annotations
@@ -15,12 +16,11 @@ from __future__ import annotations
 from datetime import date
 from typing import Any, TypedDict, Unpack
 
-from locality.reference import cpv_themes
-from locality.views.params import BadRequest, NotFound
+from locality.views.params import THEMES, BadRequest, NotFound
 from locality.views.queries import Session
 
-# Award ties (award × supplier rows) of a scope's buyers above which its page is stored at
-# refresh: bench/network.py measured a council of about 5,000 ties at 0.7 s to compute.
+# Ties (``council_ties``) from which a scope's page is stored at refresh: bench/network.py
+# measured a council of about 5,000 at 0.44 s to compute, its busiest (43,000) at 2.8 s.
 STORE_ABOVE = 5_000
 
 
@@ -32,9 +32,6 @@ class ScopeWords(TypedDict, total=False):
     locality: str | None
     theme: str | None
     since: date | None
-
-
-THEMES = [*sorted({t.theme for t in cpv_themes().values()}), "unclassified"]
 
 
 def network_scope(s: Session, **words: Unpack[ScopeWords]) -> Any:
@@ -96,7 +93,7 @@ def scope_page(s: Session, scope: Any) -> dict[str, Any]:
 
 def stored_scopes(s: Session) -> list[Any]:
     """The scopes whose pages a refresh stores (module docstring): everywhere, then every
-    council and combined authority of at least ``STORE_ABOVE`` award ties, most first."""
+    council and combined authority of at least ``STORE_ABOVE`` ties, most first."""
     from locality.network import scope_for
     from locality.network.build import council_ties
 

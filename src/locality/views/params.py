@@ -13,6 +13,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
 from locality.domain.thresholds import spend_threshold as check_spend_threshold
+from locality.reference import cpv_themes
 
 
 class NotFound(LookupError):
@@ -57,6 +58,10 @@ def spend_threshold(min_amount: float | None, like_for_like: bool) -> float | No
 
 
 # ``locality place --section NAME`` -> the key of ``place_view``'s result.
+# The contract themes a page's theme may name: each CPV division's theme, and processes of
+# no known division.
+THEMES = [*sorted({t.theme for t in cpv_themes().values()}), "unclassified"]
+
 SPEND_SECTIONS = {
     "bodies": "bodies",
     "years": "years",

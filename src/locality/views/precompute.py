@@ -137,6 +137,7 @@ class RefreshSummary:
     network_pages: int = 0
     flags: int = 0  # rows of the red-flag index stored
     not_stored: int = 0  # results that would not read back equal (computed on request)
+    skipped: list[str] = field(default_factory=list)  # pages that failed (computed on request)
     seconds: float = 0.0
     steps: dict[str, float] = field(default_factory=dict)
 
@@ -428,7 +429,12 @@ def refresh(
         scopes = stored_scopes(s)
         for i, scope in enumerate(scopes):
             progress("dashboard", "network pages", i, len(scopes))
-            scope_page(s, scope)
+            try:
+                scope_page(s, scope)
+            except Exception as exc:  # one page must not cost every other figure
+                # That page is computed on request, where its error shows; the rest stand.
+                summary.skipped.append(f"network page of {scope.describe()}: {exc}")
+                continue
             summary.network_pages += 1
         t = step("network pages", t)
         keep(store.items())

@@ -16,15 +16,13 @@ from typing import TYPE_CHECKING, Annotated, Any
 from fastapi import FastAPI, Query, Request
 from fastapi.responses import HTMLResponse, Response
 
-from locality.reference import cpv_themes
-from locality.views.params import BadRequest, NotFound
+from locality.views.params import THEMES, BadRequest, NotFound
 from locality.views.queries import MAX_NAME, Session
 from locality.web.routing import JSON, OBJECT, ROWS, Ocid, OrgId, S, page_route, responses
 
 if TYPE_CHECKING:
     from locality.matching.pages import PageContext
 
-THEMES = [*sorted({t.theme for t in cpv_themes().values()}), "unclassified"]
 STAGES = [
     "pipeline",
     "engagement",

@@ -15,8 +15,8 @@ from typing import Annotated
 from fastapi import FastAPI, Query, Request
 from fastapi.responses import HTMLResponse, Response
 
-from locality.views.network import THEMES, network_data
-from locality.views.params import BadRequest
+from locality.views.network import network_data
+from locality.views.params import THEMES, BadRequest
 from locality.views.queries import MAX_NAME
 from locality.web.routing import JSON, OBJECT, S, responses
 
