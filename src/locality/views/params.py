@@ -57,11 +57,11 @@ def spend_threshold(min_amount: float | None, like_for_like: bool) -> float | No
         raise BadRequest(str(exc)) from exc
 
 
-# ``locality place --section NAME`` -> the key of ``place_view``'s result.
 # The contract themes a page's theme may name: each CPV division's theme, and processes of
 # no known division.
 THEMES = [*sorted({t.theme for t in cpv_themes().values()}), "unclassified"]
 
+# ``locality place --section NAME`` -> the key of ``place_view``'s result.
 SPEND_SECTIONS = {
     "bodies": "bodies",
     "years": "years",
